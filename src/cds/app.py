@@ -1,0 +1,263 @@
+"""Flask application factory: the HTTP shell around the pure guideline engine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from werkzeug.exceptions import HTTPException
+
+from cds import __version__
+from cds.auth import Authenticator
+from cds.config import Settings, load_settings
+from cds.errors import (
+    BadRequest,
+    CdsError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    operation_outcome,
+    outcome_for,
+)
+from cds.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
+from cds.handlers import HANDLERS, Handler, HookCall
+from cds.hookrequest import parse_hook_request, parse_json, validate_against
+from cds.logs import configure_logging, log_event
+from cds.prefetch import resolve_prefetch
+from cds.services import ServiceDefinition, load_services
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_response(payload: Any, status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _error_response(error: CdsError) -> Response:
+    return _json_response(outcome_for(error), error.status)
+
+
+def _is_json_content_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+class CdsApp:
+    """Holds what the routes share: settings, services, handlers, stores, clock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: dict[str, ServiceDefinition],
+        handlers: dict[str, Handler],
+        feedback_store: FeedbackStore,
+        authenticator: Authenticator,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.services = services
+        self.handlers = handlers
+        self.feedback_store = feedback_store
+        self.authenticator = authenticator
+        self.clock = clock
+        self.discovery_body = json.dumps(
+            {"services": [s.discovery() for s in services.values()]},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    # -- helpers used by the routes
+    def audience(self) -> str:
+        """The URL the client called, as the JWT `aud` must name it."""
+        base = self.settings.public_base_url
+        if base:
+            return base.rstrip("/") + request.path
+        return request.base_url
+
+    def authenticate(self) -> None:
+        g.caller = self.authenticator.verify(request.headers.get("Authorization"), self.audience())
+
+    def service(self, service_id: str) -> ServiceDefinition:
+        service = self.services.get(service_id)
+        if service is None:
+            raise NotFound(f"no CDS service with id '{service_id[:100]}'")
+        g.service_id = service.id
+        return service
+
+    def read_json_body(self) -> Any:
+        if not _is_json_content_type(request.mimetype):
+            shown = request.mimetype or "none"
+            raise UnsupportedMediaType(
+                f"content type {shown!r} is not supported; send application/json"
+            )
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        body = request.stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        return parse_json(body, max_depth=self.settings.max_json_depth)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    feedback_store: FeedbackStore | None = None,
+    handlers: dict[str, Handler] | None = None,
+    clock: Clock = _utcnow,
+) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    handlers = dict(HANDLERS if handlers is None else handlers)
+    services = load_services(settings.hooks_dir, known_handlers=set(handlers))
+    state = CdsApp(
+        settings=settings,
+        services=services,
+        handlers=handlers,
+        feedback_store=feedback_store or SqliteFeedbackStore(settings.feedback_db),
+        authenticator=Authenticator(settings),
+        clock=clock,
+    )
+
+    app = Flask("cds")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["cds"] = state
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _cors_and_log(response: Response) -> Response:
+        headers = response.headers
+        headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
+        headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        headers["Access-Control-Max-Age"] = "86400"
+        if settings.cors_allow_origin != "*":
+            headers["Vary"] = "Origin"
+        if request.method != "OPTIONS" and request.path != "/healthz":
+            started = g.get("started", time.perf_counter())
+            log_event(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                service=g.get("service_id"),
+                hookInstance=g.get("hook_instance"),
+                hook=g.get("hook"),
+                cards=g.get("card_count"),
+            )
+        return response
+
+    @app.errorhandler(CdsError)
+    def _cds_error(error: CdsError) -> Response:
+        return _error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        code = error.code or 500
+        if code == 413:
+            return _error_response(
+                PayloadTooLarge(f"request body exceeds the limit of {settings.max_body_bytes} bytes")
+            )
+        issue = {404: "not-found", 405: "not-supported"}.get(code, "processing")
+        message = {
+            404: f"no route for {request.path[:200]}",
+            405: f"method {request.method} is not allowed on {request.path[:200]}",
+        }.get(code, error.description or error.name)
+        return _json_response(operation_outcome(message, code=issue), code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log_event(
+            "unhandled error",
+            logging.ERROR,
+            error_type=type(error).__name__,
+            service=g.get("service_id"),
+            hookInstance=g.get("hook_instance"),
+        )
+        return _json_response(
+            operation_outcome(
+                "internal error while processing the request", code="exception", severity="fatal"
+            ),
+            500,
+        )
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "services": sorted(state.services),
+                "authMode": state.authenticator.mode,
+                "acceptsUnauthenticatedCalls": state.authenticator.mode == "open",
+            }
+        )
+
+    @app.get("/cds-services")
+    def discovery() -> Response:
+        state.authenticate()
+        return Response(state.discovery_body, mimetype="application/json")
+
+    @app.post("/cds-services/<service_id>")
+    def call_service(service_id: str) -> Response:
+        state.authenticate()
+        service = state.service(service_id)
+        data = state.read_json_body()
+        if isinstance(data, dict):
+            # Known before validation so even a rejected call's log line can be traced.
+            instance = data.get("hookInstance")
+            g.hook_instance = instance[:64] if isinstance(instance, str) else None
+        hook_request = parse_hook_request(data)
+        g.hook = hook_request.hook
+        if hook_request.hook != service.hook:
+            raise BadRequest(
+                f"service '{service.id}' answers hook '{service.hook}', "
+                f"not '{hook_request.hook[:100]}'",
+                location="hook",
+            )
+        prefetch = resolve_prefetch(service, hook_request, state.settings)
+        call = HookCall(
+            service=service,
+            request=hook_request,
+            prefetch=prefetch,
+            now=state.clock(),
+            settings=state.settings,
+        )
+        result = state.handlers[service.handler](call)
+        g.card_count = len(result.get("cards", ()))
+        return _json_response(result)
+
+    @app.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id: str) -> Response:
+        state.authenticate()
+        service = state.service(service_id)
+        data = state.read_json_body()
+        if not isinstance(data, dict):
+            raise BadRequest("request body must be a JSON object")
+        validate_against("feedback", data)
+        received_at = state.clock().isoformat()
+        records = records_from_request(service.id, data, received_at)
+        state.feedback_store.add(records)
+        return _json_response({"received": len(records)})
+
+    return app
+
+
+def app_from_environment() -> Flask:
+    """Entry point for WSGI servers: settings from CDS_CONFIG and CDS_* variables."""
+    return create_app(load_settings())

@@ -1,0 +1,1 @@
+"""The guideline engine: pure functions from FHIR facts to findings (no I/O, no clock)."""

@@ -1,0 +1,101 @@
+"""What the guideline engine returns: findings with their evidence, gaps and recommendations.
+
+These types are the contract between the pure engine and everything around it (cards,
+replay, analytics). They hold plain values only, so `dataclasses.asdict` gives JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    """Public topic codes: EHR analytics count them, so never rename one."""
+
+    B12_DEFICIENCY = "b12-deficiency"
+    B12_INDETERMINATE = "b12-indeterminate"
+    B12_TESTING_RECOMMENDED = "b12-testing-recommended"
+    B12_ELEVATED = "b12-elevated"
+    B12_TREATMENT_MONITORING = "b12-treatment-monitoring"
+    HYPOMAGNESEMIA = "hypomagnesemia"
+    MAGNESIUM_TESTING_RECOMMENDED = "magnesium-testing-recommended"
+    HYPOCALCEMIA = "hypocalcemia"
+    ELECTROLYTE_IMBALANCE = "electrolyte-imbalance"
+    TWITCHING_WORKUP = "twitching-workup"
+    TWITCHING_RED_FLAGS = "twitching-red-flags"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One laboratory result as used by a rule."""
+
+    analyte: str  # knowledge key, e.g. "b12_total", "magnesium", "calcium_corrected"
+    display: str  # "Vitamin B12"
+    loinc: str  # the code the result carried ("" for a value the engine derived)
+    reported: str  # as reported, comparator and unit included: "<150 pg/mL"
+    value: float  # in the canonical unit
+    unit: str  # canonical unit: "ng/L"
+    comparator: str | None  # "<", "<=", ">", ">=" or None
+    effective: str  # ISO 8601 date or dateTime, as in the resource
+    cutoff: str  # the cut-off the rule applied, in words: "< 180 ng/L"
+    source: str  # knowledge source key of the cut-off (see knowledge/sources.json)
+    reference: str  # "Observation/123"; for a derived value, the inputs joined by " + "
+    status: str = "final"  # FHIR status; "preliminary" results count but are flagged
+    note: str | None = None  # e.g. "corrected for albumin 30 g/L (2026-09-01)"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A likely cause or risk factor found in the chart."""
+
+    kind: str  # "medication" | "condition" | "age" | "diet"
+    key: str  # knowledge key: "metformin", "ppi", "pernicious-anaemia", "age-65-plus"
+    display: str  # "Metformin (since 2024-03-01)"
+    matched_by: str | None = None  # "rxnorm" | "atc" | "snomed" | "icd10" | "text"
+    reference: str | None = None  # "MedicationRequest/7"
+    since: str | None = None  # start date where known
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """Data that was missing, stale, set aside or unavailable, and why."""
+
+    item: str  # "Magnesium", "Observation/42 (Vitamin B12)", "conditions"
+    reason: str  # "no result in the last 12 months", "unit 'mcg/dL' not recognised"
+
+
+@dataclass(frozen=True)
+class TestRecommendation:
+    key: str  # knowledge key of the test: "mma", "homocysteine", "magnesium"
+    loinc: str
+    display: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TreatmentOption:
+    key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im"
+    recommended: bool
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: Topic
+    severity: Severity
+    title: str  # short name for the summary line: "Vitamin B12 deficiency"
+    primary: Evidence | None = None  # the result the summary quotes
+    evidence: tuple[Evidence, ...] = ()
+    causes: tuple[Cause, ...] = ()
+    gaps: tuple[DataGap, ...] = ()
+    tests: tuple[TestRecommendation, ...] = ()
+    treatments: tuple[TreatmentOption, ...] = ()
+    notes: tuple[str, ...] = ()  # knowledge keys of caveats/advice (knowledge/notes.json)
+    sources: tuple[str, ...] = ()  # knowledge source keys
+    symptoms: tuple[Cause, ...] = ()  # documented twitching, neuropathy or red flags used

@@ -1,0 +1,32 @@
+"""Service handlers: the code a service definition's myelin.handler names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cds.config import Settings
+from cds.hookrequest import HookRequest
+from cds.prefetch import PrefetchResult
+from cds.services import ServiceDefinition
+
+
+@dataclass(frozen=True)
+class HookCall:
+    service: ServiceDefinition
+    request: HookRequest
+    prefetch: PrefetchResult
+    now: datetime
+    settings: Settings
+
+
+Handler = Callable[[HookCall], dict[str, Any]]
+
+
+def guideline_handler(call: HookCall) -> dict[str, Any]:
+    return {"cards": []}
+
+
+HANDLERS: dict[str, Handler] = {"guideline": guideline_handler}

@@ -1,0 +1,134 @@
+"""Parse and validate an incoming CDS Hooks call body; errors name the offending field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema.exceptions import ValidationError, best_match
+
+from cds.errors import BadRequest
+from cds.schemas import validator_for
+
+
+@dataclass(frozen=True)
+class FhirAuthorization:
+    access_token: str = field(repr=False)  # never printed, logged or stored
+    token_type: str
+    scope: str
+    subject: str
+    patient: str | None = None
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    context: dict[str, Any]
+    prefetch: dict[str, Any]
+    fhir_server: str | None = None
+    fhir_authorization: FhirAuthorization | None = field(default=None, repr=False)
+
+    @property
+    def patient_id(self) -> str | None:
+        value = self.context.get("patientId")
+        return value if isinstance(value, str) else None
+
+
+def parse_json(body: bytes, *, max_depth: int) -> Any:
+    """Decode a JSON body; reject invalid UTF-8, invalid JSON, NaN/Infinity and deep nesting."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BadRequest(f"request body nests deeper than {max_depth} levels") from None
+    check_depth(data, max_depth)
+    return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadRequest(f"request body contains {name}, which is not valid JSON")
+
+
+def check_depth(data: Any, max_depth: int) -> None:
+    """Iteratively bound nesting so no later step can recurse without limit."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise BadRequest(f"request body nests deeper than {max_depth} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+
+
+def _field_path(error: ValidationError) -> str:
+    parts: list[str] = []
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """A message and a FHIRPath-like location for the most relevant schema error."""
+    location = _field_path(error)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        full = f"{location}.{missing}" if location else missing
+        return f"missing required field '{full}'", full
+    if error.validator == "dependentRequired":
+        return f"{error.message} (fhirServer is required with fhirAuthorization)", "fhirServer"
+    where = location or "(request body)"
+    if error.validator == "pattern":
+        return f"field '{where}' has an invalid value {error.instance!r:.80}", where
+    if error.validator in {"const", "enum"}:
+        return f"field '{where}': {error.message}", where
+    if error.validator == "type":
+        return f"field '{where}' must be of type {error.validator_value}", where
+    return f"field '{where}': {error.message[:200]}", where
+
+
+def validate_against(schema_name: str, data: Any) -> None:
+    error = best_match(validator_for(schema_name).iter_errors(data))
+    if error is not None:
+        message, location = _describe(error)
+        raise BadRequest(message, location=location)
+
+
+def parse_hook_request(data: Any) -> HookRequest:
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    validate_against("hook-request", data)
+    auth = data.get("fhirAuthorization")
+    return HookRequest(
+        hook=data["hook"],
+        hook_instance=data["hookInstance"],
+        context=data["context"],
+        prefetch=data.get("prefetch") or {},
+        fhir_server=data.get("fhirServer"),
+        fhir_authorization=(
+            FhirAuthorization(
+                access_token=auth["access_token"],
+                token_type=auth["token_type"],
+                scope=auth["scope"],
+                subject=auth["subject"],
+                patient=auth.get("patient"),
+            )
+            if auth
+            else None
+        ),
+    )
