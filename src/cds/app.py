@@ -84,6 +84,9 @@ class CdsApp:
             return base.rstrip("/") + request.path
         return request.base_url
 
+    def base_url(self) -> str:
+        return (self.settings.public_base_url or request.host_url).rstrip("/")
+
     def authenticate(self) -> None:
         g.caller = self.authenticator.verify(request.headers.get("Authorization"), self.audience())
 
@@ -237,6 +240,7 @@ def create_app(
             prefetch=prefetch,
             now=state.clock(),
             settings=state.settings,
+            base_url=state.base_url(),
         )
         result = state.handlers[service.handler](call)
         g.card_count = len(result.get("cards", ()))

@@ -20,6 +20,7 @@ class HookCall:
     prefetch: PrefetchResult
     now: datetime
     settings: Settings
+    base_url: str  # where this service is reached, for absolute links on cards
 
 
 Handler = Callable[[HookCall], dict[str, Any]]
