@@ -81,6 +81,7 @@ class Settings:
     jwt_max_lifetime_s: int = 3600
     jwks_cache_s: int = 3600
     jwks_fetch_timeout_s: float = 2.0
+    jwt_replay_db: str = ""  # SQLite file shared by all workers for used jti; empty: per process
 
     # --- guideline
     recent_months: int = 12

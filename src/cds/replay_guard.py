@@ -1,0 +1,98 @@
+"""Remember which JWT ids (`jti`) were already used, so a captured token cannot be replayed.
+
+The authenticator depends only on the ReplayGuard protocol. The in-memory guard is right
+for one process; several processes or replicas need a shared store (SQLite on one host,
+Redis or a database across hosts) implementing the same single atomic operation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class ReplayGuard(Protocol):
+    def first_use(self, key: str, expires_at: float) -> bool:
+        """Record `key` until `expires_at` (Unix seconds); False if it is already recorded.
+
+        Must be atomic: of two concurrent calls with the same key, exactly one gets True.
+        A Redis store would do `SET key 1 NX EXAT <expires_at>`; SQL stores an INSERT that
+        fails on the primary key.
+        """
+        ...
+
+
+class InMemoryReplayGuard:
+    """Per-process guard: a dict of key -> expiry, pruned as entries expire."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 1_000_000) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._expiry: dict[str, float] = {}
+        self._queue: list[tuple[float, str]] = []  # min-heap of (expiry, key) for pruning
+        self._lock = threading.Lock()
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            self._prune(now)
+            known = self._expiry.get(key)
+            if known is not None and known > now:
+                return False
+            if len(self._expiry) >= self._max_entries:
+                # Refusing is safer than forgetting ids that are still valid.
+                return False
+            self._expiry[key] = expires_at
+            heapq.heappush(self._queue, (expires_at, key))
+            return True
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def _prune(self, now: float) -> None:
+        while self._queue and self._queue[0][0] <= now:
+            expiry, key = heapq.heappop(self._queue)
+            if self._expiry.get(key) == expiry:
+                del self._expiry[key]
+
+
+class SqliteReplayGuard:
+    """Guard shared by every worker process on one host (one SQLite file, WAL mode)."""
+
+    _SCHEMA = "CREATE TABLE IF NOT EXISTS used_jti (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self._path = path
+        self._clock = clock
+        self._local = threading.local()
+        conn = self._connect()
+        conn.execute(self._SCHEMA)
+        conn.execute("CREATE INDEX IF NOT EXISTS used_jti_expiry ON used_jti (expires_at)")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
+            if self._path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        conn = self._connect()
+        now = self._clock()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM used_jti WHERE expires_at <= ?", (now,))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO used_jti (key, expires_at) VALUES (?, ?)", (key, expires_at)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return cursor.rowcount == 1
