@@ -106,10 +106,22 @@ class CdsApp:
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        body = request.stream.read(limit + 1)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        return parse_json(body, max_depth=self.settings.max_json_depth)
+        return parse_json(_read_bounded(limit), max_depth=self.settings.max_json_depth)
+
+
+def _read_bounded(limit: int) -> bytes:
+    """Read the body (chunked ones too, which arrive piecewise) but never more than limit + 1."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = request.stream.read(limit + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+    return b"".join(parts)
 
 
 def create_app(

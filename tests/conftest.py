@@ -1,0 +1,50 @@
+"""Shared test helpers for the protocol-level tests in this folder."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds.app import create_app
+from cds.config import Settings, load_settings
+
+HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+
+_PATIENT_VIEW: dict[str, Any] = {
+    "hook": "patient-view",
+    "hookInstance": HOOK_INSTANCE,
+    "context": {"userId": "Practitioner/example", "patientId": "p1"},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"},
+        "observations": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "medicationStatements": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "medicationRequests": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+    },
+}
+
+
+def patient_view_request(**changes: Any) -> dict[str, Any]:
+    """A valid patient-view call for deficiency-screen; keyword arguments replace top-level fields."""
+    body = copy.deepcopy(_PATIENT_VIEW)
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(environ={}, feedback_db=":memory:")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,70 @@
+"""Configuration: defaults, TOML file, environment, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cds.config import ConfigError, load_settings
+
+
+def test_embedded_defaults_serve_locally_in_open_mode() -> None:
+    settings = load_settings(environ={})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.auth_mode == "open"
+    assert settings.max_body_bytes == 5 * 1024 * 1024
+    assert settings.fhir_deadline_s == 2.0
+    assert Path(settings.hooks_dir, "deficiency-screen.json").is_file()
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text('port = 9000\nmax_body_bytes = 1000\nfhir_allowed_servers = ["https://fhir.example.org"]\n'
+                      '[cutoff_overrides]\nb12_total_deficient = 200\n')
+    settings = load_settings(config, environ={"CDS_PORT": "9100"}, workers=3)
+    assert settings.port == 9100  # environment beats the file
+    assert settings.max_body_bytes == 1000
+    assert settings.workers == 3
+    assert settings.fhir_allowed_servers == ("https://fhir.example.org",)
+    assert settings.cutoff_overrides == {"b12_total_deficient": 200.0}
+
+
+def test_environment_lists_and_booleans() -> None:
+    settings = load_settings(
+        environ={
+            "CDS_FHIR_ALLOWED_SERVERS": "https://a.example, https://b.example",
+            "CDS_PREVIEW_ENABLED": "off",
+        }
+    )
+    assert settings.fhir_allowed_servers == ("https://a.example", "https://b.example")
+    assert settings.preview_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CDS_PORT": "eighty"}, "'port'"),
+        ({"CDS_MAX_BODY_BYTES": "-1"}, "must not be negative"),
+        ({"CDS_PREVIEW_ENABLED": "perhaps"}, "true or false"),
+        ({"CDS_AUTH_MODE": "sometimes"}, "'auth_mode'"),
+        ({"CDS_AUTH_MODE": "jwt"}, "no [[issuers]]"),
+        ({"CDS_ISSUERS": "[{"}, "CDS_ISSUERS"),
+        ({"CDS_ISSUERS": '[{"iss": "https://ehr.example"}]'}, "jwks_url"),
+    ],
+)
+def test_invalid_settings_name_the_problem(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(environ=environ)
+
+
+def test_unknown_setting_in_file_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'prot'"):
+        load_settings(config, environ={})
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file"):
+        load_settings(tmp_path / "absent.toml", environ={})

@@ -1,0 +1,61 @@
+"""Discovery: GET /cds-services lists services from hooks/*.json with only spec fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_discovery_lists_deficiency_screen_with_its_prefetch_contract(client: FlaskClient) -> None:
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    services = {s["id"]: s for s in response.get_json()["services"]}
+    service = services["deficiency-screen"]
+    assert service["hook"] == "patient-view"
+    assert service["title"] and service["description"]
+    prefetch = service["prefetch"]
+    assert set(prefetch) == {
+        "patient",
+        "observations",
+        "medicationStatements",
+        "medicationRequests",
+        "conditions",
+    }
+    assert prefetch["patient"] == "Patient/{{context.patientId}}"
+    assert prefetch["observations"].startswith("Observation?patient={{context.patientId}}")
+    assert "_sort=-date" in prefetch["observations"]
+    assert "status=active" in prefetch["medicationRequests"]
+
+
+def test_observation_template_restricts_to_every_guideline_loinc(client: FlaskClient) -> None:
+    template = client.get("/cds-services").get_json()["services"][0]["prefetch"]["observations"]
+    codes = {part.split("|")[1] for part in template.split("code=")[1].split("&")[0].split(",")}
+    guideline_loincs = {
+        "2132-9", "14685-2", "72160-5", "13964-2", "13965-9", "17861-6", "2000-8", "1995-0",
+        "1994-3", "29265-6", "1751-7", "19123-9", "2601-3", "2823-3", "6298-4", "2951-2", "2947-0",
+    }
+    assert codes == guideline_loincs
+
+
+def test_discovery_shows_only_specification_fields(client: FlaskClient) -> None:
+    allowed = {"hook", "id", "title", "description", "prefetch", "usageRequirements", "extension"}
+    for service in client.get("/cds-services").get_json()["services"]:
+        assert set(service) <= allowed
+        assert "myelin" not in service
+        # Optional fields with no value are omitted, never empty.
+        assert all(value not in (None, "", [], {}) for value in service.values())
+
+
+def test_discovery_matches_the_definition_files(client: FlaskClient) -> None:
+    served = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    files = sorted((ROOT / "hooks").glob("*.json"))
+    assert {f.stem for f in files} == set(served)
+    for path in files:
+        definition = json.loads(path.read_text())
+        assert served[path.stem]["prefetch"] == definition["prefetch"]
+        assert served[path.stem]["hook"] == definition["hook"]
