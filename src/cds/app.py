@@ -24,6 +24,7 @@ from cds.errors import (
     outcome_for,
 )
 from cds.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
+from cds.fhir_client import FhirClient
 from cds.handlers import HANDLERS, Handler, HookCall
 from cds.hookrequest import parse_hook_request, parse_json, validate_against
 from cds.logs import configure_logging, log_event
@@ -70,6 +71,7 @@ class CdsApp:
         self.feedback_store = feedback_store
         self.authenticator = authenticator
         self.clock = clock
+        self.fhir_client = FhirClient(settings)  # pooled connections shared by all calls
         self.discovery_body = json.dumps(
             {"services": [s.discovery() for s in services.values()]},
             ensure_ascii=False,
@@ -245,7 +247,7 @@ def create_app(
                 f"not '{hook_request.hook[:100]}'",
                 location="hook",
             )
-        prefetch = resolve_prefetch(service, hook_request, state.settings)
+        prefetch = resolve_prefetch(service, hook_request, state.settings, state.fhir_client)
         call = HookCall(
             service=service,
             request=hook_request,

@@ -1,0 +1,271 @@
+"""HTTP client for the FHIR server fallback: pooled, time-bounded, concurrent, same-origin paging.
+
+The access token passed to `FhirClient.fetch_all` is put in a request header and nowhere
+else: it is not kept on the client, not logged and never part of a failure reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from cds.config import Settings
+from cds.logs import log_event
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_IPV6 = re.compile(r"^[0-9a-f:.]+$")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Scheme, host and port of a URL: the unit the token allow-list is written in."""
+
+    scheme: str
+    host: str  # lower-case ASCII; an IPv6 address without brackets
+    port: int | None  # None when the URL names no port
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else _DEFAULT_PORTS[self.scheme]
+
+    def same_as(self, other: Origin) -> bool:
+        return (self.scheme, self.host, self.effective_port) == (
+            other.scheme,
+            other.host,
+            other.effective_port,
+        )
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port is not None else "")
+
+
+def parse_origin(url: str) -> Origin | None:
+    """The origin of an http(s) URL, or None when the URL is unusable or ambiguous.
+
+    Refused: user info (``http://127.0.0.1@evil.example``), non-ASCII (IDN look-alikes),
+    percent-encoded or otherwise odd host names, bad ports, other schemes.
+    """
+    if not isinstance(url, str) or not url.isascii() or any(c.isspace() or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or "@" in parts.netloc:
+        return None
+    host = (parts.hostname or "").lower()
+    bracketed = parts.netloc.startswith("[")
+    if not host or (bracketed and not _IPV6.match(host)) or (not bracketed and not _HOST_NAME.match(host)):
+        return None
+    return Origin(scheme, host, port)
+
+
+def server_allowed(server: Origin, allowed: Sequence[str]) -> bool:
+    """True if an allow-list entry names this origin; an entry without a port allows any port."""
+    for entry in allowed:
+        candidate = parse_origin(entry)
+        if candidate is None or (candidate.scheme, candidate.host) != (server.scheme, server.host):
+            continue
+        if candidate.port is None or candidate.effective_port == server.effective_port:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One prefetch key fetched from the FHIR server: the data, or why there is none."""
+
+    resource: dict[str, Any] | None
+    reason: str | None = None  # short, without URL, query string or token
+    pages: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.resource is not None
+
+
+class _Failed(Exception):
+    """A key could not be fetched; the message is the reason shown to the client."""
+
+
+# Called with (base URL, request URL, response) for every FHIR answer; used to record traffic.
+ResponseObserver = Callable[[str, str, requests.Response], None]
+
+
+class FhirClient:
+    """One per application: pooled connections and a small worker pool shared by all calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.observers: list[ResponseObserver] = []
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._session: requests.Session | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # Created lazily and per process: gunicorn forks workers from a master that built the app.
+    def _resources(self) -> tuple[requests.Session, ThreadPoolExecutor]:
+        with self._lock:
+            if self._pid != os.getpid() or self._session is None or self._executor is None:
+                size = max(1, self.settings.fhir_pool_size)
+                session = requests.Session()
+                session.trust_env = False  # no .netrc credentials or proxies from the environment
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._session = session
+                self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="fhir-fetch")
+                self._pid = os.getpid()
+            return self._session, self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None and self._pid == os.getpid():
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._session is not None:
+                self._session.close()
+            self._session = self._executor = self._pid = None
+
+    def fetch_all(self, base_url: str, token: str, queries: Mapping[str, str]) -> dict[str, FetchResult]:
+        """GET every query (relative to base_url) at once; whatever misses the deadline fails."""
+        started = time.monotonic()
+        deadline = started + self.settings.fhir_deadline_s
+        session, executor = self._resources()
+        base = base_url.rstrip("/") + "/"
+        futures: dict[str, Future[FetchResult]] = {
+            key: executor.submit(self._fetch_key, session, base, path.lstrip("/"), token, deadline)
+            for key, path in queries.items()
+        }
+        wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+        results: dict[str, FetchResult] = {}
+        for key, future in futures.items():
+            if future.done() and not future.cancelled():
+                results[key] = future.result()
+            else:
+                future.cancel()  # a running fetch ends by itself: its timeouts end at the deadline
+                results[key] = FetchResult(
+                    None, f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
+                )
+        log_event(
+            "fhir fallback",
+            server=str(parse_origin(base_url) or "?"),
+            keys=sorted(queries),
+            fetched=sorted(k for k, r in results.items() if r.ok),
+            failed={k: r.reason for k, r in sorted(results.items()) if not r.ok} or None,
+            pages=sum(r.pages for r in results.values()),
+            duration_ms=round((time.monotonic() - started) * 1000, 2),
+        )
+        return results
+
+    def _fetch_key(
+        self, session: requests.Session, base: str, path: str, token: str, deadline: float
+    ) -> FetchResult:
+        pages = 0
+        try:
+            origin = parse_origin(base)
+            if origin is None:
+                raise _Failed("FHIR server URL is not usable")
+            url = urljoin(base, path)
+            merged: dict[str, Any] | None = None
+            entries: list[Any] = []
+            while True:
+                page = self._get(session, base, url, token, deadline)
+                pages += 1
+                if page.get("resourceType") != "Bundle":
+                    return FetchResult(page, pages=pages)
+                if merged is None:
+                    merged = {k: v for k, v in page.items() if k not in ("entry", "link")}
+                entries.extend(e for e in page.get("entry") or () if isinstance(e, dict))
+                if len(entries) > self.settings.max_resources_per_key:
+                    raise _Failed(f"more than {self.settings.max_resources_per_key} resources")
+                next_url = _next_link(page, url)
+                if next_url is None:
+                    break
+                next_origin = parse_origin(next_url)
+                if next_origin is None or not next_origin.same_as(origin):
+                    # Following it would hand the token to another server.
+                    raise _Failed("next page link points to another server; not followed")
+                if pages >= max(1, self.settings.fhir_max_pages):
+                    # Partial data could hide a current B12 prescription: say so instead.
+                    raise _Failed(f"results span more than {self.settings.fhir_max_pages} pages")
+                url = next_url
+            merged["entry"] = entries
+            return FetchResult(merged, pages=pages)
+        except _Failed as failure:
+            return FetchResult(None, str(failure), pages=pages)
+        except Exception as exc:  # a worker must always hand back a result, never raise
+            return FetchResult(None, f"fetch failed ({type(exc).__name__})", pages=pages)
+
+    def _get(
+        self, session: requests.Session, base: str, url: str, token: str, deadline: float
+    ) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline")
+        timeout = min(self.settings.fhir_request_timeout_s, remaining)
+        try:
+            response = session.get(
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+                timeout=timeout,
+                allow_redirects=False,  # a redirect could carry the token to another server
+            )
+        except requests.Timeout:
+            raise _Failed(f"FHIR server did not answer within {timeout:.2g} s") from None
+        except requests.ConnectionError:
+            raise _Failed("could not connect to the FHIR server") from None
+        except requests.RequestException as exc:
+            raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})") from None
+        for observer in self.observers:
+            observer(base, url, response)
+        status = response.status_code
+        if status in (401, 403):
+            raise _Failed(f"FHIR server refused access ({status})")
+        if status == 404:
+            raise _Failed("FHIR server found no such resource (404)")
+        if 300 <= status < 400:
+            raise _Failed(f"FHIR server redirected ({status}); redirects are not followed")
+        if status != 200:
+            raise _Failed(f"FHIR server answered {status}")
+        try:
+            body = json.loads(response.content)
+        except (ValueError, RecursionError):
+            raise _Failed("FHIR server answer is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+            raise _Failed("FHIR server answer is not a FHIR resource")
+        if body["resourceType"] == "OperationOutcome":
+            raise _Failed("FHIR server answered with an OperationOutcome")
+        return body
+
+
+def _next_link(bundle: dict[str, Any], current_url: str) -> str | None:
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return urljoin(current_url, link["url"])
+    return None
+
+
+def warn_server_not_allowed(server: str) -> None:
+    """Log the refused server's origin only: never the full URL, never the token."""
+    origin = parse_origin(server)
+    log_event(
+        "fhir server not on the allow-list; access token not sent",
+        logging.WARNING,
+        server=str(origin) if origin else "(unparseable URL)",
+    )
