@@ -1,0 +1,170 @@
+"""Turn engine findings into CDS Hooks cards, ordered critical, warning, info."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cds.cards.catalog import CardCatalog, TopicInfo
+from cds.cards.chart import ChartFacts, takes_any
+from cds.cards.detail import detail_for
+from cds.cards.ids import card_uuid
+from cds.cards.suggestions import test_suggestion, treatment_suggestion
+from cds.cards.summary import summary_for
+from cds.cards.text import truncate
+from cds.engine.model import Finding, Severity, TestRecommendation, Topic
+
+LABEL = "myelin-cds"
+_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """Everything a card needs besides the finding; built once per call."""
+
+    hook_instance: str
+    patient_id: str
+    base_url: str  # absolute base of this service, for documentation links
+    catalog: CardCatalog
+    notes: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    chart: ChartFacts = field(default_factory=ChartFacts)
+
+    def topic_url(self, topic: str) -> str:
+        return f"{self.base_url.rstrip('/')}/docs/topics/{topic}"
+
+    def source_url(self, key: str) -> str:
+        return f"{self.base_url.rstrip('/')}/docs/sources/{key}"
+
+
+def _source(topic: TopicInfo, ctx: CardContext) -> dict[str, Any]:
+    return {
+        "label": LABEL,
+        "url": ctx.topic_url(topic.code),
+        "topic": {"system": ctx.catalog.topic_system, "code": topic.code, "display": topic.display},
+    }
+
+
+def _links(finding: Finding, topic: TopicInfo, ctx: CardContext) -> list[dict[str, str]]:
+    links = [{"label": f"Rule: {topic.display}", "url": ctx.topic_url(topic.code), "type": "absolute"}]
+    keys = dict.fromkeys([*finding.sources, *(e.source for e in finding.evidence if e.source)])
+    for key in keys:
+        source = ctx.sources.get(key)
+        if source is None:
+            continue
+        title = str(source.get("title") or key)
+        links.append(
+            {"label": truncate(f"Source: {title}", 100), "url": ctx.source_url(key), "type": "absolute"}
+        )
+        url = source.get("url")
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            links.append({"label": truncate(f"Read: {title}", 100), "url": url, "type": "absolute"})
+    return links
+
+
+def _override_reasons(topic: TopicInfo, ctx: CardContext) -> list[dict[str, str]]:
+    system = ctx.catalog.override_system
+    return [{"system": system, "code": code, "display": display} for code, display in topic.override_reasons]
+
+
+def _card(
+    finding: Finding,
+    key: str,
+    ctx: CardContext,
+    summary: str,
+    indicator: str,
+    extra_advice: Sequence[str] = (),
+    topic_advice: bool = True,
+) -> dict[str, Any]:
+    topic = ctx.catalog.topic(finding.topic.value)
+    card: dict[str, Any] = {
+        "uuid": card_uuid(ctx.hook_instance, key),
+        "summary": truncate(summary),
+        "indicator": indicator,
+        "source": _source(topic, ctx),
+    }
+    shown_topic = topic if topic_advice else replace(topic, advice=())
+    detail = detail_for(finding, shown_topic, ctx.notes, ctx.sources, extra_advice)
+    if detail:
+        card["detail"] = detail
+    reasons = _override_reasons(topic, ctx)
+    if reasons:
+        card["overrideReasons"] = reasons
+    card["links"] = _links(finding, topic, ctx)
+    return card
+
+
+def _new_tests(finding: Finding, ctx: CardContext) -> tuple[list[TestRecommendation], list[str]]:
+    """Tests still worth ordering; and a note for each one dropped because a recent result exists."""
+    keep, dropped = [], []
+    seen: set[str] = set()
+    for test in finding.tests:
+        if test.loinc in ctx.chart.recent_loincs:
+            dropped.append(f"{test.display} was not suggested: the chart has a recent result.")
+        elif test.key not in seen:
+            seen.add(test.key)
+            keep.append(test)
+    return keep, dropped
+
+
+def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
+    """One card per finding; a B12 deficiency that also needs tests gets a companion test card."""
+    key = finding.topic.value
+    tests, dropped = _new_tests(finding, ctx)
+    options = [t for t in finding.treatments if t.key in ctx.catalog.treatments]
+    advice = list(dropped)
+    if options and takes_any(ctx.chart, ctx.catalog.already_taking):
+        options = []
+        advice.append("No treatment offered: an active medicine already contains vitamin B12.")
+    if finding.topic is not Topic.B12_DEFICIENCY:
+        options = []  # treatment choices belong to a confirmed deficiency only
+
+    card = _card(finding, key, ctx, summary_for(finding), finding.severity.value, advice)
+    result = [card]
+    if options:
+        card["suggestions"] = [
+            treatment_suggestion(
+                t.key,
+                ctx.catalog.treatments[t.key],
+                ctx.catalog.treatment_reason,
+                t.recommended,
+                ctx.patient_id,
+                ctx.hook_instance,
+                key,
+            )
+            for t in options
+        ]
+        card["selectionBehavior"] = "at-most-one"
+        if tests:
+            # A card has one selectionBehavior: the treatment choice is exclusive, the tests are
+            # not, so the tests go on their own card that the clinician can accept in one click.
+            companion = _card(
+                replace(finding, causes=(), symptoms=(), treatments=(), notes=(), tests=tuple(tests)),
+                f"{key}:tests",
+                ctx,
+                f"{ctx.catalog.topic(key).display}: tests to complete the work-up",
+                Severity.INFO.value,
+                topic_advice=False,
+            )
+            companion["suggestions"] = [
+                test_suggestion(t, ctx.patient_id, ctx.hook_instance, f"{key}:tests") for t in tests
+            ]
+            companion["selectionBehavior"] = "any"
+            result.append(companion)
+    elif tests:
+        card["suggestions"] = [test_suggestion(t, ctx.patient_id, ctx.hook_instance, key) for t in tests]
+        card["selectionBehavior"] = "any"
+    return result
+
+
+def build_cards(findings: Sequence[Finding], ctx: CardContext) -> list[dict[str, Any]]:
+    ordered = sorted(findings, key=lambda f: _ORDER.get(f.severity, 3))  # stable: engine order kept
+    cards: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for finding in ordered:
+        if finding.topic.value in seen:  # one card per topic keeps uuids unique within a call
+            continue
+        seen.add(finding.topic.value)
+        cards.extend(cards_for(finding, ctx))
+    return sorted(cards, key=lambda c: _ORDER[Severity(c["indicator"])])

@@ -1,0 +1,45 @@
+"""The card's one-line summary: what was found, quoting the primary result."""
+
+from __future__ import annotations
+
+from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
+from cds.engine.model import Evidence, Finding
+
+
+def _value(evidence: Evidence) -> str:
+    comparator = evidence.comparator or ""
+    return f"{comparator}{format_number(evidence.value)} {evidence.unit}".strip()
+
+
+def _reported_differs(evidence: Evidence) -> bool:
+    compact = one_line(evidence.reported).replace(" ", "").lower()
+    return bool(compact) and compact != _value(evidence).replace(" ", "").lower()
+
+
+def evidence_phrase(evidence: Evidence) -> str:
+    """'150 ng/L (reported 111 pmol/L) on 2026-09-02 (cut-off < 180 ng/L)'."""
+    text = _value(evidence)
+    if _reported_differs(evidence):
+        text += f" (reported {one_line(evidence.reported)})"
+    when = date_part(evidence.effective)
+    if when:
+        text += f" on {when}"
+    if evidence.cutoff:
+        text += f" (cut-off {one_line(evidence.cutoff)})"
+    return text
+
+
+def summary_for(finding: Finding) -> str:
+    title = one_line(finding.title) or finding.topic.value
+    if finding.primary is not None:
+        full = f"{title}: {evidence_phrase(finding.primary)}"
+        if len(full) > SUMMARY_MAX:
+            # Drop the reported form first: the canonical value is what the cut-off uses.
+            short = _value(finding.primary)
+            when = date_part(finding.primary.effective)
+            full = f"{title}: {short}" + (f" on {when}" if when else "")
+        return truncate(full)
+    if finding.tests:
+        names = ", ".join(one_line(t.display) for t in finding.tests)
+        return truncate(f"{title}: order {names}")
+    return truncate(title)

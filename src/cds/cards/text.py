@@ -1,0 +1,65 @@
+"""Text helpers for cards: safe markdown from chart text, short summary lines."""
+
+from __future__ import annotations
+
+import re
+import string
+
+SUMMARY_MAX = 139  # the spec says "< 140 characters"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of
+# them means chart text can never open a link, emphasis, heading, table cell or HTML tag.
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def one_line(text: str) -> str:
+    """Collapse line breaks and control characters so text cannot start a new block."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def md_escape(text: str) -> str:
+    """Escape text that came from the chart for use anywhere in GitHub markdown."""
+    return "".join("\\" + ch if ch in _PUNCTUATION else ch for ch in one_line(text))
+
+
+_LIGHT = frozenset("\\`*_[]<>|")
+
+
+def md_text(text: str) -> str:
+    """Light escaping for reviewed knowledge text: keeps it readable as raw markdown too."""
+    return "".join("\\" + ch if ch in _LIGHT else ch for ch in one_line(text))
+
+
+def truncate(text: str, limit: int = SUMMARY_MAX) -> str:
+    """Shorten to at most `limit` characters, at a word boundary where possible."""
+    text = one_line(text)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-(") + "…"
+
+
+def format_number(value: float) -> str:
+    """Up to three significant decimals, no trailing zeros: 150.0 -> '150', 0.123 -> '0.123'."""
+    if value != value or value in (float("inf"), float("-inf")):  # NaN/inf: never shown as data
+        return "?"
+    if abs(value) >= 100:
+        shown = f"{value:.0f}"
+    elif abs(value) >= 10:
+        shown = f"{value:.1f}"
+    elif abs(value) >= 1:
+        shown = f"{value:.2f}"
+    else:
+        shown = f"{value:.3f}"
+    if "." in shown:
+        shown = shown.rstrip("0").rstrip(".")
+    return shown
+
+
+def date_part(effective: str) -> str:
+    """The calendar date of an ISO 8601 date or dateTime ('' if there is none)."""
+    return effective[:10] if len(effective) >= 10 and effective[4:5] == "-" else one_line(effective)
