@@ -1,0 +1,243 @@
+"""Reviewed clinical knowledge: lab codes and units, cut-offs, value sets, medication classes.
+
+The JSON files next to this module are the single place where codes, cut-offs and advice
+live. `load_knowledge` parses them once (cached) and applies a site's cut-off overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+_FILES = ("labs", "cutoffs", "value_sets", "medications", "tests", "notes", "sources")
+
+# Pairs that must stay ordered after overrides: (lower, higher).
+_ORDERED_CUTOFFS = (
+    ("b12_total_deficient", "b12_total_indeterminate_upper"),
+    ("holotc_deficient", "holotc_indeterminate_upper"),
+    ("magnesium_severe_low", "magnesium_low"),
+    ("calcium_corrected_severe_low", "calcium_corrected_low"),
+    ("calcium_ionized_severe_low", "calcium_ionized_low"),
+    ("potassium_severe_low", "potassium_low"),
+    ("sodium_severe_low", "sodium_low"),
+)
+
+
+@dataclass(frozen=True)
+class LabDefinition:
+    key: str
+    display: str
+    unit: str  # canonical unit
+    loincs: tuple[str, ...]
+    factors: Mapping[str, float]  # lower-cased unit spelling -> factor to the canonical unit
+    source: str
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    key: str
+    value: float
+    unit: str
+    text: str
+    source: str
+    certainty: str
+
+
+@dataclass(frozen=True)
+class ValueSetMember:
+    key: str
+    display: str
+    snomed: frozenset[str]
+    icd10_prefixes: tuple[str, ...]  # upper case, dots removed
+    certainty: str
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    key: str
+    display: str
+    role: str
+    source: str
+    members: tuple[ValueSetMember, ...]
+
+
+@dataclass(frozen=True)
+class MedicationClass:
+    key: str
+    display: str
+    source: str
+    rxcuis: frozenset[str]  # ingredient and mapped product codes
+    atc_prefixes: tuple[str, ...]
+    names: tuple[str, ...]  # lower-case ingredient names, aliases and brands for text matching
+
+
+@dataclass(frozen=True)
+class TestDefinition:
+    key: str
+    loinc: str
+    display: str
+    certainty: str
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    labs: Mapping[str, LabDefinition]
+    loinc_to_analyte: Mapping[str, str]
+    cutoffs: Mapping[str, float]  # effective values after site overrides
+    cutoff_info: Mapping[str, Cutoff]
+    value_sets: Mapping[str, ValueSet]
+    medication_classes: Mapping[str, MedicationClass]
+    tests: Mapping[str, TestDefinition]
+    notes: Mapping[str, str]
+    note_sources: Mapping[str, str]
+    sources: Mapping[str, Mapping[str, str]]
+    systems: Mapping[str, frozenset[str]]  # "rxnorm", "atc", "snomed", "icd10" -> system URIs
+    recent_months: int
+
+    def test_for(self, key: str) -> tuple[str, str]:
+        test = self.tests[key]
+        return test.loinc, test.display
+
+    def cutoff_text(self, key: str, op: str) -> str:
+        info = self.cutoff_info[key]
+        return f"{op} {_fmt(self.cutoffs[key])} {info.unit}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+@lru_cache(maxsize=1)
+def _raw_files() -> Mapping[str, Any]:
+    package = resources.files(__name__)
+    return MappingProxyType(
+        {name: json.loads(package.joinpath(f"{name}.json").read_text("utf-8")) for name in _FILES}
+    )
+
+
+def _icd_prefix(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[str, str]]:
+    labs: dict[str, LabDefinition] = {}
+    by_loinc: dict[str, str] = {}
+    for key, item in raw["analytes"].items():
+        loincs = tuple(entry["code"] for entry in item["loinc"])
+        labs[key] = LabDefinition(
+            key=key,
+            display=item["display"],
+            unit=item["unit"],
+            loincs=loincs,
+            factors=MappingProxyType({unit.lower(): float(f) for unit, f in item["units"].items()}),
+            source=item["source"],
+        )
+        for code in loincs:
+            by_loinc[code] = key
+    return labs, by_loinc
+
+
+def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
+    result = {}
+    for key, item in raw["value_sets"].items():
+        members = tuple(
+            ValueSetMember(
+                key=m["key"],
+                display=m["display"],
+                snomed=frozenset(m["snomed"]),
+                icd10_prefixes=tuple(_icd_prefix(c) for c in m["icd10"]),
+                certainty=m["certainty"],
+            )
+            for m in item["members"]
+        )
+        result[key] = ValueSet(key, item["display"], item["role"], item["source"], members)
+    return result
+
+
+def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
+    result = {}
+    for key, item in raw["classes"].items():
+        rxcuis = {i["rxcui"] for i in item["ingredients"] if i.get("rxcui")}
+        rxcuis |= {p["rxcui"] for p in item["products"]}
+        names: list[str] = []
+        for ingredient in item["ingredients"]:
+            names.append(ingredient["name"])
+            names.extend(ingredient.get("aliases", ()))
+            names.extend(ingredient.get("brands", ()))
+        result[key] = MedicationClass(
+            key=key,
+            display=item["display"],
+            source=item["source"],
+            rxcuis=frozenset(rxcuis),
+            atc_prefixes=tuple(p.upper() for p in item["atc_prefixes"]),
+            names=tuple(n.lower() for n in names),
+        )
+    return result
+
+
+def _apply_overrides(
+    base: Mapping[str, Cutoff], overrides: Mapping[str, float] | None
+) -> dict[str, float]:
+    values = {key: c.value for key, c in base.items()}
+    for key, raw in (overrides or {}).items():
+        if key not in values:
+            raise ValueError(f"unknown cut-off {key!r} in cutoff overrides")
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw < 0:
+            raise ValueError(f"cut-off {key!r}: expected a finite, non-negative number, got {raw!r}")
+        values[key] = float(raw)
+    for low, high in _ORDERED_CUTOFFS:
+        if values[low] >= values[high]:
+            raise ValueError(f"cut-off {low!r} ({values[low]:g}) must be below {high!r} ({values[high]:g})")
+    return values
+
+
+def load_knowledge(
+    cutoff_overrides: Mapping[str, float] | None = None, recent_months: int = 12
+) -> Knowledge:
+    """Parse the knowledge files (cached) and apply a site's cut-off overrides."""
+    if isinstance(recent_months, bool) or not isinstance(recent_months, int) or recent_months < 1:
+        raise ValueError(f"recent_months must be a positive whole number of months, got {recent_months!r}")
+    raw = _raw_files()
+    labs, by_loinc = _build_labs(raw["labs"])
+    cutoff_info = {
+        key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"])
+        for key, c in raw["cutoffs"]["cutoffs"].items()
+    }
+    systems = {**raw["medications"]["systems"], **raw["value_sets"]["systems"]}
+    return Knowledge(
+        labs=MappingProxyType(labs),
+        loinc_to_analyte=MappingProxyType(by_loinc),
+        cutoffs=MappingProxyType(_apply_overrides(cutoff_info, cutoff_overrides)),
+        cutoff_info=MappingProxyType(cutoff_info),
+        value_sets=MappingProxyType(_build_value_sets(raw["value_sets"])),
+        medication_classes=MappingProxyType(_build_medications(raw["medications"])),
+        tests=MappingProxyType(
+            {
+                key: TestDefinition(key, t["loinc"], t["display"], t["certainty"])
+                for key, t in raw["tests"]["tests"].items()
+            }
+        ),
+        notes=MappingProxyType({key: n["text"] for key, n in raw["notes"]["notes"].items()}),
+        note_sources=MappingProxyType({key: n["source"] for key, n in raw["notes"]["notes"].items()}),
+        sources=MappingProxyType(raw["sources"]["sources"]),
+        systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
+        recent_months=recent_months,
+    )
+
+
+__all__ = [
+    "Cutoff",
+    "Knowledge",
+    "LabDefinition",
+    "MedicationClass",
+    "TestDefinition",
+    "ValueSet",
+    "ValueSetMember",
+    "load_knowledge",
+]
