@@ -21,7 +21,7 @@ import requests
 
 from cds.config import ConfigError, IssuerConfig, Settings
 from cds.errors import Unauthorized
-from cds.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable
+from cds.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable, KeyUnfit
 from cds.logs import log_event
 from cds.replay_guard import InMemoryReplayGuard, ReplayGuard, SqliteReplayGuard
 
@@ -142,8 +142,15 @@ class Authenticator:
             key = self._sources[issuer.iss].key(kid, alg)
         except KeySetUnavailable:
             raise _Rejected("jwks_unavailable", **ids) from None
+        except KeyUnfit:
+            raise _Rejected("key_alg_mismatch", **ids) from None
         if key is None:
             raise _Rejected("kid_unknown", **ids)
+
+        if jti is None:
+            raise _Rejected("jti_missing", **ids)
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise _Rejected("jti_invalid", **ids)
 
         skew = self.settings.jwt_clock_skew_s
         try:
@@ -177,8 +184,6 @@ class Authenticator:
         exp, iat = int(claims["exp"]), int(claims["iat"])  # PyJWT has checked both are integers
         if exp - iat > self.settings.jwt_max_lifetime_s:
             raise _Rejected("lifetime_too_long", **ids)
-        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
-            raise _Rejected("jti_invalid", **ids)
         tenant = claims.get("tenant")
         if issuer.tenants and (not isinstance(tenant, str) or tenant not in issuer.tenants):
             raise _Rejected("tenant_not_allowed", tenant=tenant, **ids)

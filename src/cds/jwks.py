@@ -42,6 +42,10 @@ class KeySetUnavailable(Exception):
     """The issuer's key set could not be read or fetched and nothing usable is cached."""
 
 
+class KeyUnfit(Exception):
+    """The issuer publishes the kid, but that key cannot verify the token's algorithm."""
+
+
 @dataclass(frozen=True)
 class KeySet:
     keys: dict[str, dict[str, Any]]  # kid -> JWK (public part as published)
@@ -123,7 +127,8 @@ class JwksSource:
     def key(self, kid: str, alg: str) -> PyJWK | None:
         """The key named `kid` fitted to `alg`; None if the issuer publishes no such key.
 
-        Raises KeySetUnavailable when a URL source has never been fetched successfully.
+        Raises KeyUnfit when the key exists for another algorithm, KeySetUnavailable when
+        a URL source could not be fetched and nothing is cached.
         """
         with self._lock:
             keys = self._current_keys()
@@ -136,7 +141,10 @@ class JwksSource:
             cache_key = (kid, alg)
             if cache_key not in self._prepared:
                 self._prepared[cache_key] = key_for(jwk, alg)
-            return self._prepared[cache_key]
+            prepared = self._prepared[cache_key]
+        if prepared is None:
+            raise KeyUnfit(kid)
+        return prepared
 
     def _current_keys(self) -> KeySet:
         if self.url is None:
