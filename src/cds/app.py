@@ -27,6 +27,7 @@ from cds.feedback import FeedbackStore, SqliteFeedbackStore, records_from_reques
 from cds.fhir_client import FhirClient
 from cds.handlers import HANDLERS, Handler, HookCall
 from cds.hookrequest import parse_hook_request, parse_json, validate_against
+from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_event
 from cds.prefetch import resolve_prefetch
 from cds.services import ServiceDefinition, load_services
@@ -241,6 +242,7 @@ def create_app(
             g.hook_instance = instance[:64] if isinstance(instance, str) else None
         hook_request = parse_hook_request(data)
         g.hook = hook_request.hook
+        check_resources_per_key(hook_request.prefetch, state.settings.max_resources_per_key)
         if hook_request.hook != service.hook:
             raise BadRequest(
                 f"service '{service.id}' answers hook '{service.hook}', "
