@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
 from cds.engine.model import Evidence, Finding
 
@@ -11,9 +13,15 @@ def _value(evidence: Evidence) -> str:
     return f"{comparator}{format_number(evidence.value)} {evidence.unit}".strip()
 
 
+_LEADING_NUMBER = re.compile(r"^\s*([<>]=?)?\s*(\d+(?:\.\d+)?)")
+
+
 def _reported_differs(evidence: Evidence) -> bool:
-    compact = one_line(evidence.reported).replace(" ", "").lower()
-    return bool(compact) and compact != _value(evidence).replace(" ", "").lower()
+    """Worth quoting: the reported number differs from the canonical one (pg/mL = ng/L is not)."""
+    match = _LEADING_NUMBER.match(evidence.reported)
+    if match is None:
+        return bool(evidence.reported.strip())
+    return format_number(float(match.group(2))) != format_number(evidence.value)
 
 
 def evidence_phrase(evidence: Evidence) -> str:

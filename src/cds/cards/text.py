@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-import string
 
 SUMMARY_MAX = 139  # the spec says "< 140 characters"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of
-# them means chart text can never open a link, emphasis, heading, table cell or HTML tag.
-_PUNCTUATION = frozenset(string.punctuation)
+# Characters that can open emphasis, code, links, images, HTML, table cells or autolinks
+# (":" stops "http://", "@" stops e-mail autolinks). Everything else stays readable.
+_ACTIVE = frozenset("\\`*_{}[]()<>#!|~:@")
+# Text that would start a block (list, heading, quote, setext line) at the start of a cell
+# or list item.
+_BLOCK_START = re.compile(r"^([-+=]|\d+[.)])")
+_WWW = re.compile(r"(?i)\bwww\.")
 
 
 def one_line(text: str) -> str:
@@ -20,7 +23,9 @@ def one_line(text: str) -> str:
 
 def md_escape(text: str) -> str:
     """Escape text that came from the chart for use anywhere in GitHub markdown."""
-    return "".join("\\" + ch if ch in _PUNCTUATION else ch for ch in one_line(text))
+    escaped = "".join("\\" + ch if ch in _ACTIVE else ch for ch in one_line(text))
+    escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
+    return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 
 _LIGHT = frozenset("\\`*_[]<>|")

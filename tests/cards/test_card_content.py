@@ -1,0 +1,173 @@
+"""Cards built from hand-made findings: shape, summary, detail, links, ids, ordering."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from cds.cards import build_cards, load_catalog
+from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
+from tests.cards.card_helpers import (
+    BASE,
+    FOLATE,
+    KNOWLEDGE,
+    MMA,
+    assert_valid_response,
+    b12_evidence,
+    context,
+    deficiency,
+    empty_values,
+    one_of_each_topic,
+)
+
+ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def test_every_topic_gives_a_valid_response_without_empty_fields() -> None:
+    cards = build_cards(one_of_each_topic(), context())
+    response = {"cards": cards}
+    assert_valid_response(response)
+    assert {c["source"]["topic"]["code"] for c in cards} == {t.value for t in Topic}
+    assert empty_values(response) == []
+
+
+@pytest.mark.parametrize("severity", list(Severity))
+def test_indicator_follows_severity(severity: Severity) -> None:
+    finding = Finding(topic=Topic.HYPOCALCEMIA, severity=severity, title="Low calcium")
+    [card] = build_cards([finding], context())
+    assert card["indicator"] == severity.value
+
+
+def test_cards_are_ordered_critical_warning_info() -> None:
+    cards = build_cards(one_of_each_topic(), context())
+    ranks = [ORDER[c["indicator"]] for c in cards]
+    assert ranks == sorted(ranks)
+    assert ranks[0] == 0 and ranks[-1] == 2
+
+
+def test_summary_quotes_value_date_and_cutoff() -> None:
+    [card] = build_cards([deficiency()], context())
+    assert card["summary"] == "Vitamin B12 deficiency: 150 ng/L on 2026-09-02 (cut-off < 180 ng/L)"
+
+
+def test_summary_shows_reported_form_when_unit_differs() -> None:
+    primary = b12_evidence(reported="<111 pmol/L", comparator="<", value=150.4)
+    [card] = build_cards([deficiency(primary=primary, evidence=(primary,))], context())
+    expected = "Vitamin B12 deficiency: <150 ng/L (reported <111 pmol/L) on 2026-09-02"
+    assert card["summary"].startswith(expected)
+
+
+@pytest.mark.parametrize("topic", list(Topic))
+def test_summary_stays_short_with_long_inputs(topic: Topic) -> None:
+    long = "Extremely long laboratory display name " * 10
+    primary = b12_evidence(reported=long, cutoff=long, unit="ng/L" + "x" * 50)
+    finding = Finding(topic=topic, severity=Severity.INFO, title=long, primary=primary, tests=(MMA,) * 3)
+    [card, *_] = build_cards([finding], context())
+    assert 0 < len(card["summary"]) < 140
+    assert_valid_response({"cards": [card]})
+
+
+def test_source_and_links_are_absolute_and_point_at_the_topic_docs() -> None:
+    [card] = build_cards([deficiency()], context())
+    catalog = load_catalog()
+    assert card["source"] == {
+        "label": "myelin-cds",
+        "url": f"{BASE}/docs/topics/b12-deficiency",
+        "topic": {
+            "system": catalog.topic_system,
+            "code": "b12-deficiency",
+            "display": "Vitamin B12 deficiency",
+        },
+    }
+    urls = [link["url"] for link in card["links"]]
+    assert urls[0] == f"{BASE}/docs/topics/b12-deficiency"
+    assert f"{BASE}/docs/sources/nice-ng239" in urls
+    assert "https://www.nice.org.uk/guidance/ng239" in urls  # the source's own public page
+    assert f"{BASE}/docs/sources/b12-pathway-2025" in urls
+    assert all(link["type"] == "absolute" for link in card["links"])
+
+
+def test_override_reasons_come_from_topic_data() -> None:
+    [card] = build_cards([deficiency()], context())
+    codes = [r["code"] for r in card["overrideReasons"]]
+    assert codes == ["treated-elsewhere", "patient-declined", "result-unreliable", "not-relevant-now"]
+    assert all(r["display"] and r["system"].endswith("/override-reason") for r in card["overrideReasons"])
+
+
+def test_detail_has_evidence_causes_advice_caveats_gaps_and_sources() -> None:
+    [card] = build_cards([deficiency()], context())
+    detail = card["detail"]
+    assert "| Vitamin B12 | 150 pg/mL | 150 ng/L | 2026-09-02 | \\< 180 ng/L |" in detail
+    assert "Metformin \\(since 2024-03-01\\)" in detail
+    assert KNOWLEDGE.notes["b12-total-late-marker"] in detail
+    assert KNOWLEDGE.notes["folate-caution"] in detail
+    assert "Active B12: no result in the last 12 months" in detail
+    nice = KNOWLEDGE.sources["nice-ng239"]
+    assert f"[{nice['title']}]({nice['url']})" in detail
+    assert "Start vitamin B12 replacement" in detail
+    headings = ("Evidence", "Likely causes in the chart", "What to do", "Caveats", "Missing or stale data")
+    for heading in headings:
+        assert f"**{heading}**" in detail
+
+
+def test_cause_matched_by_text_is_flagged_for_checking() -> None:
+    cause = Cause("medication", "metformin", "glucophage", "text")
+    [card] = build_cards([deficiency(causes=(cause,))], context())
+    assert "glucophage (matched by name only: please verify)" in card["detail"]
+
+
+def test_hostile_chart_text_cannot_break_the_table_or_add_links() -> None:
+    hostile = "5 | [click](https://evil.example) <img src=x onerror=alert(1)>\n# Heading **bold**"
+    primary = b12_evidence(reported=hostile, note=hostile)
+    finding = deficiency(
+        primary=primary,
+        evidence=(primary,),
+        causes=(Cause("medication", "x", hostile, "text"),),
+        gaps=(DataGap(hostile, hostile),),
+    )
+    [card] = build_cards([finding], context())
+    detail = card["detail"]
+    assert "](https://evil" not in detail
+    assert re.search(r"(?<!\\)<", detail) is None  # every "<" escaped: no HTML
+    assert "\n# " not in detail
+    table_rows = [line for line in detail.splitlines() if line.startswith("| Vitamin B12")]
+    assert len(table_rows) == 1
+    unescaped_pipes = table_rows[0].replace("\\|", "").count("|")
+    assert unescaped_pipes == 6  # five cells, untouched by the pipe in the chart text
+    assert "\\[click\\]\\(https\\:" in detail
+
+
+def test_uuids_are_deterministic_per_hook_instance_and_unique() -> None:
+    findings = one_of_each_topic()
+    first = build_cards(findings, context())
+    again = build_cards(findings, context())
+    other = build_cards(findings, context(hook_instance="0f6c1c2e-1111-4222-8333-444455556666"))
+
+    def ids(cards: list[dict]) -> list[str]:
+        return [c["uuid"] for c in cards] + [s["uuid"] for c in cards for s in c.get("suggestions", ())]
+
+    assert ids(first) == ids(again)
+    assert len(set(ids(first))) == len(ids(first))
+    assert not set(ids(first)) & set(ids(other))
+    assert all(uuid.UUID(value).version == 5 for value in ids(first))
+
+
+def test_one_card_per_topic_even_if_the_engine_repeats_one() -> None:
+    cards = build_cards([deficiency(), deficiency(severity=Severity.INFO)], context())
+    assert [c["source"]["topic"]["code"] for c in cards] == ["b12-deficiency"]
+
+
+def test_unknown_topic_data_would_fail_loading_not_calls() -> None:
+    # Every public topic has card data, so no call can meet a topic without override reasons.
+    catalog = load_catalog()
+    assert all(catalog.topic(t.value).override_reasons for t in Topic)
+    assert all(catalog.topic(t.value).advice for t in Topic)
+
+
+def test_companion_card_detail_lists_only_the_tests() -> None:
+    cards = build_cards([deficiency(tests=(FOLATE,))], context())
+    companion = cards[1]
+    assert "Order Folate" in companion["detail"]
+    assert "Start vitamin B12 replacement" not in companion["detail"]

@@ -1,0 +1,204 @@
+"""Suggestions: draft FHIR orders that validate, and never a repeat test or a drug already taken."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cds.cards import ChartFacts, build_cards, chart_facts
+from cds.engine.model import Finding, Severity, Topic, TreatmentOption
+from tests.cards.card_helpers import (
+    FOLATE,
+    HOMOCYSTEINE,
+    MMA,
+    assert_valid_response,
+    context,
+    deficiency,
+    validate_fhir,
+)
+
+NOW = datetime(2026, 10, 15, 9, 30, tzinfo=UTC)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+SNOMED = "http://snomed.info/sct"
+
+
+def _resources(card: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["resource"] for s in card.get("suggestions", ()) for a in s["actions"]]
+
+
+def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
+    [card] = build_cards([deficiency()], context())
+    assert card["selectionBehavior"] == "at-most-one"
+    assert [s["label"] for s in card["suggestions"]] == [
+        "Oral cyanocobalamin 1000 micrograms daily",
+        "Sublingual cyanocobalamin 1000 micrograms daily",
+        "Intramuscular hydroxocobalamin 1000 micrograms (loading, then monthly)",
+    ]
+    routes = []
+    for resource in _resources(card):
+        validate_fhir(resource)
+        assert resource["resourceType"] == "MedicationRequest"
+        assert (resource["status"], resource["intent"]) == ("draft", "proposal")
+        assert resource["subject"] == {"reference": "Patient/p1"}
+        systems = {c["system"] for c in resource["medicationCodeableConcept"]["coding"]}
+        assert systems == {RXNORM, ATC}
+        assert resource["reasonCode"][0]["coding"][0] == {
+            "system": SNOMED,
+            "code": "190634004",
+            "display": "Vitamin B12 deficiency",
+        }
+        dosage = resource["dosageInstruction"][0]
+        assert dosage["text"]
+        assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1000
+        assert dosage["doseAndRate"][0]["doseQuantity"]["code"] == "ug"
+        routes.append(dosage["route"]["coding"][0]["code"])
+    assert routes == ["26643006", "37839007", "78421000"]
+
+
+@pytest.mark.parametrize("recommended", ["b12-oral", "b12-im"])
+def test_is_recommended_follows_the_engine(recommended: str) -> None:
+    options = tuple(
+        TreatmentOption(key, recommended=key == recommended)
+        for key in ("b12-oral", "b12-sublingual", "b12-im")
+    )
+    [card] = build_cards([deficiency(treatments=options)], context())
+    flagged = [s for s in card["suggestions"] if s.get("isRecommended")]
+    assert len(flagged) == 1
+    assert recommended.split("-")[1] in flagged[0]["label"].lower().replace("intramuscular", "im")
+
+
+def test_tests_are_draft_service_requests_any_of_them() -> None:
+    finding = Finding(
+        topic=Topic.B12_INDETERMINATE,
+        severity=Severity.WARNING,
+        title="B12 indeterminate",
+        tests=(MMA, HOMOCYSTEINE),
+    )
+    [card] = build_cards([finding], context())
+    assert card["selectionBehavior"] == "any"
+    resources = _resources(card)
+    assert [r["code"]["coding"][0]["code"] for r in resources] == ["13964-2", "13965-9"]
+    for resource in resources:
+        validate_fhir(resource)
+        assert (resource["status"], resource["intent"]) == ("draft", "proposal")
+        assert resource["code"]["coding"][0]["system"] == "http://loinc.org"
+        assert resource["subject"] == {"reference": "Patient/p1"}
+        assert resource["reasonCode"][0]["text"] == "B12 result is indeterminate"
+    assert_valid_response({"cards": [card]})
+
+
+def test_deficiency_with_tests_gets_a_companion_test_card() -> None:
+    cards = build_cards([deficiency(tests=(FOLATE,))], context())
+    assert [(c["source"]["topic"]["code"], c.get("selectionBehavior")) for c in cards] == [
+        ("b12-deficiency", "at-most-one"),
+        ("b12-deficiency", "any"),
+    ]
+    assert cards[1]["indicator"] == "info"
+    assert [r["resourceType"] for r in _resources(cards[1])] == ["ServiceRequest"]
+    assert cards[0]["uuid"] != cards[1]["uuid"]
+    assert_valid_response({"cards": cards})
+
+
+def test_no_suggestion_for_a_test_with_a_recent_result() -> None:
+    finding = Finding(
+        topic=Topic.B12_INDETERMINATE,
+        severity=Severity.WARNING,
+        title="B12 indeterminate",
+        tests=(MMA, HOMOCYSTEINE),
+    )
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert [r["code"]["coding"][0]["code"] for r in _resources(card)] == ["13965-9"]
+    assert "Methylmalonic acid was not suggested: the chart has a recent result" in card["detail"]
+
+
+def test_no_suggestions_at_all_when_every_test_has_a_recent_result() -> None:
+    finding = Finding(topic=Topic.B12_INDETERMINATE, severity=Severity.WARNING, title="x", tests=(MMA,))
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    assert_valid_response({"cards": [card]})
+
+
+def _statement(concept: dict[str, Any], status: str = "active", patient: str = "p1") -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "status": status,
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": concept,
+    }
+
+
+def _facts(*statements: dict[str, Any]) -> ChartFacts:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": s} for s in statements]}
+    return chart_facts({"medicationStatements": bundle}, "p1", NOW, 12)
+
+
+@pytest.mark.parametrize(
+    "concept",
+    [
+        {"coding": [{"system": ATC, "code": "B03BA01"}]},
+        {"coding": [{"system": RXNORM, "code": "5514"}]},
+        {"text": "Vitamin B12 1000 mcg tablets (own supply)"},
+        {"coding": [{"system": RXNORM, "code": "999999", "display": "Methylcobalamin 1 MG Oral Tablet"}]},
+    ],
+)
+def test_no_treatment_offered_to_a_patient_already_on_b12(concept: dict[str, Any]) -> None:
+    [card] = build_cards([deficiency()], context(_facts(_statement(concept))))
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    assert "already contains vitamin B12" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        _statement({"text": "Cyanocobalamin 1000 mcg"}, status="stopped"),
+        _statement({"text": "Cyanocobalamin 1000 mcg"}, status="entered-in-error"),
+        _statement({"text": "Cyanocobalamin 1000 mcg"}, patient="someone-else"),
+        _statement({"text": "Metformin 500 mg"}),
+    ],
+)
+def test_treatment_still_offered_when_b12_is_not_currently_taken(statement: dict[str, Any]) -> None:
+    [card] = build_cards([deficiency()], context(_facts(statement)))
+    assert len(card["suggestions"]) == 3
+
+
+def test_treatment_options_only_on_a_confirmed_deficiency() -> None:
+    finding = deficiency(topic=Topic.B12_INDETERMINATE, title="B12 indeterminate")
+    [card] = build_cards([finding], context())
+    assert "suggestions" not in card
+
+
+def test_unknown_treatment_key_is_left_out() -> None:
+    options = (
+        TreatmentOption("b12-nasal-spray", recommended=True),
+        TreatmentOption("b12-oral", recommended=False),
+    )
+    [card] = build_cards([deficiency(treatments=options)], context())
+    assert [s["label"] for s in card["suggestions"]] == ["Oral cyanocobalamin 1000 micrograms daily"]
+
+
+def _observation(code: str, when: str, status: str = "final", patient: str = "p1") -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": status,
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": when,
+    }
+
+
+def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": _observation("13964-2", "2026-08-01T10:00:00Z")},
+            {"resource": _observation("13965-9", "2024-01-01")},
+            {"resource": _observation("19123-9", "2026-09-01", status="entered-in-error")},
+            {"resource": _observation("2132-9", "2026-09-01", patient="other")},
+        ],
+    }
+    facts = chart_facts({"observations": bundle}, "p1", NOW, 12)
+    assert facts.recent_loincs == frozenset({"13964-2"})
