@@ -275,6 +275,11 @@ def create_app(
         state.feedback_store.add(records)
         return _json_response({"received": len(records)})
 
+    if settings.preview_enabled:  # card preview page for testing and demos; off in production
+        from cds.preview import preview_blueprint
+
+        app.register_blueprint(preview_blueprint())
+
     return app
 
 
