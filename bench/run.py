@@ -1,0 +1,305 @@
+"""Benchmark: prints a markdown report of in-process latency, HTTP throughput and fallback cost.
+
+Run with `make bench` (or `.venv/bin/python bench/run.py [--quick]`). Nothing here asserts:
+the figures are for reading, and the README quotes the latest ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from payloads import PATIENT_ID, patient_view, resource_count
+
+from cds.app import create_app
+from cds.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+SERVICE_URL = "/cds-services/deficiency-screen"
+
+
+def _percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _time_ms(func: Callable[[], Any], repeat: int) -> list[float]:
+    for _ in range(min(5, repeat)):  # warm caches and lazy imports
+        func()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def _app() -> Any:
+    settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
+    return create_app(settings, clock=lambda: NOW)
+
+
+# --------------------------------------------------------------------------- in process
+def in_process(sizes: list[int], repeat: int) -> list[str]:
+    client = _app().test_client()
+    lines = [
+        "## In-process latency (Flask test client, full call: parse, validate, evaluate, build cards)",
+        "",
+        "| Observations | resources | payload | json.loads p50 | call p50 | call p99"
+        " | call p50 / parse p50 | cards |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        request = patient_view(size)
+        body = json.dumps(request).encode()
+        runs = max(10, repeat // max(1, size // 100))
+        parse = _time_ms(lambda body=body: json.loads(body), runs)
+
+        def call(body: bytes = body) -> Any:
+            response = client.post(SERVICE_URL, data=body, content_type="application/json")
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            return response
+
+        cards = len(call().get_json()["cards"])
+        samples = _time_ms(call, runs)
+        p50, p99, parse50 = _percentile(samples, 50), _percentile(samples, 99), _percentile(parse, 50)
+        lines.append(
+            f"| {size:,} | {resource_count(request):,} | {len(body) / 1024:,.0f} KiB | {parse50:.2f} ms"
+            f" | {p50:.2f} ms | {p99:.2f} ms | {p50 / parse50:.1f}x | {cards} |"
+        )
+    lines.append("")
+    return lines
+
+
+# --------------------------------------------------------------------------- HTTP
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+@contextmanager
+def _server(command: list[str], health_url: str, env: dict[str, str]) -> Iterator[None]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(health_url, process)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict[str, float]:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'local f = io.open("' + str(body_file) + '", "rb")\n'
+        "wrk.method = \"POST\"\nwrk.body = f:read(\"*a\")\nf:close()\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"rps\\": %f, \\"p50\\": %f, \\"p99\\": %f, \\"errors\\": %d,'
+        ' \\"non2xx\\": %d}\\n", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,'
+        " latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read + summary.errors.write"
+        " + summary.errors.timeout, summary.errors.status))\n"
+        "end\n"
+    )
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
+    return json.loads(line.removeprefix("JSON "))
+
+
+def http_throughput(seconds: int, workers: int, threads: int) -> list[str]:
+    if not shutil.which("wrk"):
+        return ["## HTTP throughput", "", "wrk is not installed (`apt-get install wrk`); skipped.", ""]
+    cds = Path(sys.executable).with_name("cds")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    request = patient_view(120)
+    tmp = Path(tempfile.mkdtemp(prefix="cds-bench-"))
+    body_file = tmp / "typical.json"
+    body_file.write_text(json.dumps(request))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="WARNING", CDS_THREADS=str(threads))
+    rows = []
+    connections = 2 * workers * threads
+
+    port = _free_port()
+    with _server(
+        [str(cds), "serve", "--port", str(port), "--workers", str(workers)],
+        f"http://127.0.0.1:{port}/healthz",
+        env,
+    ):
+        service = _wrk(f"http://127.0.0.1:{port}{SERVICE_URL}", body_file, seconds, connections)
+    port = _free_port()
+    worker_class = "gthread" if threads > 1 else "sync"
+    with _server(
+        [
+            str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--worker-class", worker_class,
+            "--chdir", str(ROOT / "bench"), "--log-level", "warning",
+            "trivial_app:app",
+        ],
+        f"http://127.0.0.1:{port}/healthz",
+        env,
+    ):
+        trivial = _wrk(f"http://127.0.0.1:{port}/static-card", body_file, seconds, connections)
+    ratio = service["rps"] / trivial["rps"] if trivial["rps"] else 0.0
+    measured = (("deficiency-screen (full guideline)", service), ("trivial Flask endpoint", trivial))
+    for name, result in measured:
+        rows.append(
+            f"| {name} | {result['rps']:,.0f} | {result['p50']:.2f} ms | {result['p99']:.2f} ms"
+            f" | {int(result['errors'] + result['non2xx'])} |"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return [
+        f"## HTTP throughput (gunicorn, {workers} workers x {threads} threads, wrk 1 thread,"
+        f" {connections} connections, {seconds} s, request of {resource_count(request)} resources,"
+        f" {body_file.stat().st_size if body_file.exists() else len(json.dumps(request)):,} bytes)",
+        "",
+        "| endpoint | requests/s | p50 | p99 | errors |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Service throughput is **{ratio:.0%}** of the trivial endpoint's in the same run.",
+        "",
+    ]
+
+
+# --------------------------------------------------------------------------- fallback
+class _SlowFhir(BaseHTTPRequestHandler):
+    delay_s = 0.1
+    bundles: ClassVar[dict[str, Any]] = {}
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay_s)
+        path = self.path.lstrip("/")
+        if path.startswith("Patient/"):
+            body = self.bundles["patient"]
+        else:
+            body = self.bundles.get(path.split("?")[0], {"resourceType": "Bundle", "type": "searchset"})
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def fallback(repeat: int) -> list[str]:
+    request = patient_view(120)
+    prefetch = request.pop("prefetch")
+    _SlowFhir.bundles = {
+        "patient": prefetch["patient"],
+        "Observation": prefetch["observations"],
+        "MedicationStatement": prefetch["medicationStatements"],
+        "MedicationRequest": prefetch["medicationRequests"],
+        "Condition": prefetch["conditions"],
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowFhir)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        request["fhirServer"] = f"http://127.0.0.1:{server.server_address[1]}"
+        request["fhirAuthorization"] = {
+            "access_token": "bench-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "myelin-cds",
+            "patient": PATIENT_ID,
+        }
+        client = _app().test_client()
+        body = json.dumps(request).encode()
+
+        def call() -> None:
+            response = client.post(SERVICE_URL, data=body, content_type="application/json")
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+        samples = _time_ms(call, repeat)
+    finally:
+        server.shutdown()
+    keys = len(_SlowFhir.bundles)
+    return [
+        f"## FHIR fallback ({keys} keys missing, FHIR server answering each request in"
+        f" {_SlowFhir.delay_s * 1000:.0f} ms)",
+        "",
+        "| p50 | p99 | min | serial cost would be |",
+        "|---:|---:|---:|---:|",
+        f"| {_percentile(samples, 50):.1f} ms | {_percentile(samples, 99):.1f} ms | {min(samples):.1f} ms"
+        f" | {keys * _SlowFhir.delay_s * 1000:.0f} ms |",
+        "",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter load")
+    parser.add_argument("--seconds", type=int, default=None, help="wrk duration per endpoint")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+    repeat = 50 if args.quick else 300
+    seconds = args.seconds or (3 if args.quick else 10)
+    report = [
+        "# myelin-cds benchmark",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()},"
+        f" {os.cpu_count()} CPUs, {platform.machine()}",
+        "",
+    ]
+    report += in_process([10, 100, 1_000, 5_000], repeat)
+    if not args.skip_http:
+        report += http_throughput(seconds, args.workers, args.threads)
+    report += fallback(max(10, repeat // 10))
+    text = "\n".join(report)
+    print(text)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

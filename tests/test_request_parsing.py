@@ -1,0 +1,65 @@
+"""Body parsing: JSON nesting bound computed on the raw bytes, encoding errors, NaN."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask.testing import FlaskClient
+
+from cds.errors import BadRequest
+from cds.hookrequest import nesting_within, parse_json
+from tests.conftest import patient_view_request
+
+
+def _nested(depth: int, inner: str = "1") -> bytes:
+    return ("[" * depth + inner + "]" * depth).encode()
+
+
+@pytest.mark.parametrize(("depth", "ok"), [(1, True), (63, True), (64, True), (65, False), (5000, False)])
+def test_nesting_bound_at_the_limit(depth: int, ok: bool) -> None:
+    assert nesting_within(_nested(depth), 64) is ok
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        json.dumps("[" * 200),  # brackets inside a string are text, not structure
+        json.dumps('say "[[[[" \\ ' + "{" * 100),  # escaped quotes and backslashes
+        json.dumps("line\n" + "[" * 100 + "\t"),  # escapes right before the closing quote
+        json.dumps("\\") + ", " + json.dumps("[" * 100),  # a string ending in an escaped backslash
+    ],
+)
+def test_brackets_inside_strings_do_not_count(inner: str) -> None:
+    raw = _nested(3, inner)
+    assert json.loads(raw)  # the sample is valid JSON
+    assert nesting_within(raw, 4)
+
+
+def test_objects_and_arrays_both_count() -> None:
+    raw = json.dumps({"a": [{"b": [{"c": [1]}]}]}).encode()
+    assert nesting_within(raw, 6)
+    assert not nesting_within(raw, 5)
+
+
+def test_parse_json_rejects_deep_bodies_with_the_limit_in_the_message() -> None:
+    with pytest.raises(BadRequest, match="deeper than 64 levels"):
+        parse_json(_nested(100), max_depth=64)
+
+
+def test_invalid_utf8_names_the_byte() -> None:
+    with pytest.raises(BadRequest, match="not valid UTF-8"):
+        parse_json(b'{"a": "\xff"}', max_depth=64)
+
+
+def test_empty_body_is_explained() -> None:
+    with pytest.raises(BadRequest, match="empty"):
+        parse_json(b"  ", max_depth=64)
+
+
+def test_deep_request_is_400_over_http(client: FlaskClient) -> None:
+    body = patient_view_request()
+    text = json.dumps(body)[:-1] + ', "extension": {"deep": ' + "[" * 80 + "]" * 80 + "}}"
+    response = client.post("/cds-services/deficiency-screen", data=text, content_type="application/json")
+    assert response.status_code == 400
+    assert "64 levels" in response.get_json()["issue"][0]["diagnostics"]
