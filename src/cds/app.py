@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from cds import __version__
 from cds.auth import Authenticator
 from cds.config import Settings, load_settings
+from cds.docs_pages import docs
 from cds.errors import (
     BadRequest,
     CdsError,
@@ -279,6 +280,8 @@ def create_app(
         from cds.preview import preview_blueprint
 
         app.register_blueprint(preview_blueprint())
+
+    app.register_blueprint(docs)  # documentation pages that card links point to
 
     return app
 

@@ -26,10 +26,12 @@ class CatalogError(ValueError):
 class TopicInfo:
     code: str
     display: str
+    rule: str
     advice: tuple[str, ...]
     override_reasons: tuple[tuple[str, str], ...]  # (code, display)
     sources: tuple[str, ...]
     certainty: str
+    cutoffs: tuple[str, ...]  # cut-off keys shown on the topic's documentation page
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class CardCatalog:
     def topic(self, code: str) -> TopicInfo:
         info = self.topics.get(code)
         if info is None:  # a topic the engine added before its card data: still a usable card
-            return TopicInfo(code, code, (), (), (), "U")
+            return TopicInfo(code, code, "", (), (), (), "U", ())
         return info
 
 
@@ -66,10 +68,12 @@ def _topics(data: dict[str, Any]) -> dict[str, TopicInfo]:
         result[code] = TopicInfo(
             code=code,
             display=entry["display"],
+            rule=entry.get("rule", ""),
             advice=tuple(entry.get("advice", ())),
             override_reasons=tuple((r, reasons[r]) for r in entry["overrideReasons"]),
             sources=tuple(entry.get("sources", ())),
             certainty=entry.get("certainty", "U"),
+            cutoffs=tuple(entry.get("cutoffs", ())),
         )
     missing = sorted(t.value for t in Topic if t.value not in result)
     if missing:

@@ -1,0 +1,18 @@
+"""Per-process state for the guideline service: knowledge loaded once per settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cds.config import Settings
+from cds.knowledge import Knowledge, load_knowledge
+
+
+@lru_cache(maxsize=8)
+def _knowledge(overrides: tuple[tuple[str, float], ...], recent_months: int) -> Knowledge:
+    return load_knowledge(dict(overrides), recent_months)
+
+
+def knowledge_for(settings: Settings) -> Knowledge:
+    """The knowledge in force for these settings; parsed on first use, then cached."""
+    return _knowledge(tuple(sorted(settings.cutoff_overrides.items())), settings.recent_months)
