@@ -1,0 +1,97 @@
+"""The scenario fixtures: valid hook requests that together cover what the issue asks for."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.engine.model import Topic
+from cds.fixtures import Fixture, fixture_paths, load_fixture
+from cds.hookrequest import parse_hook_request
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+ALL = [load_fixture(p) for p in fixture_paths([FIXTURES])]
+PREFETCH_KEYS = {"patient", "observations", "medicationStatements", "medicationRequests", "conditions"}
+
+
+def resources(fixture: Fixture, key: str) -> list[dict[str, Any]]:
+    bundle = fixture.request["prefetch"][key]
+    return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+
+
+def observations(fixture: Fixture) -> list[dict[str, Any]]:
+    return [r for r in resources(fixture, "observations") if r["resourceType"] == "Observation"]
+
+
+def test_there_are_at_least_30_scenarios() -> None:
+    assert len(ALL) >= 30
+
+
+@pytest.mark.parametrize("fixture", ALL, ids=[f.name for f in ALL])
+def test_each_fixture_is_a_valid_patient_view_call(fixture: Fixture) -> None:
+    request = parse_hook_request(fixture.request)  # raises on a schema violation
+    assert fixture.service == "deficiency-screen" and request.hook == "patient-view"
+    assert set(request.prefetch) == PREFETCH_KEYS
+    assert request.prefetch["patient"]["id"] == request.patient_id
+    assert set(fixture.intent_topics) <= {t.value for t in Topic}
+    # The prefetch template asks only for active or on-hold MedicationRequests.
+    assert {r["status"] for r in resources(fixture, "medicationRequests")} <= {"active", "on-hold"}
+
+
+def test_every_topic_is_intended_somewhere_and_absent_somewhere() -> None:
+    counts = Counter(t for f in ALL for t in f.intent_topics)
+    assert {t.value for t in Topic} <= set(counts)
+    assert all(n < len(ALL) for n in counts.values())
+    assert sum(not f.intent_topics for f in ALL) >= 5  # charts that must stay silent
+
+
+def test_every_unit_spelling_is_exercised() -> None:
+    seen = {
+        (o["code"]["coding"][0]["code"], o["valueQuantity"].get("unit"))
+        for f in ALL
+        for o in observations(f)
+    }
+    required = {
+        ("2132-9", "pg/mL"), ("2132-9", "ng/L"), ("14685-2", "pmol/L"), ("72160-5", "pmol/L"),
+        ("13964-2", "nmol/L"), ("13964-2", "umol/L"), ("17861-6", "mg/dL"), ("2000-8", "mmol/L"),
+        ("2000-8", "meq/L"), ("19123-9", "mg/dL"), ("2601-3", "mmol/L"), ("2601-3", "mEq/L"),
+        ("1751-7", "g/dL"), ("1751-7", "g/L"), ("2132-9", "mcg/dL"),  # the last one is unknown on purpose
+    }
+    assert required <= seen, sorted(required - seen)
+
+
+def test_edge_cases_are_present() -> None:
+    obs = [(f, o) for f in ALL for o in observations(f)]
+    statuses = {o["status"] for _, o in obs}
+    assert {"entered-in-error", "preliminary", "cancelled"} <= statuses
+    assert any(o["valueQuantity"].get("comparator") == "<" for _, o in obs)
+    assert any(not o["subject"]["reference"].endswith(f.request["context"]["patientId"]) for f, o in obs)
+    stale = [o for f, o in obs if (f.now.date() - date.fromisoformat(o["effectiveDateTime"][:10])).days > 366]
+    assert stale
+    ages = [
+        (f.now.date() - date.fromisoformat(f.request["prefetch"]["patient"]["birthDate"])).days / 365.25
+        for f in ALL
+    ]
+    assert min(ages) < 18 and sum(a >= 65 for a in ages) >= 5
+
+
+def test_medications_use_every_coding_path() -> None:
+    concepts = [
+        r["medicationCodeableConcept"]
+        for f in ALL
+        for key in ("medicationStatements", "medicationRequests")
+        for r in resources(f, key)
+    ]
+    systems = [{c["system"] for c in concept.get("coding", [])} for concept in concepts]
+    assert any(s == {"http://www.whocc.no/atc"} for s in systems)  # ATC only
+    assert any(not s for s in systems)  # text only
+    rxnorm_codes = {
+        c["code"] for concept in concepts for c in concept.get("coding", [])
+        if c["system"].endswith("rxnorm")
+    }
+    assert {"6809", "7646"} <= rxnorm_codes  # ingredient level
+    assert {"861004", "314200", "310273"} <= rxnorm_codes  # product level (SCD)
