@@ -7,7 +7,7 @@ patient already takes, even if a rule has a bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -73,7 +73,14 @@ def _names(concept: Any) -> Iterator[str]:
                 yield coding["display"].lower()
 
 
-def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, recent_months: int) -> ChartFacts:
+def chart_facts(
+    data: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    recent_months: int,
+    same_test: Mapping[str, Iterable[str]] | None = None,
+) -> ChartFacts:
+    """`same_test` maps a LOINC to the codes of the same analyte (mass and molar B12, ...)."""
     since = now.date() - timedelta(days=round(recent_months * 30.44))
     loincs: set[str] = set()
     for obs in resources_of(data.get("observations"), "Observation"):
@@ -82,7 +89,10 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, recent_
         when = _date_of(obs)
         if when is None or when < since:
             continue
-        loincs.update(c["code"] for c in _codings(obs.get("code")) if c.get("system") == LOINC)
+        for coding in _codings(obs.get("code")):
+            if coding.get("system") == LOINC:
+                loincs.add(coding["code"])
+                loincs.update((same_test or {}).get(coding["code"], ()))
 
     codes: set[str] = set()
     texts: list[str] = []
