@@ -9,6 +9,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError, best_match
 
 from cds.errors import BadRequest
+from cds.limits import check_valid_unicode, finite_float
 from cds.schemas import validator_for
 
 
@@ -47,13 +48,16 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
     if not text.strip():
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except RecursionError:
         raise BadRequest(f"request body nests deeper than {max_depth} levels") from None
+    except ValueError:  # an integer longer than Python will convert (4300 digits)
+        raise BadRequest("request body contains a number too long to read") from None
+    check_valid_unicode(text, data)
     return data
 
 
@@ -115,7 +119,10 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 
 
 def validate_against(schema_name: str, data: Any) -> None:
-    error = best_match(validator_for(schema_name).iter_errors(data))
+    validator = validator_for(schema_name)
+    if validator.is_valid(data):  # the common case; collecting errors costs more
+        return
+    error = best_match(validator.iter_errors(data))
     if error is not None:
         message, location = _describe(error)
         raise BadRequest(message, location=location)
