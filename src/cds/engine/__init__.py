@@ -1,1 +1,6 @@
 """The guideline engine: pure functions from FHIR facts to findings (no I/O, no clock)."""
+
+from cds.engine.assess import Assessment, assess
+from cds.engine.facts import PatientFacts
+
+__all__ = ["Assessment", "PatientFacts", "assess"]

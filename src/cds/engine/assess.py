@@ -1,0 +1,65 @@
+"""assess(): the guideline engine's single entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from cds.engine.building import unavailable_gaps
+from cds.engine.facts import PatientFacts, build_facts
+from cds.engine.model import Finding, Severity, Topic
+from cds.engine.rules_b12 import b12_findings
+from cds.engine.rules_electrolytes import electrolyte_findings
+from cds.engine.rules_twitching import twitching_findings
+from cds.knowledge import Knowledge
+
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+# When the twitching work-up already asks for a test, the narrower testing finding is dropped.
+_COVERED_BY_WORKUP = {
+    Topic.B12_TESTING_RECOMMENDED: "b12_total",
+    Topic.MAGNESIUM_TESTING_RECOMMENDED: "magnesium",
+}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    findings: tuple[Finding, ...]
+    facts: PatientFacts
+
+
+def _suppress_covered(findings: list[Finding]) -> list[Finding]:
+    workup = next((f for f in findings if f.topic == Topic.TWITCHING_WORKUP), None)
+    if workup is None:
+        return findings
+    requested = {t.key for t in workup.tests}
+    return [f for f in findings if _COVERED_BY_WORKUP.get(f.topic) not in requested]
+
+
+def assess(
+    resources: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    unavailable: Mapping[str, str] | None = None,
+) -> Assessment:
+    """Findings for one patient from raw FHIR R4 JSON; never raises on malformed resources."""
+    facts = build_facts(resources, patient_id, now, knowledge, unavailable)
+    findings = [
+        *twitching_findings(facts, knowledge),
+        *b12_findings(facts, knowledge),
+        *electrolyte_findings(facts, knowledge),
+    ]
+    findings = _suppress_covered(findings)
+    missing = tuple(unavailable_gaps(facts))
+    if missing:
+        findings = [replace(f, gaps=f.gaps + missing) for f in findings]
+    seen: set[Topic] = set()
+    unique_findings = []
+    for finding in findings:  # at most one finding per topic per call
+        if finding.topic not in seen:
+            seen.add(finding.topic)
+            unique_findings.append(finding)
+    unique_findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    return Assessment(findings=tuple(unique_findings), facts=facts)

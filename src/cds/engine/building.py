@@ -1,0 +1,137 @@
+"""Helpers that turn normalised facts into the parts of a Finding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cds.engine.conditions import ConditionMatch
+from cds.engine.facts import PatientFacts
+from cds.engine.labs import LabResult
+from cds.engine.medications import MedicationUse
+from cds.engine.model import Cause, DataGap, Evidence, TestRecommendation
+from cds.knowledge import Knowledge
+
+B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
+
+
+def evidence(
+    result: LabResult, knowledge: Knowledge, cutoff_key: str, op: str, note: str | None = None
+) -> Evidence:
+    return Evidence(
+        analyte=result.analyte,
+        display=result.display,
+        loinc=result.loinc,
+        reported=result.reported,
+        value=round(result.value, 4),
+        unit=result.unit,
+        comparator=result.comparator,
+        effective=result.effective,
+        cutoff=knowledge.cutoff_text(cutoff_key, op),
+        source=knowledge.cutoff_info[cutoff_key].source,
+        reference=result.reference,
+        status=result.status,
+        note=note,
+    )
+
+
+def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge) -> list[DataGap]:
+    """Results set aside, and latest results too old to count, for these analytes."""
+    wanted = tuple(analytes)
+    gaps = [DataGap(s.item, s.reason) for s in facts.set_aside if s.analyte in wanted]
+    for analyte in wanted:
+        latest = facts.latest(analyte)
+        if latest is not None and not facts.is_recent(latest):
+            gaps.append(
+                DataGap(
+                    knowledge.labs[analyte].display,
+                    f"latest result ({latest.reported}, {latest.effective}) is older than "
+                    f"{knowledge.recent_months} months",
+                )
+            )
+    return gaps
+
+
+def missing_gap(knowledge: Knowledge, display: str) -> DataGap:
+    return DataGap(display, f"no result in the last {knowledge.recent_months} months")
+
+
+def unavailable_gaps(facts: PatientFacts) -> list[DataGap]:
+    return [DataGap(key, str(reason)) for key, reason in sorted(facts.unavailable.items())]
+
+
+def test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
+    loinc, display = knowledge.test_for(key)
+    return TestRecommendation(key=key, loinc=loinc, display=display, reason=reason)
+
+
+def medication_cause(use: MedicationUse, facts: PatientFacts | None = None) -> Cause:
+    since = use.start.raw if use.start else None
+    label = use.name
+    if since:
+        label += f" (since {since}"
+        if facts is not None and use.start is not None:
+            months = (facts.today.year - use.start.day.year) * 12 + facts.today.month - use.start.day.month
+            label += f", about {max(months, 0)} months"
+        label += ")"
+    return Cause(
+        kind="medication",
+        key=use.class_key,
+        display=label,
+        matched_by=use.matched_by,
+        reference=use.reference,
+        since=since,
+    )
+
+
+def condition_cause(match: ConditionMatch) -> Cause:
+    return Cause(
+        kind="condition",
+        key=match.member,
+        display=match.display,
+        matched_by=match.matched_by,
+        reference=match.reference,
+        since=match.onset.raw if match.onset else None,
+    )
+
+
+def unique(causes: Iterable[Cause]) -> tuple[Cause, ...]:
+    """Drop repeats of the same thing from the same record, keeping order."""
+    seen: set[tuple[str, str | None]] = set()
+    result = []
+    for cause in causes:
+        marker = (cause.key, cause.reference)
+        if marker not in seen:
+            seen.add(marker)
+            result.append(cause)
+    return tuple(result)
+
+
+def current_medication_causes(facts: PatientFacts, classes: Iterable[str]) -> list[Cause]:
+    return [medication_cause(m, facts) for key in classes for m in facts.meds(key)]
+
+
+def b12_risk_causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[Cause, ...]:
+    causes = current_medication_causes(facts, B12_RISK_MEDICATIONS)
+    causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
+    causes += [condition_cause(c) for c in facts.conditions_in("other-b12-risks")]
+    if facts.age is not None and facts.age >= knowledge.cutoffs["older_age_years"]:
+        causes.append(Cause(kind="age", key="age-65-plus", display=f"Age {facts.age}"))
+    return unique(causes)
+
+
+def neuro_symptoms(facts: PatientFacts) -> tuple[Cause, ...]:
+    return unique(
+        condition_cause(c) for c in (*facts.conditions_in("twitching"), *facts.conditions_in("neuropathy"))
+    )
+
+
+def is_child(facts: PatientFacts, knowledge: Knowledge) -> bool:
+    return facts.age is not None and facts.age < knowledge.cutoffs["paediatric_age_years"]
+
+
+def preliminary(items: Iterable[Evidence]) -> bool:
+    return any(e.status == "preliminary" for e in items)
+
+
+def ordered_unique(keys: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(keys))

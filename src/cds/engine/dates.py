@@ -1,0 +1,67 @@
+"""FHIR date, dateTime and instant values as comparable points in time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+@dataclass(frozen=True, order=True)
+class When:
+    """A point in time (UTC) plus the calendar day as written in the resource."""
+
+    instant: datetime
+    day: date
+    raw: str
+
+
+def parse_when(value: object) -> When | None:
+    """Parse a FHIR date/dateTime/instant; a date alone counts as the start of that day (UTC).
+
+    Partial dates (year, year-month) count as their first day. Anything else is None.
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    raw = value.strip()
+    match = _PARTIAL.match(raw)
+    try:
+        if match:
+            year, month, day = match.group(1), match.group(2) or "01", match.group(3) or "01"
+            as_date = date(int(year), int(month), int(day))
+            return When(datetime.combine(as_date, time(), UTC), as_date, value)
+        if "T" not in raw:
+            return None
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:  # FHIR requires a zone with a time; assume UTC rather than drop
+        parsed = parsed.replace(tzinfo=UTC)
+    return When(parsed.astimezone(UTC), parsed.date(), value)
+
+
+def months_before(moment: datetime, months: int) -> date:
+    """The calendar day `months` before `moment` (day clamped to the month's length)."""
+    total = moment.year * 12 + (moment.month - 1) - months
+    year, month = divmod(total, 12)
+    month += 1
+    day = moment.day
+    while day > 28:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
+    return date(year, month, day)
+
+
+def as_utc(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
+def age_years(birth: date, today: date) -> int:
+    years = today.year - birth.year
+    if (today.month, today.day) < (birth.month, birth.day):
+        years -= 1
+    return years

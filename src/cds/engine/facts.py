@@ -1,0 +1,117 @@
+"""PatientFacts: everything the rules need, normalised once from the raw prefetch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from cds.engine.conditions import ConditionMatch, read_conditions
+from cds.engine.dates import age_years, as_utc, months_before, parse_when
+from cds.engine.fhirjson import Entry, SubjectCheck, entries
+from cds.engine.labs import LabResult, SetAside, read_lab_results
+from cds.engine.medications import MedicationUse, medication_index, read_medications
+from cds.knowledge import Knowledge
+
+PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
+MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    patient_id: str
+    now: datetime
+    today: date
+    window_start: date  # results dated before this day are stale
+    age: int | None
+    labs: Mapping[str, tuple[LabResult, ...]]  # newest first
+    set_aside: tuple[SetAside, ...]
+    medications: tuple[MedicationUse, ...]
+    conditions: tuple[ConditionMatch, ...]
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+    def latest(self, analyte: str) -> LabResult | None:
+        results = self.labs.get(analyte)
+        return results[0] if results else None
+
+    def is_recent(self, result: LabResult) -> bool:
+        return result.when.day >= self.window_start
+
+    def recent(self, analyte: str) -> LabResult | None:
+        result = self.latest(analyte)
+        return result if result is not None and self.is_recent(result) else None
+
+    def recent_results(self, analyte: str) -> tuple[LabResult, ...]:
+        return tuple(r for r in self.labs.get(analyte, ()) if self.is_recent(r))
+
+    def meds(self, class_key: str, state: str = "current") -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.medications if m.class_key == class_key and m.state == state)
+
+    def conditions_in(self, value_set: str) -> tuple[ConditionMatch, ...]:
+        return tuple(c for c in self.conditions if c.value_set == value_set)
+
+    @property
+    def medications_unavailable(self) -> bool:
+        return any(key in self.unavailable for key in MEDICATION_KEYS)
+
+
+def _all_entries(resources: Mapping[str, Any]) -> Iterator[Entry]:
+    seen: set[str] = set()
+    for key in PREFETCH_KEYS:
+        for entry in entries(resources.get(key)):
+            kind, ident = entry.resource.get("resourceType"), entry.resource.get("id")
+            if isinstance(kind, str) and isinstance(ident, str):
+                if (kind, ident) in seen:
+                    continue  # the same resource in two prefetch results counts once
+                seen.add((kind, ident))
+            yield entry
+
+
+def _patient(items: list[Entry], patient_id: str) -> tuple[dict[str, Any] | None, frozenset[str]]:
+    aliases = set()
+    patient = None
+    for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
+            patient = patient or resource
+            if entry.full_url:
+                aliases.add(entry.full_url)
+    return patient, frozenset(aliases)
+
+
+def build_facts(
+    resources: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    unavailable: Mapping[str, str] | None = None,
+) -> PatientFacts:
+    now = as_utc(now)
+    today = now.date()
+    source = resources if isinstance(resources, Mapping) else {}
+    items = list(_all_entries(source))
+    patient, aliases = _patient(items, patient_id)
+    subject = SubjectCheck(patient_id, aliases)
+    labs, set_aside = read_lab_results(items, knowledge, subject, today)
+    medications = read_medications(
+        items, medication_index(source.get(k) for k in PREFETCH_KEYS), knowledge, subject
+    )
+    conditions = read_conditions(items, knowledge, subject)
+    age = None
+    if patient is not None:
+        birth = parse_when(patient.get("birthDate"))
+        if birth is not None and birth.day <= today:
+            age = age_years(birth.day, today)
+    return PatientFacts(
+        patient_id=patient_id,
+        now=now,
+        today=today,
+        window_start=months_before(now, knowledge.recent_months),
+        age=age,
+        labs=labs,
+        set_aside=set_aside,
+        medications=medications,
+        conditions=conditions,
+        unavailable=dict(unavailable or {}),
+    )

@@ -1,0 +1,112 @@
+"""Defensive reading of raw FHIR JSON: any value may be missing or of the wrong type."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def obj(value: Any, key: str) -> dict[str, Any]:
+    """The dict at `key`, or an empty dict when absent or not a dict."""
+    if isinstance(value, dict):
+        found = value.get(key)
+        if isinstance(found, dict):
+            return found
+    return {}
+
+
+def arr(value: Any, key: str) -> list[Any]:
+    if isinstance(value, dict):
+        found = value.get(key)
+        if isinstance(found, list):
+            return found
+    return []
+
+
+def text(value: Any, key: str) -> str | None:
+    if isinstance(value, dict):
+        found = value.get(key)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a JSON number; booleans, strings and NaN/inf are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        result = float(value)
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str, str | None]]:
+    """(system, code, display) of each well-formed coding of a CodeableConcept."""
+    for coding in arr(concept, "coding"):
+        system = text(coding, "system")
+        code = text(coding, "code")
+        if system is not None and code is not None:
+            yield system, code.strip(), text(coding, "display")
+
+
+def status_codes(concept: Any) -> set[str]:
+    """Codes of a status CodeableConcept (Condition.clinicalStatus and verificationStatus)."""
+    return {code for coding in arr(concept, "coding") if (code := text(coding, "code")) is not None}
+
+
+def reference_id(ref: Any) -> str:
+    """'Observation/42' for a resource, '' when it has no usable type and id."""
+    kind = text(ref, "resourceType")
+    ident = text(ref, "id")
+    if kind and ident:
+        return f"{kind}/{ident}"
+    return kind or "resource"
+
+
+@dataclass(frozen=True)
+class Entry:
+    resource: dict[str, Any]
+    full_url: str | None
+
+
+def entries(payload: Any) -> Iterator[Entry]:
+    """The resources of one prefetch value: a single resource or the entries of a Bundle."""
+    if not isinstance(payload, dict):
+        return
+    if payload.get("resourceType") == "Bundle":
+        for item in arr(payload, "entry"):
+            resource = obj(item, "resource")
+            if resource:
+                yield Entry(resource, text(item, "fullUrl"))
+    elif isinstance(payload.get("resourceType"), str):
+        yield Entry(payload, None)
+
+
+@dataclass(frozen=True)
+class SubjectCheck:
+    """Decides whether a resource's subject is the patient in context."""
+
+    patient_id: str
+    aliases: frozenset[str]  # fullUrls of the context Patient (for urn:uuid references)
+
+    def verdict(self, resource: Mapping[str, Any]) -> str | None:
+        """None when the subject is this patient; otherwise why the resource is not used."""
+        subject = resource.get("subject")
+        if subject is None:
+            subject = resource.get("patient")  # a few R4 resources name it `patient`
+        if not isinstance(subject, dict):
+            return "no subject" if subject is None else "subject is not a reference"
+        ref = subject.get("reference")
+        if not isinstance(ref, str) or not ref:
+            return "subject has no reference"
+        if ref in self.aliases:
+            return None
+        path = ref.split("/_history/", 1)[0]
+        local = f"Patient/{self.patient_id}"
+        if path == local or (path.startswith(("http://", "https://")) and path.endswith("/" + local)):
+            return None
+        return "subject is another patient"

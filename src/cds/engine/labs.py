@@ -1,0 +1,180 @@
+"""Laboratory results: select the relevant Observations and bring them to canonical units.
+
+A result is only used when every part of it can be read without guessing: a known LOINC,
+a usable status, this patient, a finite number, a recognised unit and a date. Anything
+else is set aside with the reason, so a finding can say which result was not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from cds.engine.dates import When, parse_when
+from cds.engine.fhirjson import Entry, SubjectCheck, arr, number, obj, reference_id, text
+from cds.knowledge import Knowledge, LabDefinition
+
+LOINC_SYSTEM = "http://loinc.org"
+USABLE_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+DROPPED_STATUSES = frozenset({"entered-in-error", "cancelled"})
+COMPARATORS = frozenset({"<", "<=", ">", ">="})
+
+
+@dataclass(frozen=True)
+class LabResult:
+    analyte: str
+    display: str
+    loinc: str
+    reference: str
+    value: float  # canonical unit
+    unit: str  # canonical unit
+    comparator: str | None
+    reported: str  # as reported: "<150 pg/mL"
+    when: When
+    status: str
+
+    @property
+    def effective(self) -> str:
+        return self.when.raw
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A relevant result that could not be used, and why."""
+
+    analyte: str
+    item: str  # "Observation/42 (Vitamin B12)"
+    reason: str
+
+
+def _format_number(value: float | int) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, str] | None:
+    for coding in arr(obj(resource, "code"), "coding"):
+        if text(coding, "system") == LOINC_SYSTEM:
+            code = text(coding, "code")
+            if code is not None and (analyte := knowledge.loinc_to_analyte.get(code.strip())):
+                return analyte, code.strip()
+    return None
+
+
+def _effective(resource: dict[str, Any]) -> When | None:
+    period = obj(resource, "effectivePeriod")
+    for candidate in (
+        resource.get("effectiveDateTime"),
+        period.get("start"),
+        period.get("end"),
+        resource.get("effectiveInstant"),
+        resource.get("issued"),
+    ):
+        when = parse_when(candidate)
+        if when is not None:
+            return when
+    return None
+
+
+def _unit_factor(quantity: dict[str, Any], lab: LabDefinition) -> tuple[float | None, str, str | None]:
+    """(factor, unit as reported, reason the unit cannot be used)."""
+    spellings = [s.strip() for s in (text(quantity, "code"), text(quantity, "unit")) if s and s.strip()]
+    shown = text(quantity, "unit") or text(quantity, "code") or ""
+    if not spellings:
+        return None, "", "no unit given; the value is not interpreted"
+    factors = {lab.factors.get(s.lower()) for s in spellings}
+    if None in factors:
+        unknown = next(s for s in spellings if lab.factors.get(s.lower()) is None)
+        return None, shown, f"unit '{unknown}' not recognised for {lab.display}"
+    if len(factors) > 1:
+        return None, shown, f"unit '{spellings[1]}' and unit code '{spellings[0]}' disagree"
+    return factors.pop(), shown.strip(), None
+
+
+def _read_one(
+    entry: Entry, knowledge: Knowledge, subject: SubjectCheck, latest_day: date
+) -> LabResult | SetAside | None:
+    resource = entry.resource
+    if resource.get("resourceType") != "Observation":
+        return None
+    found = _analyte_of(resource, knowledge)
+    if found is None:
+        return None
+    analyte, loinc = found
+    lab = knowledge.labs[analyte]
+    raw_status = resource.get("status")
+    status = raw_status if isinstance(raw_status, str) else None
+    if status in DROPPED_STATUSES:
+        return None
+    verdict = subject.verdict(resource)
+    if verdict == "subject is another patient":
+        return None  # another person's data: never used, never shown
+    item = f"{reference_id(resource)} ({lab.display})"
+    if verdict is not None:
+        return SetAside(analyte, item, f"{verdict}; cannot confirm it belongs to this patient")
+    if status not in USABLE_STATUSES:
+        return SetAside(analyte, item, f"status '{status or 'missing'}' is not a reportable result")
+    quantity = obj(resource, "valueQuantity")
+    if not quantity:
+        absent = obj(resource, "dataAbsentReason")
+        reason = text(absent, "text") or next(
+            (c for x in arr(absent, "coding") if (c := text(x, "code"))), None
+        )
+        return SetAside(analyte, item, f"no value ({reason})" if reason else "no numeric value")
+    raw_value = quantity.get("value")
+    value = number(raw_value)
+    if value is None:
+        return SetAside(analyte, item, "value is not a finite number")
+    if value < 0:
+        return SetAside(analyte, item, "negative value")
+    comparator = quantity.get("comparator")
+    if comparator is not None and comparator not in COMPARATORS:
+        return SetAside(analyte, item, f"comparator {comparator!r} cannot be interpreted")
+    factor, unit_shown, unit_problem = _unit_factor(quantity, lab)
+    if unit_problem or factor is None:
+        return SetAside(analyte, item, unit_problem or "unit not usable")
+    when = _effective(resource)
+    if when is None:
+        return SetAside(analyte, item, "no usable date")
+    if when.day > latest_day:
+        return SetAside(analyte, item, f"dated in the future ({when.raw})")
+    canonical = value * factor
+    reported = f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip()
+    return LabResult(
+        analyte=analyte,
+        display=lab.display,
+        loinc=loinc,
+        reference=reference_id(resource),
+        value=canonical,
+        unit=lab.unit,
+        comparator=comparator,
+        reported=reported,
+        when=when,
+        status=status,
+    )
+
+
+def read_lab_results(
+    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date
+) -> tuple[dict[str, tuple[LabResult, ...]], tuple[SetAside, ...]]:
+    """Usable results per analyte, newest first, and the relevant results set aside."""
+    latest_day = today + timedelta(days=1)  # a day of slack for time zones
+    usable: dict[str, list[LabResult]] = {}
+    aside: list[SetAside] = []
+    for entry in items:
+        try:
+            outcome = _read_one(entry, knowledge, subject, latest_day)
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue  # a malformed resource never stops the assessment
+        if isinstance(outcome, LabResult):
+            usable.setdefault(outcome.analyte, []).append(outcome)
+        elif isinstance(outcome, SetAside):
+            aside.append(outcome)
+    ordered = {
+        analyte: tuple(sorted(results, key=lambda r: (r.when.instant, r.reference), reverse=True))
+        for analyte, results in usable.items()
+    }
+    return ordered, tuple(aside)

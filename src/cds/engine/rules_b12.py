@@ -1,0 +1,354 @@
+"""Vitamin B12 rules: deficiency, indeterminate results, testing, high B12 and monitoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cds.engine.building import (
+    B12_RISK_MEDICATIONS,
+    b12_risk_causes,
+    condition_cause,
+    current_medication_causes,
+    evidence,
+    is_child,
+    lab_gaps,
+    medication_cause,
+    missing_gap,
+    neuro_symptoms,
+    ordered_unique,
+    preliminary,
+    test,
+    unique,
+)
+from cds.engine.compare import above, below
+from cds.engine.dates import months_before
+from cds.engine.facts import PatientFacts
+from cds.engine.labs import LabResult
+from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic, TreatmentOption
+from cds.knowledge import Knowledge
+
+B12_ANALYTES = ("b12_total", "holotc", "mma", "homocysteine")
+_BANDS = {
+    "b12_total": ("b12_total_deficient", "b12_total_indeterminate_upper"),
+    "holotc": ("holotc_deficient", "holotc_indeterminate_upper"),
+}
+_MARKERS = {"mma": "mma_elevated", "homocysteine": "homocysteine_elevated"}
+
+
+def band(result: LabResult, knowledge: Knowledge) -> str:
+    """'deficient', 'indeterminate', 'normal', or 'unclear' when a comparator leaves it open.
+
+    'unclear-low' means the value may be deficient (e.g. '<200' against 180): it is handled
+    like an indeterminate result and never as a confident deficiency.
+    """
+    low_key, high_key = _BANDS[result.analyte]
+    is_low = below(result.value, result.comparator, knowledge.cutoffs[low_key])
+    if is_low is True:
+        return "deficient"
+    if is_low is None:
+        return "unclear-low"
+    is_high = above(result.value, result.comparator, knowledge.cutoffs[high_key])
+    if is_high is False:
+        return "indeterminate"
+    return "normal" if is_high else "unclear-high"
+
+
+def _band_evidence(result: LabResult, status: str, knowledge: Knowledge) -> Evidence:
+    low_key, high_key = _BANDS[result.analyte]
+    if status == "deficient":
+        return evidence(result, knowledge, low_key, "<")
+    low, high = knowledge.cutoffs[low_key], knowledge.cutoffs[high_key]
+    note = None
+    if status == "unclear-low":
+        note = f"reported as {result.reported}: cannot tell whether it is below {low:g} {result.unit}"
+    ev = evidence(result, knowledge, low_key, "<", note)
+    return replace(ev, cutoff=f"{low:g}-{high:g} {result.unit} indeterminate")
+
+
+@dataclass(frozen=True)
+class B12Status:
+    deficient: tuple[LabResult, ...]  # recent results in the deficient band
+    grey: tuple[LabResult, ...]  # recent indeterminate or unclear-low results
+    bands: dict[str, str]  # reference -> band
+
+
+def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
+    recent = [r for r in (facts.recent("holotc"), facts.recent("b12_total")) if r is not None]
+    bands = {r.reference: band(r, knowledge) for r in recent}
+    return B12Status(
+        deficient=tuple(r for r in recent if bands[r.reference] == "deficient"),
+        grey=tuple(r for r in recent if bands[r.reference] in {"indeterminate", "unclear-low"}),
+        bands=bands,
+    )
+
+
+def _marker_results(facts: PatientFacts, after: LabResult) -> dict[str, LabResult]:
+    """Newest recent MMA and homocysteine measured on the day of `after` or later."""
+    found = {}
+    for analyte in _MARKERS:
+        for result in facts.recent_results(analyte):
+            if result.when.day >= after.when.day:
+                found[analyte] = result
+                break
+    return found
+
+
+def _b12_therapy_uncertain(facts: PatientFacts) -> bool:
+    return facts.medications_unavailable or bool(facts.meds("b12-therapy", "uncertain"))
+
+
+def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
+    gaps = []
+    if facts.medications_unavailable:
+        gaps.append(
+            DataGap(
+                "medications",
+                "medication list unavailable: cannot tell whether the patient already takes B12, "
+                "so no treatment is offered",
+            )
+        )
+    for use in facts.meds("b12-therapy", "uncertain"):
+        gaps.append(
+            DataGap(
+                use.reference,
+                f"B12 therapy on record with status '{use.status}': cannot tell whether it is taken, "
+                "so no treatment is offered",
+            )
+        )
+    return gaps
+
+
+def _treatments(facts: PatientFacts, symptoms: bool) -> tuple[TreatmentOption, ...]:
+    if _b12_therapy_uncertain(facts):
+        return ()
+    injection = symptoms or bool(facts.conditions_in("malabsorption"))
+    return (
+        TreatmentOption("b12-oral", recommended=not injection),
+        TreatmentOption("b12-sublingual", recommended=False),
+        TreatmentOption("b12-im", recommended=injection),
+    )
+
+
+def _common_notes(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> list[str]:
+    notes = []
+    if symptoms:
+        notes.append("b12-neuro-urgency")
+    if is_child(facts, knowledge):
+        notes.append("b12-paediatric")
+    if facts.conditions_in("red-flags") and facts.conditions_in("twitching"):
+        notes.append("red-flags-present")
+    return notes
+
+
+def _sources(items: tuple[Evidence, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    return ordered_unique((*extra, *(e.source for e in items)))
+
+
+def _deficiency(
+    facts: PatientFacts, knowledge: Knowledge, primary: Evidence, items: tuple[Evidence, ...]
+) -> Finding:
+    symptoms = neuro_symptoms(facts)
+    treatments = _treatments(facts, bool(symptoms))
+    notes = _common_notes(facts, knowledge, bool(symptoms))
+    notes += ["folate-caution", "b12-review"]
+    if any(t.recommended and t.key == "b12-im" for t in treatments):
+        notes.append("b12-injection-preferred")
+    if treatments and is_child(facts, knowledge):
+        notes.append("b12-paediatric-dosing")
+    if any(e.analyte == "mma" for e in items):
+        notes.append("mma-renal")
+    if preliminary(items):
+        notes.append("preliminary-result")
+    return Finding(
+        topic=Topic.B12_DEFICIENCY,
+        severity=Severity.WARNING,
+        title="Vitamin B12 deficiency",
+        primary=primary,
+        evidence=items,
+        causes=b12_risk_causes(facts, knowledge),
+        gaps=tuple(lab_gaps(facts, B12_ANALYTES, knowledge) + _treatment_gaps(facts)),
+        treatments=treatments,
+        notes=ordered_unique(notes),
+        sources=_sources(items, ("b12-pathway-2025", "nice-ng239")),
+        symptoms=symptoms,
+    )
+
+
+def _indeterminate(
+    facts: PatientFacts, knowledge: Knowledge, grey: LabResult, status: B12Status
+) -> Finding | None:
+    markers = _marker_results(facts, grey)
+    marker_ev: list[Evidence] = []
+    verdicts = []
+    for analyte, result in markers.items():
+        cutoff_key = _MARKERS[analyte]
+        verdict = above(result.value, result.comparator, knowledge.cutoffs[cutoff_key])
+        verdicts.append(verdict)
+        marker_ev.append(evidence(result, knowledge, cutoff_key, ">"))
+    grey_ev = tuple(_band_evidence(r, status.bands[r.reference], knowledge) for r in status.grey)
+    primary = next(e for e in grey_ev if e.reference == grey.reference)
+    if True in verdicts:
+        elevated = tuple(e for e, v in zip(marker_ev, verdicts, strict=True) if v)
+        return _deficiency(facts, knowledge, primary, (*grey_ev, *elevated))
+    if False in verdicts:
+        return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
+    symptoms = neuro_symptoms(facts)
+    gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
+    for analyte in _MARKERS:
+        if analyte not in markers:
+            gaps.append(
+                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.effective}")
+            )
+    tests = tuple(
+        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.effective}")
+        for key in _MARKERS
+    )
+    notes = ["b12-indeterminate-next", *_common_notes(facts, knowledge, bool(symptoms)), "mma-renal"]
+    if preliminary(grey_ev):
+        notes.append("preliminary-result")
+    return Finding(
+        topic=Topic.B12_INDETERMINATE,
+        # Grey-zone results are a prompt to test; documented nerve symptoms make them pressing.
+        severity=Severity.WARNING if symptoms else Severity.INFO,
+        title="Vitamin B12 result in the grey zone",
+        primary=primary,
+        evidence=(*grey_ev, *marker_ev),
+        causes=b12_risk_causes(facts, knowledge),
+        gaps=tuple(gaps),
+        tests=tests,
+        notes=ordered_unique(notes),
+        sources=_sources(grey_ev, ("b12-pathway-2025", "nice-ng239")),
+        symptoms=symptoms,
+    )
+
+
+def _deficiency_documented(facts: PatientFacts, knowledge: Knowledge, status: B12Status) -> bool:
+    if status.deficient or status.grey or facts.conditions_in("b12-deficiency-documented"):
+        return True
+    history = (*facts.labs.get("b12_total", ()), *facts.labs.get("holotc", ()))
+    return any(band(r, knowledge) == "deficient" for r in history)
+
+
+def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) -> Finding:
+    therapy = facts.meds("b12-therapy")
+    items = tuple(
+        _band_evidence(r, status.bands[r.reference], knowledge) for r in (*status.deficient, *status.grey)
+    )
+    if not items:
+        latest = [r for r in (facts.latest("holotc"), facts.latest("b12_total")) if r is not None]
+        items = tuple(
+            _band_evidence(r, band(r, knowledge), knowledge)
+            for r in latest
+            if band(r, knowledge) in {"deficient", "indeterminate", "unclear-low"}
+        )
+    causes = [medication_cause(m, facts) for m in therapy]
+    causes += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
+    notes = ["b12-on-therapy", "b12-review", "b12-twitching-flare"]
+    if is_child(facts, knowledge):
+        notes.append("b12-paediatric")
+    review_months = knowledge.cutoffs["b12_review_months"]
+    gaps = lab_gaps(facts, ("b12_total", "holotc"), knowledge)
+    starts = [m.start for m in therapy if m.start is not None]
+    if not starts:
+        gaps.append(DataGap("B12 therapy", "start date not recorded: time on treatment unknown"))
+    elif min(starts).day > months_before(facts.now, int(review_months)):
+        notes.append("b12-early-treatment")
+    return Finding(
+        topic=Topic.B12_TREATMENT_MONITORING,
+        severity=Severity.INFO,
+        title="On B12 therapy: review the response",
+        primary=items[0] if items else None,
+        evidence=items,
+        causes=unique(causes),
+        gaps=tuple(gaps),
+        notes=ordered_unique(notes),
+        sources=("nice-ng239", "b12-treatment-twitching"),
+        symptoms=neuro_symptoms(facts),
+    )
+
+
+def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    result = facts.recent("b12_total")
+    if (
+        result is None
+        or above(result.value, result.comparator, knowledge.cutoffs["b12_elevated"]) is not True
+    ):
+        return None
+    # Supplements explain a high B12: stay silent unless we know none were taken recently.
+    if _b12_therapy_uncertain(facts) or facts.meds("b12-therapy"):
+        return None
+    recent_start = months_before(facts.now, int(knowledge.cutoffs["b12_therapy_recent_months"]))
+    for use in facts.meds("b12-therapy", "past"):
+        if use.last_known is None or use.last_known.day >= recent_start:
+            return None
+    item = evidence(result, knowledge, "b12_elevated", ">")
+    tests = tuple(
+        test(knowledge, key, "looks for a liver, kidney or blood disorder behind an unexplained high B12")
+        for key in ("liver_panel", "renal_panel", "cbc")
+    )
+    notes = ["b12-high-workup"] + (["preliminary-result"] if preliminary((item,)) else [])
+    return Finding(
+        topic=Topic.B12_ELEVATED,
+        severity=Severity.WARNING,
+        title="Unexplained high vitamin B12",
+        primary=item,
+        evidence=(item,),
+        gaps=tuple(lab_gaps(facts, ("b12_total",), knowledge)),
+        tests=tests,
+        notes=tuple(notes),
+        sources=ordered_unique(("high-b12", item.source)),
+    )
+
+
+def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    if "observations" in facts.unavailable:
+        return None  # without the lab list we cannot say the test is missing
+    if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
+        return None
+    triggers = current_medication_causes(facts, B12_RISK_MEDICATIONS)
+    triggers += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
+    if not triggers:
+        return None
+    gaps = [missing_gap(knowledge, "Vitamin B12"), *lab_gaps(facts, ("b12_total", "holotc"), knowledge)]
+    notes = []
+    if facts.meds("metformin"):
+        notes.append("metformin-b12")
+    if is_child(facts, knowledge):
+        notes.append("b12-paediatric")
+    sources = ["b12-pathway-2025"] + (["ada-soc"] if facts.meds("metformin") else [])
+    return Finding(
+        topic=Topic.B12_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="Vitamin B12 test recommended",
+        causes=unique((*triggers, *b12_risk_causes(facts, knowledge))),
+        gaps=tuple(gaps),
+        tests=(
+            test(knowledge, "b12_total", "B12-lowering medicine or malabsorption risk without a recent B12"),
+        ),
+        notes=tuple(notes),
+        sources=tuple(sources),
+    )
+
+
+def b12_findings(facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    status = b12_status(facts, knowledge)
+    findings: list[Finding] = []
+    on_therapy = bool(facts.meds("b12-therapy"))
+    if on_therapy:
+        # Never advise starting B12 for someone who takes it: review the course instead.
+        if _deficiency_documented(facts, knowledge, status):
+            findings.append(_monitoring(facts, knowledge, status))
+    elif status.deficient:
+        items = tuple(
+            _band_evidence(r, status.bands[r.reference], knowledge) for r in (*status.deficient, *status.grey)
+        )
+        findings.append(_deficiency(facts, knowledge, items[0], items))
+    elif status.grey:
+        finding = _indeterminate(facts, knowledge, status.grey[0], status)
+        if finding is not None:
+            findings.append(finding)
+    for rule in (_elevated, _testing):
+        finding = rule(facts, knowledge)
+        if finding is not None:
+            findings.append(finding)
+    return findings

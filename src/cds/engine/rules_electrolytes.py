@@ -1,0 +1,226 @@
+"""Magnesium, calcium, potassium and sodium rules."""
+
+from __future__ import annotations
+
+from cds.engine.building import (
+    condition_cause,
+    current_medication_causes,
+    evidence,
+    lab_gaps,
+    missing_gap,
+    ordered_unique,
+    preliminary,
+    test,
+    unique,
+)
+from cds.engine.compare import below
+from cds.engine.dates import months_before
+from cds.engine.facts import PatientFacts
+from cds.engine.labs import LabResult
+from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic
+from cds.knowledge import Knowledge
+
+DIURETICS = ("loop-diuretic", "thiazide-diuretic")
+CALCIUM_ANALYTES = ("calcium_ionized", "calcium_corrected", "calcium_total", "albumin")
+
+
+def _is_low(result: LabResult, knowledge: Knowledge, key: str) -> bool:
+    return below(result.value, result.comparator, knowledge.cutoffs[key]) is True
+
+
+def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    result = facts.recent("magnesium")
+    if result is None or not _is_low(result, knowledge, "magnesium_low"):
+        return None
+    severe = _is_low(result, knowledge, "magnesium_severe_low")
+    key = "magnesium_severe_low" if severe else "magnesium_low"
+    item = evidence(result, knowledge, key, "<")
+    causes = current_medication_causes(facts, ("ppi", *DIURETICS))
+    causes += [
+        condition_cause(c)
+        for c in facts.conditions_in("other-b12-risks")
+        if c.member == "alcohol-use-disorder"
+    ]
+    notes = ["hypomagnesemia-calcium"]
+    if facts.meds("ppi"):
+        notes.append("ppi-magnesium")
+    if facts.meds("digoxin"):
+        notes.append("magnesium-digoxin")
+    if preliminary((item,)):
+        notes.append("preliminary-result")
+    tests = []
+    if facts.recent("potassium") is None:
+        tests.append(test(knowledge, "potassium", "low magnesium often comes with low potassium"))
+    if not any(facts.recent(a) for a in ("calcium_ionized", "calcium_corrected", "calcium_total")):
+        tests.append(test(knowledge, "calcium", "low magnesium can lower calcium"))
+    return Finding(
+        topic=Topic.HYPOMAGNESEMIA,
+        severity=Severity.CRITICAL if severe else Severity.WARNING,
+        title="Severely low magnesium" if severe else "Low magnesium",
+        primary=item,
+        evidence=(item,),
+        causes=unique(causes),
+        gaps=tuple(lab_gaps(facts, ("magnesium",), knowledge)),
+        tests=tuple(tests),
+        notes=tuple(notes),
+        sources=ordered_unique((item.source, "twitching-deficiencies", "fda-ppi-magnesium-2011")),
+    )
+
+
+def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    ppis = facts.meds("ppi")
+    if not ppis or "observations" in facts.unavailable or facts.recent("magnesium") is not None:
+        return None
+    long_term_start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
+    long_term = [m for m in ppis if m.start is not None and m.start.day <= long_term_start]
+    partners = current_medication_causes(facts, (*DIURETICS, "digoxin"))
+    if not long_term and not partners:
+        return None
+    gaps = [missing_gap(knowledge, "Magnesium"), *lab_gaps(facts, ("magnesium",), knowledge)]
+    gaps += [DataGap(m.reference, "PPI start date not recorded") for m in ppis if m.start is None]
+    notes = ["ppi-magnesium"] + (["magnesium-digoxin"] if facts.meds("digoxin") else [])
+    return Finding(
+        topic=Topic.MAGNESIUM_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="Magnesium test recommended",
+        causes=unique((*current_medication_causes(facts, ("ppi",)), *partners)),
+        gaps=tuple(gaps),
+        tests=(test(knowledge, "magnesium", "long-term PPI, or PPI with a diuretic or digoxin"),),
+        notes=tuple(notes),
+        sources=("fda-ppi-magnesium-2011",),
+    )
+
+
+def _corrected_calcium(
+    facts: PatientFacts, knowledge: Knowledge
+) -> tuple[Evidence | None, LabResult | None, list[DataGap], bool]:
+    """The calcium to judge (ionized first), the result behind it, gaps, and whether derived."""
+    gaps: list[DataGap] = []
+    ionized = facts.recent("calcium_ionized")
+    reported = facts.recent("calcium_corrected")
+    total = facts.recent("calcium_total")
+    if ionized is not None:
+        key = (
+            "calcium_ionized_severe_low"
+            if _is_low(ionized, knowledge, "calcium_ionized_severe_low")
+            else ("calcium_ionized_low")
+        )
+        note = (
+            "ionized calcium used in preference to albumin-corrected calcium" if (reported or total) else None
+        )
+        return evidence(ionized, knowledge, key, "<", note), ionized, gaps, False
+    if reported is not None and (total is None or reported.when.instant >= total.when.instant):
+        return _graded(reported, knowledge, None), reported, gaps, False
+    if total is None:
+        return None, None, gaps, False
+    albumin = facts.recent("albumin")
+    if albumin is None:
+        gaps.append(
+            DataGap(
+                "Calcium",
+                "cannot correct total calcium: no albumin result in the last "
+                f"{knowledge.recent_months} months",
+            )
+        )
+        return None, None, gaps, False
+    if albumin.comparator is not None:
+        gaps.append(
+            DataGap("Calcium", f"cannot correct total calcium: albumin reported as {albumin.reported}")
+        )
+        return None, None, gaps, False
+    reference_albumin = knowledge.cutoffs["albumin_reference"]
+    value = total.value + 0.02 * (reference_albumin - albumin.value)
+    note = (
+        f"corrected for albumin {albumin.value:g} g/L ({albumin.effective}): {total.value:.2f} + 0.02 x "
+        f"({reference_albumin:g} - {albumin.value:g}) = {value:.2f} mmol/L"
+    )
+    derived = LabResult(
+        analyte="calcium_corrected",
+        display=knowledge.labs["calcium_corrected"].display,
+        loinc="",
+        reference=f"{total.reference} + {albumin.reference}",
+        value=value,
+        unit="mmol/L",
+        comparator=total.comparator,
+        reported=f"{total.reported}; albumin {albumin.reported}",
+        when=total.when,
+        status="preliminary" if "preliminary" in (total.status, albumin.status) else total.status,
+    )
+    return _graded(derived, knowledge, note), derived, gaps, True
+
+
+def _graded(result: LabResult, knowledge: Knowledge, note: str | None) -> Evidence:
+    severe = _is_low(result, knowledge, "calcium_corrected_severe_low")
+    return evidence(
+        result, knowledge, "calcium_corrected_severe_low" if severe else "calcium_corrected_low", "<", note
+    )
+
+
+def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    item, result, _gaps, derived = _corrected_calcium(facts, knowledge)
+    if item is None or result is None:
+        return None
+    ionized = result.analyte == "calcium_ionized"
+    low_key = "calcium_ionized_low" if ionized else "calcium_corrected_low"
+    severe_key = "calcium_ionized_severe_low" if ionized else "calcium_corrected_severe_low"
+    if not _is_low(result, knowledge, low_key):
+        return None
+    severe = _is_low(result, knowledge, severe_key)
+    notes = ["chvostek-sign", "calcium-check-mg-vitd"]
+    if derived:
+        notes.append("calcium-correction-caveat")
+    if preliminary((item,)):
+        notes.append("preliminary-result")
+    tests = []
+    if facts.recent("magnesium") is None:
+        tests.append(test(knowledge, "magnesium", "low magnesium can keep calcium low"))
+    tests.append(test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
+    return Finding(
+        topic=Topic.HYPOCALCEMIA,
+        severity=Severity.CRITICAL if severe else Severity.WARNING,
+        title="Severely low calcium" if severe else "Low calcium",
+        primary=item,
+        evidence=(item,),
+        gaps=tuple(lab_gaps(facts, CALCIUM_ANALYTES, knowledge)),
+        tests=tuple(tests),
+        notes=tuple(notes),
+        sources=ordered_unique((item.source, "sfe-hypocalcaemia", "twitching-deficiencies")),
+    )
+
+
+def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    found: list[tuple[bool, Evidence]] = []
+    for analyte in ("potassium", "sodium"):
+        result = facts.recent(analyte)
+        if result is None or not _is_low(result, knowledge, f"{analyte}_low"):
+            continue
+        severe = _is_low(result, knowledge, f"{analyte}_severe_low")
+        found.append(
+            (severe, evidence(result, knowledge, f"{analyte}_{'severe_low' if severe else 'low'}", "<"))
+        )
+    if not found:
+        return None
+    found.sort(key=lambda pair: not pair[0])  # the most severe abnormality leads (stable otherwise)
+    items = tuple(e for _severe, e in found)
+    severe = found[0][0]
+    title = " and ".join(f"{'severely low' if s else 'low'} {e.display.lower()}" for s, e in found)
+    causes = current_medication_causes(facts, DIURETICS)
+    if any(e.analyte == "potassium" for e in items):
+        causes += current_medication_causes(facts, ("systemic-corticosteroid",))
+    notes = ["electrolytes-twitching"] + (["preliminary-result"] if preliminary(items) else [])
+    return Finding(
+        topic=Topic.ELECTROLYTE_IMBALANCE,
+        severity=Severity.CRITICAL if severe else Severity.WARNING,
+        title=title[0].upper() + title[1:],
+        primary=items[0],
+        evidence=items,
+        causes=unique(causes),
+        gaps=tuple(lab_gaps(facts, ("potassium", "sodium"), knowledge)),
+        notes=tuple(notes),
+        sources=ordered_unique((*(e.source for e in items), "twitching-deficiencies")),
+    )
+
+
+def electrolyte_findings(facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    rules = (_hypomagnesemia, _magnesium_testing, _hypocalcemia, _electrolytes)
+    return [f for rule in rules if (f := rule(facts, knowledge)) is not None]

@@ -1,0 +1,106 @@
+"""Twitching rules: red flags first, then the tests a twitching work-up still lacks."""
+
+from __future__ import annotations
+
+from cds.engine.building import (
+    condition_cause,
+    current_medication_causes,
+    lab_gaps,
+    missing_gap,
+    test,
+    unique,
+)
+from cds.engine.facts import PatientFacts
+from cds.engine.model import Finding, Severity, TestRecommendation, Topic
+from cds.knowledge import Knowledge
+
+WORKUP_ANALYTES = (
+    "b12_total",
+    "holotc",
+    "magnesium",
+    "calcium_total",
+    "calcium_ionized",
+    "calcium_corrected",
+    "albumin",
+    "potassium",
+    "sodium",
+)
+DRUG_CAUSES = (
+    "metformin",
+    "ppi",
+    "h2-blocker",
+    "loop-diuretic",
+    "thiazide-diuretic",
+    "systemic-corticosteroid",
+)
+
+
+def _red_flags(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    twitching = facts.conditions_in("twitching")
+    flags = facts.conditions_in("red-flags")
+    if not twitching or not flags:
+        return None
+    return Finding(
+        topic=Topic.TWITCHING_RED_FLAGS,
+        severity=Severity.CRITICAL,
+        title="Twitching with neurological red flags",
+        symptoms=unique(condition_cause(c) for c in (*twitching, *flags)),
+        notes=("twitching-red-flags",),
+        sources=("b12-fasciculation-differential", "twitching-deficiencies"),
+    )
+
+
+def missing_workup_tests(facts: PatientFacts, knowledge: Knowledge) -> list[TestRecommendation]:
+    """The tests of the twitching work-up without a recent result."""
+    why = f"part of the twitching work-up; no result in the last {knowledge.recent_months} months"
+    tests = []
+    if facts.recent("b12_total") is None and facts.recent("holotc") is None:
+        tests.append(test(knowledge, "b12_total", why))
+    if facts.recent("magnesium") is None:
+        tests.append(test(knowledge, "magnesium", why))
+    if facts.recent("calcium_ionized") is None and facts.recent("calcium_corrected") is None:
+        if facts.recent("calcium_total") is None:
+            tests.append(test(knowledge, "calcium", why))
+        if facts.recent("albumin") is None:
+            tests.append(test(knowledge, "albumin", "needed to correct calcium for albumin"))
+    for analyte in ("potassium", "sodium"):
+        if facts.recent(analyte) is None:
+            tests.append(test(knowledge, analyte, why))
+    return tests
+
+
+def _workup(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    twitching = facts.conditions_in("twitching")
+    if not twitching or "observations" in facts.unavailable:
+        return None
+    tests = missing_workup_tests(facts, knowledge)
+    if not tests:
+        return None
+    gaps = [missing_gap(knowledge, t.display) for t in tests]
+    gaps += lab_gaps(facts, WORKUP_ANALYTES, knowledge)
+    causes = current_medication_causes(facts, DRUG_CAUSES)
+    causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
+    notes = ["twitching-benign-causes"]
+    if (
+        facts.meds("loop-diuretic")
+        or facts.meds("thiazide-diuretic")
+        or facts.meds("systemic-corticosteroid")
+    ):
+        notes.append("twitching-drug-causes")
+    if facts.conditions_in("red-flags"):
+        notes.append("red-flags-present")
+    return Finding(
+        topic=Topic.TWITCHING_WORKUP,
+        severity=Severity.INFO,
+        title="Twitching: tests to complete the work-up",
+        causes=unique(causes),
+        gaps=tuple(gaps),
+        tests=tuple(tests),
+        notes=tuple(notes),
+        sources=("twitching-deficiencies", "b12-pathway-2025"),
+        symptoms=unique(condition_cause(c) for c in twitching),
+    )
+
+
+def twitching_findings(facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    return [f for rule in (_red_flags, _workup) if (f := rule(facts, knowledge)) is not None]
