@@ -1,0 +1,207 @@
+"""FHIR fallback against a real FHIR server on loopback (tests/fhirserver/server.mjs).
+
+For every fixture, the server is seeded with the fixture's prefetch resources; the service is
+called once with the full prefetch and once with none (fetching everything from the server),
+and the two answers must carry the same cards.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from cds.app import create_app
+from cds.config import _REPO_ROOT, load_settings
+from cds.handlers import HANDLERS, HookCall
+from cds.recording import (
+    Fixture,
+    call_service,
+    fallback_request,
+    load_fixture,
+    load_recording,
+    record_fallback,
+    replay_fallback,
+)
+
+pytestmark = pytest.mark.integration
+
+SERVER_DIR = _REPO_ROOT / "tests" / "fhirserver"
+OWN_DATA = Path(__file__).parent / "data"
+STARTUP_TIMEOUT_S = 60
+
+
+def _fixture_files() -> list[Path]:
+    files = [*sorted((_REPO_ROOT / "fixtures").glob("*.json")), *sorted(OWN_DATA.glob("*.json"))]
+    return [f for f in files if not f.name.endswith(".expected.json")]
+
+
+@dataclass
+class LoopbackFhir:
+    base: str  # FHIR base URL
+    token: str
+
+    def reset_and_seed(self, resources: list[dict[str, Any]]) -> None:
+        requests.post(f"{self.base}/__admin/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.base}/__admin/seed", json=resources, timeout=30).raise_for_status()
+
+    def seen(self) -> dict[str, int]:
+        return requests.get(f"{self.base}/__admin/seen", timeout=10).json()
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[LoopbackFhir]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (>= 20) is not installed; the FHIR fallback integration tests need it")
+    if not (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
+        pytest.fail(f"{SERVER_DIR}/node_modules is missing: run `make test-deps` (npm ci there)")
+    token = secrets.token_urlsafe(24)
+    process = subprocess.Popen(
+        [node, "server.mjs", "--token", token],
+        cwd=SERVER_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None and process.stderr is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+    try:
+        try:
+            first = lines.get(timeout=STARTUP_TIMEOUT_S)
+        except queue.Empty:
+            first = ""
+        if not first.startswith("LISTENING "):
+            process.kill()
+            error = process.stderr.read()
+            pytest.fail(f"FHIR test server did not start: {first!r} {error[-2000:]}")
+        yield LoopbackFhir(base=f"http://127.0.0.1:{int(first.split()[1])}", token=token)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource a fixture's prefetch holds, as the EHR's server would store them."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for value in prefetch.values():
+        if not isinstance(value, dict):
+            continue
+        items = (
+            [e.get("resource") for e in value.get("entry") or ()]
+            if value["resourceType"] == "Bundle"
+            else [value]
+        )
+        for item in items:
+            if isinstance(item, dict) and item.get("id"):
+                found[(item["resourceType"], item["id"])] = item
+    return list(found.values())
+
+
+def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k != "meta"}
+
+
+class _Spy:
+    """Wraps the real guideline handler and keeps the prefetch data it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[HookCall] = []
+
+    def __call__(self, call: HookCall) -> dict[str, Any]:
+        self.calls.append(call)
+        return HANDLERS["guideline"](call)
+
+
+def _app(fixture: Fixture, spy: _Spy) -> Any:
+    settings = load_settings(environ={}, feedback_db=":memory:")
+    return create_app(settings, handlers={"guideline": spy}, clock=lambda: fixture.now)
+
+
+def _service(path: Path) -> str:
+    return json.loads(path.read_text(encoding="utf-8")).get("service", "deficiency-screen")
+
+
+@pytest.mark.parametrize("path", _fixture_files(), ids=lambda p: p.stem)
+def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, path: Path) -> None:
+    fixture = load_fixture(path)
+    service = _service(path)
+    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    spy = _Spy()
+    app = _app(fixture, spy)
+
+    status, prefetched = call_service(app, service, fixture.request)
+    assert status == 200, prefetched
+    status, fetched = call_service(
+        app, service, fallback_request(fixture.request, f"{fhir_server.base}/", fhir_server.token)
+    )
+    assert status == 200, fetched
+
+    assert fetched["cards"] == prefetched["cards"]
+    result = spy.calls[-1].prefetch
+    assert set(result.fetched) == set(fixture.request["prefetch"])
+    assert result.unavailable == {}
+    # The server's answers hold nothing the EHR's prefetch did not (it may hold less: filtering).
+    patient = fixture.request["prefetch"]["patient"]
+    assert _without_meta(result.data["patient"]) == patient
+    given = {(r["resourceType"], r["id"]): r for r in _resources(fixture.request["prefetch"])}
+    for key, value in result.data.items():
+        for entry in value.get("entry", []) if value["resourceType"] == "Bundle" else []:
+            resource = entry["resource"]
+            assert given[(resource["resourceType"], resource["id"])] == _without_meta(resource), key
+    seen = fhir_server.seen()
+    assert seen["withToken"] == len(fixture.request["prefetch"])
+    assert seen["withoutToken"] == 0
+
+
+def test_wrong_token_is_refused_by_the_server_and_answered_412(fhir_server: LoopbackFhir) -> None:
+    path = _fixture_files()[0]
+    fixture = load_fixture(path)
+    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    app = _app(fixture, _Spy())
+    status, body = call_service(
+        app, _service(path), fallback_request(fixture.request, fhir_server.base, "not-the-token")
+    )
+    assert status == 412
+    assert "refused access (401)" in body["issue"][0]["diagnostics"]
+    assert fhir_server.seen()["withToken"] == 0
+
+
+def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFhir, tmp_path: Path) -> None:
+    path = OWN_DATA / "fallback-metformin-low-b12.json"
+    fixture = load_fixture(path)
+    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    status, recorded_body, recording = record_fallback(
+        _app(fixture, _Spy()), fixture, _service(path), fhir_server.base, fhir_server.token
+    )
+    assert status == 200
+    saved = tmp_path / "recording.json"
+    saved.write_text(json.dumps(recording), encoding="utf-8")
+    assert fhir_server.token not in saved.read_text(encoding="utf-8")
+    assert len(recording["exchanges"]) == len(fixture.request["prefetch"])
+
+    requests_before = fhir_server.seen()["requests"]
+    spy = _Spy()
+    status, replayed_body = replay_fallback(
+        _app(fixture, spy), fixture, _service(path), load_recording(saved)
+    )
+    assert status == 200
+    assert replayed_body["cards"] == recorded_body["cards"]
+    assert set(spy.calls[-1].prefetch.fetched) == set(fixture.request["prefetch"])
+    assert fhir_server.seen()["requests"] == requests_before  # nothing reached the server
