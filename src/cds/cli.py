@@ -91,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: Any) -> None:
     """Commands whose modules register themselves (keeps `cds serve` import-light)."""
-    from cds import replay
+    from cds import recording, replay
 
     replay.register(commands)
+    recording.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
