@@ -149,6 +149,7 @@ def create_app(
     )
 
     app = Flask("cds")
+    app.url_map.merge_slashes = False  # "//" would answer an HTML redirect instead of a JSON 404
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds"] = state
