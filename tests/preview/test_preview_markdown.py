@@ -19,6 +19,7 @@ CASES = {
     "link": "[NICE NG239](https://www.nice.org.uk/guidance/ng239)",
     "bad-link": "[click](javascript:alert(1))",
     "html": "<script>alert(1)</script> <img src=x onerror=alert(1)>",
+    "escapes": "metformin \\(since 2023\\) \\*not emphasis\\* \\< 180 ng/L",
     "quote-in-link": '[x](https://example.org/"onmouseover="alert(1))',
 }
 
@@ -49,6 +50,10 @@ def test_card_subset_renders(rendered: dict[str, str]) -> None:
         '<p><a href="https://www.nice.org.uk/guidance/ng239" target="_blank" '
         'rel="noopener noreferrer">NICE NG239</a></p>'
     )
+
+
+def test_backslash_escapes_are_taken_literally(rendered: dict[str, str]) -> None:
+    assert rendered["escapes"] == "<p>metformin (since 2023) *not emphasis* &lt; 180 ng/L</p>"
 
 
 def test_tables_render_with_escaped_cells(rendered: dict[str, str]) -> None:

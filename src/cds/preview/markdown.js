@@ -23,24 +23,26 @@
   function inline(src) {
     // One pass over the text; whatever no pattern claims is escaped as plain text.
     const pattern =
-      /(`[^`]+`)|\[([^\]]+)\]\(([^()\s]+)\)|\*\*(.+?)\*\*|__(.+?)__|\*([^*\s][^*]*?)\*|(?<![\w])_([^_\s][^_]*?)_(?![\w])/g;
+      /\\([!-\/:-@[-`{-~])|(`[^`]+`)|\[([^\]]+)\]\(([^()\s]+)\)|\*\*(.+?)\*\*|__(.+?)__|\*([^*\s][^*]*?)\*|(?<![\w])_([^_\s][^_]*?)_(?![\w])/g;
     let out = "";
     let last = 0;
     let match;
     while ((match = pattern.exec(src)) !== null) {
       out += escapeHtml(src.slice(last, match.index));
-      if (match[1]) {
-        out += "<code>" + escapeHtml(match[1].slice(1, -1)) + "</code>";
-      } else if (match[2] !== undefined) {
-        const url = safeUrl(match[3]);
+      if (match[1] !== undefined) {
+        out += escapeHtml(match[1]); // a backslash-escaped punctuation character, taken literally
+      } else if (match[2]) {
+        out += "<code>" + escapeHtml(match[2].slice(1, -1)) + "</code>";
+      } else if (match[3] !== undefined) {
+        const url = safeUrl(match[4]);
         out += url
           ? '<a href="' + escapeHtml(url) + '" target="_blank" rel="noopener noreferrer">' +
-            inline(match[2]) + "</a>"
-          : inline(match[2]) + " (" + escapeHtml(match[3]) + ")";
-      } else if (match[4] !== undefined || match[5] !== undefined) {
-        out += "<strong>" + inline(match[4] !== undefined ? match[4] : match[5]) + "</strong>";
+            inline(match[3]) + "</a>"
+          : inline(match[3]) + " (" + escapeHtml(match[4]) + ")";
+      } else if (match[5] !== undefined || match[6] !== undefined) {
+        out += "<strong>" + inline(match[5] !== undefined ? match[5] : match[6]) + "</strong>";
       } else {
-        out += "<em>" + inline(match[6] !== undefined ? match[6] : match[7]) + "</em>";
+        out += "<em>" + inline(match[7] !== undefined ? match[7] : match[8]) + "</em>";
       }
       last = pattern.lastIndex;
     }
