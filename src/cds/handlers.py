@@ -27,7 +27,10 @@ Handler = Callable[[HookCall], dict[str, Any]]
 
 
 def guideline_handler(call: HookCall) -> dict[str, Any]:
-    return {"cards": []}
+    # Imported here: the card package refers back to HookCall from this module.
+    from cds.cards.guideline import guideline_response
+
+    return guideline_response(call)
 
 
 HANDLERS: dict[str, Handler] = {"guideline": guideline_handler}

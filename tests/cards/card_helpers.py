@@ -122,10 +122,12 @@ def validate_fhir(resource: dict[str, Any]) -> None:
 
 
 def empty_values(node: Any, path: str = "$") -> list[str]:
-    """Paths of optional fields present with no value (None, '', [] or {})."""
+    """Paths of optional fields present with no value (None, '', [] or {}); `cards: []` is allowed."""
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
+            if path == "$" and key == "cards" and value == []:
+                continue
             if value is None or value == "" or value == [] or value == {}:
                 found.append(f"{path}.{key}")
             found.extend(empty_values(value, f"{path}.{key}"))

@@ -1,0 +1,36 @@
+"""The guideline service: prefetch in, engine findings, cards out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cds.cards.builder import CardContext, build_cards
+from cds.cards.catalog import load_catalog
+from cds.cards.chart import chart_facts
+from cds.cards.runtime import runtime_for
+from cds.engine import assess
+from cds.errors import BadRequest
+
+if TYPE_CHECKING:  # handlers imports this module; the type is only needed for checking
+    from cds.handlers import HookCall
+
+
+def guideline_response(call: HookCall) -> dict[str, Any]:
+    patient_id = call.request.patient_id
+    if not patient_id:
+        raise BadRequest("context.patientId is required by this service", location="context.patientId")
+    runtime = runtime_for(call.settings)
+    data = call.prefetch.data
+    assessment = assess(data, patient_id, call.now, runtime.knowledge, dict(call.prefetch.unavailable))
+    if not assessment.findings:
+        return {"cards": []}
+    ctx = CardContext(
+        hook_instance=call.request.hook_instance,
+        patient_id=patient_id,
+        base_url=call.base_url,
+        catalog=load_catalog(),
+        notes=runtime.knowledge.notes,
+        sources=runtime.knowledge.sources,
+        chart=chart_facts(data, patient_id, call.now, call.settings.recent_months, runtime.same_test),
+    )
+    return {"cards": build_cards(assessment.findings, ctx)}
