@@ -202,3 +202,27 @@ def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None
     }
     facts = chart_facts({"observations": bundle}, "p1", NOW, 12)
     assert facts.recent_loincs == frozenset({"13964-2"})
+
+
+def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:
+    finding = Finding(
+        topic=Topic.TWITCHING_WORKUP,
+        severity=Severity.INFO,
+        title="Twitching: tests to complete the work-up",
+        tests=(MMA, HOMOCYSTEINE),
+    )
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert card["summary"] == "Twitching: tests to complete the work-up (Homocysteine)"
+    assert "Order Methylmalonic acid" not in card["detail"]
+    assert "Order Homocysteine" in card["detail"]
+
+
+def test_no_order_promised_when_every_test_was_dropped() -> None:
+    finding = Finding(
+        topic=Topic.B12_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="B12 test recommended",
+        tests=(MMA,),
+    )
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert card["summary"] == "B12 test recommended"

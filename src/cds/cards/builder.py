@@ -74,7 +74,8 @@ def _card(
     ctx: CardContext,
     summary: str,
     indicator: str,
-    extra_advice: Sequence[str] = (),
+    advice_first: Sequence[str] = (),
+    advice_last: Sequence[str] = (),
     topic_advice: bool = True,
 ) -> dict[str, Any]:
     topic = ctx.catalog.topic(finding.topic.value)
@@ -85,7 +86,7 @@ def _card(
         "source": _source(topic, ctx),
     }
     shown_topic = topic if topic_advice else replace(topic, advice=())
-    detail = detail_for(finding, shown_topic, ctx.notes, ctx.sources, extra_advice)
+    detail = detail_for(finding, shown_topic, ctx.notes, ctx.sources, advice_first, advice_last)
     if detail:
         card["detail"] = detail
     reasons = _override_reasons(topic, ctx)
@@ -113,14 +114,18 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     key = finding.topic.value
     tests, dropped = _new_tests(finding, ctx)
     options = [t for t in finding.treatments if t.key in ctx.catalog.treatments]
-    advice = list(dropped)
-    if options and takes_any(ctx.chart, ctx.catalog.already_taking):
-        options = []
-        advice.append("No treatment offered: an active medicine already contains vitamin B12.")
+    first: list[str] = []
     if finding.topic is not Topic.B12_DEFICIENCY:
         options = []  # treatment choices belong to a confirmed deficiency only
+    elif options and takes_any(ctx.chart, ctx.catalog.already_taking):
+        options = []
+        first.append("No treatment offered: an active medicine already contains vitamin B12.")
+    elif options:
+        first.append("Start vitamin B12 replacement: choose one of the options on this card.")
 
-    card = _card(finding, key, ctx, summary_for(finding), finding.severity.value, advice)
+    # The card lists and orders only the tests it suggests; dropped ones are explained.
+    shown = replace(finding, tests=tuple(tests))
+    card = _card(shown, key, ctx, summary_for(shown), finding.severity.value, first, dropped)
     result = [card]
     if options:
         card["suggestions"] = [
@@ -140,7 +145,7 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
             # A card has one selectionBehavior: the treatment choice is exclusive, the tests are
             # not, so the tests go on their own card that the clinician can accept in one click.
             companion = _card(
-                replace(finding, causes=(), symptoms=(), treatments=(), notes=(), tests=tuple(tests)),
+                replace(shown, causes=(), symptoms=(), treatments=(), notes=()),
                 f"{key}:tests",
                 ctx,
                 f"{ctx.catalog.topic(key).display}: tests to complete the work-up",

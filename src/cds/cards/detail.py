@@ -67,14 +67,15 @@ def detail_for(
     topic: TopicInfo,
     notes: Mapping[str, str],
     sources: Mapping[str, Mapping[str, Any]],
-    extra_advice: Sequence[str] = (),
+    advice_first: Sequence[str] = (),
+    advice_last: Sequence[str] = (),
 ) -> str:
     evidence = list(finding.evidence)
     if finding.primary is not None and finding.primary not in evidence:
         evidence.insert(0, finding.primary)
-    todo = [f"- {md_text(line)}" for line in topic.advice]
+    todo = [f"- {md_text(line)}" for line in (*advice_first, *topic.advice)]
     todo += [f"- Order {md_escape(t.display)}: {md_escape(t.reason)}" for t in finding.tests]
-    todo += [f"- {md_text(line)}" for line in extra_advice]
+    todo += [f"- {md_text(line)}" for line in advice_last]
     caveats = [f"- {md_text(notes[key])}" for key in _unique(finding.notes) if key in notes]
     gaps = [f"- {md_escape(g.item)}: {md_escape(g.reason)}" for g in finding.gaps]
     source_keys = _unique([*finding.sources, *(e.source for e in evidence if e.source), *topic.sources])

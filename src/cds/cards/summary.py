@@ -37,7 +37,11 @@ def evidence_phrase(evidence: Evidence) -> str:
     return text
 
 
+_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
+
+
 def summary_for(finding: Finding) -> str:
+    tests = finding.tests
     title = one_line(finding.title) or finding.topic.value
     if finding.primary is not None:
         full = f"{title}: {evidence_phrase(finding.primary)}"
@@ -47,7 +51,8 @@ def summary_for(finding: Finding) -> str:
             when = date_part(finding.primary.effective)
             full = f"{title}: {short}" + (f" on {when}" if when else "")
         return truncate(full)
-    if finding.tests:
-        names = ", ".join(one_line(t.display) for t in finding.tests)
-        return truncate(f"{title}: order {names}")
+    if tests:
+        # "(serum)" and similar qualifiers are on the orders; the summary keeps the names short.
+        names = ", ".join(_PARENTHETICAL.sub("", one_line(t.display)) for t in tests)
+        return truncate(f"{title} ({names})" if ":" in title else f"{title}: order {names}")
     return truncate(title)
