@@ -80,7 +80,7 @@ def entries(payload: Any) -> Iterator[Entry]:
     if payload.get("resourceType") == "Bundle":
         for item in arr(payload, "entry"):
             resource = obj(item, "resource")
-            if resource:
+            if isinstance(resource.get("resourceType"), str):
                 yield Entry(resource, text(item, "fullUrl"))
     elif isinstance(payload.get("resourceType"), str):
         yield Entry(payload, None)
