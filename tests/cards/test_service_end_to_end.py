@@ -97,3 +97,25 @@ def test_empty_chart_answers_with_cards_list() -> None:
     _, body = _call("empty-chart.json")
     assert isinstance(body["cards"], list)
     assert_valid_response(body)
+
+
+@pytest.mark.parametrize(
+    ("name", "recommended_route"),
+    [
+        ("b12-deficiency-pmol-pernicious-anaemia.json", "78421000"),  # malabsorption: injections
+        ("b12-deficiency-metformin-older-adult.json", "26643006"),  # no malabsorption or neuro signs: oral
+    ],
+)
+def test_recommended_treatment_follows_the_chart(name: str, recommended_route: str) -> None:
+    _, body = _call(name)
+    [card] = [c for c in body["cards"] if c.get("selectionBehavior") == "at-most-one"]
+    flagged = [s for s in card["suggestions"] if s.get("isRecommended")]
+    assert len(flagged) == 1
+    route = flagged[0]["actions"][0]["resource"]["dosageInstruction"][0]["route"]["coding"][0]["code"]
+    assert route == recommended_route
+
+
+def test_docs_index_lists_every_topic(client: FlaskClient) -> None:
+    page = client.get("/docs").get_data(as_text=True)
+    for code in ("b12-deficiency", "hypocalcemia", "twitching-red-flags"):
+        assert f"/docs/topics/{code}" in page
