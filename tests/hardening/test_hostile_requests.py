@@ -78,6 +78,16 @@ def test_service_survives_any_field_of_any_type(
 
 @FAST
 @given(prefetch=st.fixed_dictionaries({key: prefetch_values for key in PREFETCH_KEYS}))
+@example(  # once a 500: a resourceType that is not a string
+    prefetch={
+        **dict.fromkeys(PREFETCH_KEYS),
+        "conditions": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": []}}],
+        },
+    }
+)
 def test_service_survives_unexpected_resources_in_every_prefetch_key(
     client: FlaskClient, prefetch: dict[str, Any]
 ) -> None:
