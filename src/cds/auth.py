@@ -85,6 +85,13 @@ class Authenticator:
                 cache_s=settings.jwks_cache_s,
             )
         self._replay_guard = replay_guard or _default_replay_guard(settings)
+        if self._issuers and not settings.public_base_url:
+            # Without it, `aud` is compared with a URL built from the client's Host header, so a
+            # token the same EHR made for another CDS service could be replayed here.
+            log_event(
+                "security: public_base_url is not set; the expected JWT aud follows the Host header",
+                logging.WARNING,
+            )
 
     @property
     def mode(self) -> str:

@@ -150,3 +150,25 @@ def test_cli_exits_2_in_jwt_mode_without_issuers(
     monkeypatch.setattr(cli, "_run_gunicorn", lambda *a: pytest.fail("must not start serving"))
     assert cli.main(["serve"]) == 2
     assert "issuers" in capsys.readouterr().err
+
+
+def test_missing_public_base_url_is_warned_about(auth_log: LogCapture) -> None:
+    Authenticator(jwt_settings())
+    assert auth_log.events(
+        "security: public_base_url is not set; the expected JWT aud follows the Host header"
+    )
+    auth_log.lines.clear()
+    Authenticator(jwt_settings(public_base_url="https://cds.example.org"))
+    assert not [line for line in auth_log.lines if "public_base_url" in line]
+
+
+def test_host_header_decides_aud_without_public_base_url(
+    client: FlaskClient, keys: dict[str, SigningKey]
+) -> None:
+    # Why public_base_url matters: a token for another service's host passes when Host is forged.
+    other = "http://other-cds.example" + SERVICE_PATH
+    token = mint(keys["ec"], claims_for(SERVICE_PATH, aud=other))
+    assert call(client, "service", token, headers={"Host": "other-cds.example"}).status_code == 200
+    pinned = make_client(jwt_settings(public_base_url="http://localhost"))
+    token = mint(keys["ec"], claims_for(SERVICE_PATH, aud=other))
+    assert call(pinned, "service", token, headers={"Host": "other-cds.example"}).status_code == 401
