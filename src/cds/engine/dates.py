@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -19,12 +20,18 @@ class When:
 
 
 def parse_when(value: object) -> When | None:
+    """Parse a FHIR date/dateTime/instant (see `_parse`); non-strings are None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    return _parse(value)
+
+
+@lru_cache(maxsize=8192)  # charts repeat the same dates; parsing dominates per-result cost
+def _parse(value: str) -> When | None:
     """Parse a FHIR date/dateTime/instant; a date alone counts as the start of that day (UTC).
 
     Partial dates (year, year-month) count as their first day. Anything else is None.
     """
-    if not isinstance(value, str) or len(value) > 64:
-        return None
     raw = value.strip()
     match = _PARTIAL.match(raw)
     try:

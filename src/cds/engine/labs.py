@@ -56,11 +56,16 @@ def _format_number(value: float | int) -> str:
 
 
 def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, str] | None:
-    for coding in arr(obj(resource, "code"), "coding"):
-        if text(coding, "system") == LOINC_SYSTEM:
-            code = text(coding, "code")
-            if code is not None and (analyte := knowledge.loinc_to_analyte.get(code.strip())):
-                return analyte, code.strip()
+    code = resource.get("code")
+    found = code.get("coding") if isinstance(code, dict) else None
+    if not isinstance(found, list):
+        return None
+    by_loinc = knowledge.loinc_to_analyte
+    for coding in found:
+        if isinstance(coding, dict) and coding.get("system") == LOINC_SYSTEM:
+            value = coding.get("code")
+            if isinstance(value, str) and (analyte := by_loinc.get(value.strip())):
+                return analyte, value.strip()
     return None
 
 
