@@ -181,9 +181,7 @@ def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
     return result
 
 
-def _apply_overrides(
-    base: Mapping[str, Cutoff], overrides: Mapping[str, float] | None
-) -> dict[str, float]:
+def _apply_overrides(base: Mapping[str, Cutoff], overrides: Mapping[str, float] | None) -> dict[str, float]:
     values = {key: c.value for key, c in base.items()}
     for key, raw in (overrides or {}).items():
         if key not in values:
@@ -197,9 +195,7 @@ def _apply_overrides(
     return values
 
 
-def load_knowledge(
-    cutoff_overrides: Mapping[str, float] | None = None, recent_months: int = 12
-) -> Knowledge:
+def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_months: int = 12) -> Knowledge:
     """Parse the knowledge files (cached) and apply a site's cut-off overrides."""
     if isinstance(recent_months, bool) or not isinstance(recent_months, int) or recent_months < 1:
         raise ValueError(f"recent_months must be a positive whole number of months, got {recent_months!r}")
