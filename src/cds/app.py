@@ -46,7 +46,10 @@ def _json_response(payload: Any, status: int = 200) -> Response:
 
 
 def _error_response(error: CdsError) -> Response:
-    return _json_response(outcome_for(error), error.status)
+    response = _json_response(outcome_for(error), error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: name the scheme, nothing more
+    return response
 
 
 def _is_json_content_type(mimetype: str) -> bool:

@@ -38,6 +38,7 @@ GENERIC_401 = {
 def assert_rejected(response: Any, auth_log: LogCapture, check: str) -> None:
     assert response.status_code == 401
     assert response.get_json() == GENERIC_401  # no hint for an attacker
+    assert response.headers["WWW-Authenticate"] == "Bearer"
     assert auth_log.failed_checks()[-1] == check
 
 
