@@ -38,8 +38,9 @@ def _serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
     )
     if state.authenticator.mode == "open":
+        checked = "tokens that are sent are verified" if settings.issuers else "tokens are not verified"
         log_event(
-            "security: open mode, calls without a JWT are accepted (local use only)",
+            f"security: open mode, calls without a JWT are accepted and {checked} (local use only)",
             level=30,
         )
     _run_gunicorn(app, settings)
