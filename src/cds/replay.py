@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -259,7 +260,13 @@ class _Style:
         return f"\033[{code}m{text}\033[0m" if self.enabled else text
 
 
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 _INDICATOR_COLOUR = {"critical": "1;31", "warning": "33", "info": "36"}
+
+
+def _unescape(text: str) -> str:
+    """Drop markdown backslash escapes ("\\<" -> "<") for plain terminal text."""
+    return _ESCAPED.sub(r"\1", text)
 
 
 def _table_rows(markdown: str, limit: int = 6) -> list[str]:
@@ -269,7 +276,7 @@ def _table_rows(markdown: str, limit: int = 6) -> list[str]:
         stripped = line.strip()
         if not stripped.startswith("|") or set(stripped) <= set("|-: "):
             continue
-        cells = [c.strip().replace("**", "") for c in stripped.strip("|").split("|")]
+        cells = [_unescape(c.strip().replace("**", "")) for c in re.split(r"(?<!\\)\|", stripped.strip("|"))]
         rows.append(" | ".join(c for c in cells if c))
     if len(rows) > limit:
         rows = [*rows[:limit], f"... {len(rows) - limit} more rows"]

@@ -26,7 +26,7 @@ SCENARIO = "twitching-no-labs"
 STUB_CARD = {
     "summary": "Low magnesium 0.42 mmol/L",
     "indicator": "critical",
-    "detail": "| Test | Result |\n|---|---|\n| Magnesium | 0.42 mmol/L |",
+    "detail": "| Test | Result |\n|---|---|\n| Magnesium | 0.42 mmol/L \\(below \\< 0.50\\) |",
     "source": {"label": "myelin-cds", "topic": {"system": "urn:test", "code": "hypomagnesemia"}},
     "suggestions": [
         {
@@ -77,7 +77,7 @@ def test_update_writes_the_golden_then_replay_passes(workdir: Path, stubbed: Non
     assert run([str(workdir / f"{SCENARIO}.json")], out=out) == 0
     text = out.getvalue()
     assert "PASS" in text and "[CRITICAL] Low magnesium 0.42 mmol/L" in text
-    assert "Magnesium | 0.42 mmol/L" in text  # evidence table, condensed
+    assert "Magnesium | 0.42 mmol/L (below < 0.50)" in text  # evidence table, condensed and unescaped
     assert "-> Order magnesium [2601-3]" in text
     assert "\033[" not in text  # no colour when the output is not a terminal
 
