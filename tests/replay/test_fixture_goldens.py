@@ -58,3 +58,11 @@ def test_patients_on_b12_are_never_offered_b12(name: str, send: Sender) -> None:
     result = replay_fixture(fixture, send, update=False)
     assert result.status == 200
     assert _b12_medication_requests(result.response["cards"]) == []
+
+
+@pytest.mark.parametrize("fixture", ALL, ids=[f.name for f in ALL])
+def test_golden_topics_agree_with_the_clinical_intent(fixture: Fixture) -> None:
+    """A reviewed golden never drifts from what the scenario was written to show."""
+    golden = fixture.load_golden()
+    assert golden is not None, f"{fixture.name}: no golden file"
+    assert sorted(card["topic"] for card in golden["cards"]) == sorted(fixture.intent_topics)
