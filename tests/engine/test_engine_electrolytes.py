@@ -69,7 +69,8 @@ def test_magnesium_testing_not_recommended_with_a_recent_magnesium_and_long_term
         (1.89, 40, "critical"),
         (2.00, 30, None),  # corrected 2.20
         (2.30, 50, "warning"),  # corrected 2.10
-        (8.4, None, None),  # no albumin: cannot correct, stay silent
+        (8.4, None, "warning"),  # no albumin: low total calcium, flagged as uncorrected
+        (8.6, None, None),  # 2.146 mmol/L uncorrected: not low
     ],
 )
 def test_corrected_calcium_boundaries(calcium, albumin, severity):
@@ -104,7 +105,20 @@ def test_reported_corrected_calcium_is_used_as_is_and_ionized_wins():
 
 def test_stale_albumin_is_not_used_for_correction():
     labs = [obs("2000-8", 2.0, "mmol/L"), obs("1751-7", 20, "g/L", "2025-01-01")]
-    assert finding(run(chart(labs)), "hypocalcemia") is None
+    low = finding(run(chart(labs)), "hypocalcemia")
+    # Corrected with the stale albumin it would be 2.40 (normal); uncorrected it stays low but unproven.
+    assert low.primary.analyte == "calcium_total"
+    assert low.primary.note == "not corrected for albumin"
+    assert any("no albumin result" in gap.reason for gap in low.gaps)
+
+
+@pytest.mark.parametrize("total", [2.0, 1.5])
+def test_low_total_calcium_without_albumin_asks_for_albumin_and_never_claims_severity(total):
+    low = finding(run(chart([obs("2000-8", total, "mmol/L")])), "hypocalcemia")
+    assert low.severity == "warning"
+    assert low.title == "Low total calcium (albumin unknown)"
+    assert [t.loinc for t in low.tests] == ["1751-7", "1995-0"]
+    assert "calcium-uncorrected" in low.notes
 
 
 @pytest.mark.parametrize(

@@ -156,10 +156,39 @@ def _graded(result: LabResult, knowledge: Knowledge, note: str | None) -> Eviden
     )
 
 
-def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
-    item, result, _gaps, derived = _corrected_calcium(facts, knowledge)
-    if item is None or result is None:
+def _uncorrected_low_calcium(
+    facts: PatientFacts, knowledge: Knowledge, gaps: list[DataGap]
+) -> Finding | None:
+    """A low total calcium that cannot be corrected is still worth a card: it asks for the
+    albumin or ionized calcium that settles it, and never claims a severity it cannot know."""
+    total = facts.recent("calcium_total")
+    if total is None or not _is_low(total, knowledge, "calcium_corrected_low"):
         return None
+    item = evidence(total, knowledge, "calcium_corrected_low", "<", "not corrected for albumin")
+    notes = ["calcium-uncorrected", "chvostek-sign"]
+    if preliminary((item,)):
+        notes.append("preliminary-result")
+    tests = [
+        test(knowledge, "albumin", "needed to correct the total calcium"),
+        test(knowledge, "calcium_ionized", "settles whether calcium is truly low"),
+    ]
+    return Finding(
+        topic=Topic.HYPOCALCEMIA,
+        severity=Severity.WARNING,
+        title="Low total calcium (albumin unknown)",
+        primary=item,
+        evidence=(item,),
+        gaps=tuple(gaps + lab_gaps(facts, CALCIUM_ANALYTES, knowledge)),
+        tests=tuple(tests),
+        notes=tuple(notes),
+        sources=ordered_unique((item.source, "sfe-hypocalcaemia", "payne-1973")),
+    )
+
+
+def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    item, result, gaps, derived = _corrected_calcium(facts, knowledge)
+    if item is None or result is None:
+        return _uncorrected_low_calcium(facts, knowledge, gaps)
     ionized = result.analyte == "calcium_ionized"
     low_key = "calcium_ionized_low" if ionized else "calcium_corrected_low"
     severe_key = "calcium_ionized_severe_low" if ionized else "calcium_corrected_severe_low"
