@@ -100,7 +100,7 @@ def test_detail_has_evidence_causes_advice_caveats_gaps_and_sources() -> None:
     [card] = build_cards([deficiency()], context())
     detail = card["detail"]
     assert "| Vitamin B12 | 150 pg/mL | 150 ng/L | 2026-09-02 | \\< 180 ng/L |" in detail
-    assert "Metformin \\(since 2024-03-01\\)" in detail
+    assert "Metformin (since 2024-03-01)" in detail
     assert KNOWLEDGE.notes["b12-total-late-marker"] in detail
     assert KNOWLEDGE.notes["folate-caution"] in detail
     assert "Active B12: no result in the last 12 months" in detail
@@ -136,7 +136,7 @@ def test_hostile_chart_text_cannot_break_the_table_or_add_links() -> None:
     assert len(table_rows) == 1
     unescaped_pipes = table_rows[0].replace("\\|", "").count("|")
     assert unescaped_pipes == 6  # five cells, untouched by the pipe in the chart text
-    assert "\\[click\\]\\(https\\:" in detail
+    assert "\\[click\\](https\\://" in detail
 
 
 def test_uuids_are_deterministic_per_hook_instance_and_unique() -> None:

@@ -7,13 +7,15 @@ import re
 SUMMARY_MAX = 139  # the spec says "< 140 characters"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-# Characters that can open emphasis, code, links, images, HTML, table cells or autolinks
-# (":" stops "http://", "@" stops e-mail autolinks). Everything else stays readable.
-_ACTIVE = frozenset("\\`*_{}[]()<>#!|~:@")
-# Text that would start a block (list, heading, quote, setext line) at the start of a cell
-# or list item.
-_BLOCK_START = re.compile(r"^([-+=]|\d+[.)])")
+# Characters that can open emphasis, code, links, images, HTML, table cells or e-mail
+# autolinks. Parentheses need no escape: a link cannot form once "[" and "]" are escaped.
+_ACTIVE = frozenset("\\`*_[]<>#!|~@")
+# Text that would start a block (list item, setext line) at the start of a cell or item:
+# a marker followed by a space, so "7.9 mg/dL" stays as it is.
+_BLOCK_START = re.compile(r"^([-+=]|\d+[.)])(?=\s|$)")
+# URL autolinks ("http://", "www.") are broken up; other colons and dots stay readable.
 _WWW = re.compile(r"(?i)\bwww\.")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 
 
 def one_line(text: str) -> str:
@@ -25,6 +27,7 @@ def md_escape(text: str) -> str:
     """Escape text that came from the chart for use anywhere in GitHub markdown."""
     escaped = "".join("\\" + ch if ch in _ACTIVE else ch for ch in one_line(text))
     escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
+    escaped = _SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
     return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 
