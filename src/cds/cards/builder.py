@@ -102,7 +102,10 @@ def _new_tests(finding: Finding, ctx: CardContext) -> tuple[list[TestRecommendat
     seen: set[str] = set()
     for test in finding.tests:
         if test.loinc in ctx.chart.recent_loincs:
-            dropped.append(f"{test.display} was not suggested: the chart has a recent result.")
+            dropped.append(
+                f"{test.display} was not suggested: the chart has a recent result; "
+                "review it (and any reason it could not be used) before ordering again."
+            )
         elif test.key not in seen:
             seen.add(test.key)
             keep.append(test)

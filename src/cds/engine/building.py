@@ -52,7 +52,8 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
 
 
 def missing_gap(knowledge: Knowledge, display: str) -> DataGap:
-    return DataGap(display, f"no result in the last {knowledge.recent_months} months")
+    # "usable": a result set aside (unknown unit, uncertain status) does not count as one.
+    return DataGap(display, f"no usable result in the last {knowledge.recent_months} months")
 
 
 def unavailable_gaps(facts: PatientFacts) -> list[DataGap]:

@@ -52,7 +52,7 @@ def _red_flags(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
 
 def missing_workup_tests(facts: PatientFacts, knowledge: Knowledge) -> list[TestRecommendation]:
     """The tests of the twitching work-up without a recent result."""
-    why = f"part of the twitching work-up; no result in the last {knowledge.recent_months} months"
+    why = f"part of the twitching work-up; no usable result in the last {knowledge.recent_months} months"
     tests = []
     if facts.recent("b12_total") is None and facts.recent("holotc") is None:
         tests.append(test(knowledge, "b12_total", why))
