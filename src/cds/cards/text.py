@@ -23,9 +23,12 @@ def one_line(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
+_ESCAPE_ACTIVE = str.maketrans({ch: "\\" + ch for ch in _ACTIVE})
+
+
 def md_escape(text: str) -> str:
     """Escape text that came from the chart for use anywhere in GitHub markdown."""
-    escaped = "".join("\\" + ch if ch in _ACTIVE else ch for ch in one_line(text))
+    escaped = one_line(text).translate(_ESCAPE_ACTIVE)
     escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
     escaped = _SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
     return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
@@ -34,9 +37,12 @@ def md_escape(text: str) -> str:
 _LIGHT = frozenset("\\`*_[]<>|")
 
 
+_ESCAPE_LIGHT = str.maketrans({ch: "\\" + ch for ch in _LIGHT})
+
+
 def md_text(text: str) -> str:
     """Light escaping for reviewed knowledge text: keeps it readable as raw markdown too."""
-    return "".join("\\" + ch if ch in _LIGHT else ch for ch in one_line(text))
+    return one_line(text).translate(_ESCAPE_LIGHT)
 
 
 def truncate(text: str, limit: int = SUMMARY_MAX) -> str:

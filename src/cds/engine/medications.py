@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cds.engine.dates import When, parse_when
@@ -49,6 +50,7 @@ class MedicationUse:
     last_known: When | None  # the latest date the record mentions
 
 
+@lru_cache(maxsize=4096)  # the same drug names and knowledge names recur on every call
 def _words(value: str) -> str:
     return " " + _NON_WORD.sub(" ", value.lower()).strip() + " "
 
