@@ -50,9 +50,13 @@ class MedicationUse:
     last_known: When | None  # the latest date the record mentions
 
 
-@lru_cache(maxsize=4096)  # the same drug names and knowledge names recur on every call
 def _words(value: str) -> str:
     return " " + _NON_WORD.sub(" ", value.lower()).strip() + " "
+
+
+@lru_cache(maxsize=1024)  # knowledge names only: a bounded set, unlike chart text
+def _name_words(name: str) -> str:
+    return _words(name)
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:
@@ -115,7 +119,7 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
             matches[key] = "rxnorm"
         elif any(code.startswith(med_class.atc_prefixes) for code in atc_codes):
             matches[key] = "atc"
-        elif words and any(_words(name) in words for name in med_class.names):
+        elif words and any(_name_words(name) in words for name in med_class.names):
             matches[key] = "text"
     return matches
 
