@@ -33,4 +33,10 @@ def guideline_handler(call: HookCall) -> dict[str, Any]:
     return guideline_response(call)
 
 
-HANDLERS: dict[str, Handler] = {"guideline": guideline_handler}
+def orders_handler(call: HookCall) -> dict[str, Any]:
+    from cds.cards.orders import orders_response
+
+    return orders_response(call)
+
+
+HANDLERS: dict[str, Handler] = {"guideline": guideline_handler, "orders": orders_handler}

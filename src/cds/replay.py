@@ -42,6 +42,9 @@ def suggestion_code(suggestion: dict[str, Any]) -> str:
     """The code of the resource a suggestion would create (LOINC of a test, RxNorm of a drug)."""
     codes = []
     for action in suggestion.get("actions") or ():
+        if isinstance(action, dict) and action.get("type") == "delete":
+            codes.append(f"delete:{action.get('resourceId')}")  # a removal names the draft order
+            continue
         resource = action.get("resource") if isinstance(action, dict) else None
         if isinstance(resource, dict):
             code = _resource_code(resource)

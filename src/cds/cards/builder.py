@@ -10,10 +10,11 @@ from cds.cards.catalog import CardCatalog, TopicInfo
 from cds.cards.chart import ChartFacts, takes_any
 from cds.cards.detail import detail_for
 from cds.cards.ids import card_uuid
-from cds.cards.suggestions import test_suggestion, treatment_suggestion
+from cds.cards.suggestions import delete_suggestion, test_suggestion, treatment_suggestion
 from cds.cards.summary import summary_for
 from cds.cards.text import truncate
-from cds.engine.model import Finding, Severity, TestRecommendation, Topic
+from cds.engine.model import Cause, Finding, Severity, TestRecommendation, Topic
+from cds.engine.rules_orders import BEING_ORDERED
 
 LABEL = "myelin-cds"
 _ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -112,13 +113,28 @@ def _new_tests(finding: Finding, ctx: CardContext) -> tuple[list[TestRecommendat
     return keep, dropped
 
 
+def _name(order: Cause) -> str:
+    return order.display.removesuffix(BEING_ORDERED)
+
+
+def _removals(finding: Finding, hook_instance: str, key: str) -> list[dict[str, Any]]:
+    orders = finding.remove_orders
+    if len(orders) == 1:
+        return [delete_suggestion(orders[0], hook_instance, key)]
+    # Several orders: the label names each so the clinician can tell which one goes.
+    return [
+        delete_suggestion(o, hook_instance, key, truncate(f"Remove the duplicate B12 order: {_name(o)}", 80))
+        for o in orders
+    ]
+
+
 def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     """One card per finding; a B12 deficiency that also needs tests gets a companion test card."""
     key = finding.topic.value
     tests, dropped = _new_tests(finding, ctx)
     options = [t for t in finding.treatments if t.key in ctx.catalog.treatments]
     first: list[str] = []
-    if finding.topic is not Topic.B12_DEFICIENCY:
+    if finding.topic not in (Topic.B12_DEFICIENCY, Topic.FOLATE_WITHOUT_B12):
         options = []  # treatment choices belong to a confirmed deficiency only
     elif options and takes_any(ctx.chart, ctx.catalog.already_taking):
         options = []
@@ -130,6 +146,10 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     shown = replace(finding, tests=tuple(tests))
     card = _card(shown, key, ctx, summary_for(shown), finding.severity.value, first, dropped)
     result = [card]
+    if finding.remove_orders:
+        card["suggestions"] = _removals(finding, ctx.hook_instance, key)
+        card["selectionBehavior"] = "at-most-one"
+        return result
     if options:
         card["suggestions"] = [
             treatment_suggestion(

@@ -11,7 +11,7 @@ from typing import Any
 
 from cds.cards.ids import suggestion_uuid
 from cds.cards.text import one_line
-from cds.engine.model import TestRecommendation
+from cds.engine.model import Cause, TestRecommendation
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -118,3 +118,21 @@ def treatment_suggestion(
         }
     ]
     return suggestion
+
+
+def delete_suggestion(
+    order: Cause, hook_instance: str, card_key: str, label: str = "Remove the duplicate B12 order"
+) -> dict[str, Any]:
+    """Remove a draft order (order-select/order-sign): the action names it by 'MedicationRequest/<id>'."""
+    name = one_line(order.display)
+    return {
+        "label": label,
+        "uuid": suggestion_uuid(hook_instance, card_key, f"delete:{order.reference}"),
+        "actions": [
+            {
+                "type": "delete",
+                "description": f"Remove the draft order {name} ({order.reference})",
+                "resourceId": order.reference,
+            }
+        ],
+    }

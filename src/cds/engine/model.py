@@ -24,6 +24,8 @@ class Topic(StrEnum):
     ELECTROLYTE_IMBALANCE = "electrolyte-imbalance"
     TWITCHING_WORKUP = "twitching-workup"
     TWITCHING_RED_FLAGS = "twitching-red-flags"
+    B12_DUPLICATE_THERAPY = "b12-duplicate-therapy"
+    FOLATE_WITHOUT_B12 = "folate-without-b12"
 
 
 class Severity(StrEnum):
@@ -99,3 +101,4 @@ class Finding:
     notes: tuple[str, ...] = ()  # knowledge keys of caveats/advice (knowledge/notes.json)
     sources: tuple[str, ...] = ()  # knowledge source keys
     symptoms: tuple[Cause, ...] = ()  # documented twitching, neuropathy or red flags used
+    remove_orders: tuple[Cause, ...] = ()  # draft orders the card offers to delete (order services)

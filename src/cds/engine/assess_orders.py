@@ -1,0 +1,44 @@
+"""assess_orders(): the engine's entry point for order-select and order-sign."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from cds.engine.assess import Assessment
+from cds.engine.building import unavailable_gaps
+from cds.engine.facts import build_facts
+from cds.engine.model import Severity
+from cds.engine.orders import read_draft_orders
+from cds.engine.rules_orders import order_findings
+from cds.knowledge import Knowledge
+
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def assess_orders(
+    resources: Mapping[str, Any],
+    draft_orders: Any,
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    unavailable: Mapping[str, str] | None = None,
+    selections: Sequence[str] | None = None,
+) -> Assessment:
+    """Findings about the medication orders being placed, judged against the chart.
+
+    `selections` None judges every draft order (order-sign); otherwise only the selected ones
+    (order-select). Never raises on malformed resources.
+    """
+    facts = build_facts(resources, patient_id, now, knowledge, unavailable)
+    chart = resources if isinstance(resources, Mapping) else {}
+    orders = read_draft_orders(draft_orders, selections, patient_id, knowledge, chart)
+    findings = order_findings(facts, orders, knowledge)
+    missing = tuple(unavailable_gaps(facts))
+    if missing:
+        findings = [replace(f, gaps=f.gaps + missing) for f in findings]
+    # Each order rule has its own topic, so there is at most one finding per topic.
+    findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    return Assessment(findings=tuple(findings), facts=facts)

@@ -1,0 +1,210 @@
+"""Rules for medication orders being placed: each finding is about an order, never the chart alone."""
+
+from __future__ import annotations
+
+from cds.engine.building import (
+    B12_RISK_MEDICATIONS,
+    b12_risk_causes,
+    condition_cause,
+    current_medication_causes,
+    lab_gaps,
+    medication_cause,
+    missing_gap,
+    ordered_unique,
+    test,
+    unique,
+)
+from cds.engine.dates import months_before
+from cds.engine.facts import PatientFacts
+from cds.engine.medications import MedicationUse
+from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
+from cds.engine.orders import DraftOrders
+from cds.engine.rules_b12 import b12_findings
+from cds.knowledge import Knowledge
+
+B12 = "b12-therapy"
+FOLIC_ACID = "folic-acid"
+DIURETICS = ("loop-diuretic", "thiazide-diuretic")
+MAGNESIUM_PARTNERS = (*DIURETICS, "digoxin")
+BEING_ORDERED = " (being ordered now)"
+
+
+def order_cause(use: MedicationUse) -> Cause:
+    """The drug being ordered, named as the order names it."""
+    label = use.name + BEING_ORDERED
+    return Cause(
+        kind="medication",
+        key=use.class_key,
+        display=label,
+        matched_by=use.matched_by,
+        reference=use.reference,
+        since=use.start.raw if use.start else None,
+    )
+
+
+def _by_reference(uses: tuple[MedicationUse, ...]) -> tuple[MedicationUse, ...]:
+    """One record per order: an order can match a class once, but stay safe against repeats."""
+    seen: dict[str, MedicationUse] = {}
+    for use in uses:
+        seen.setdefault(use.reference, use)
+    return tuple(seen.values())
+
+
+def _duplicate_b12(facts: PatientFacts, orders: DraftOrders) -> Finding | None:
+    judged = _by_reference(orders.judged_in(B12))
+    if not judged:
+        return None
+    current = facts.meds(B12)
+    all_orders = _by_reference(orders.any_in(B12))
+    if not current and len(all_orders) < 2:
+        return None
+    notes = ["b12-on-therapy"] if current else []
+    notes.append("b12-duplicate-order")
+    others = [o for o in all_orders if o.reference not in {j.reference for j in judged}]
+    causes = [
+        *(medication_cause(m, facts) for m in current),
+        *(order_cause(o) for o in judged),
+        *(order_cause(o) for o in others),
+    ]
+    # Only orders with an id can be named in a delete action.
+    removable = tuple(order_cause(o) for o in judged if "/" in o.reference)
+    gaps = [
+        DataGap(o.reference, "draft order has no id, so it cannot be offered for removal")
+        for o in judged
+        if "/" not in o.reference
+    ]
+    return Finding(
+        topic=Topic.B12_DUPLICATE_THERAPY,
+        severity=Severity.WARNING,
+        title="Vitamin B12 therapy is already current" if current else "Two vitamin B12 orders",
+        causes=unique(causes),
+        gaps=tuple(gaps),
+        notes=tuple(notes),
+        sources=("b12-pathway-2025", "nice-ng239"),
+        remove_orders=removable,
+    )
+
+
+def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
+    folate = _by_reference(orders.judged_in(FOLIC_ACID))
+    if not folate or facts.meds(B12) or orders.any_in(B12):
+        return None
+    # The patient-view rules decide what counts as a deficiency or an unsettled grey-zone result.
+    chart = {f.topic: f for f in b12_findings(facts, knowledge)}
+    documented = facts.conditions_in("b12-deficiency-documented")
+    lab = chart.get(Topic.B12_DEFICIENCY) or chart.get(Topic.B12_INDETERMINATE)
+    if lab is None and not documented:
+        return None
+    deficiency = chart.get(Topic.B12_DEFICIENCY)
+    treatments = deficiency.treatments if deficiency is not None else ()
+    gaps = list(lab.gaps) if lab is not None else []
+    if facts.medications_unavailable and not any(g.item == "medications" for g in gaps):
+        gaps.append(
+            DataGap("medications", "medication list unavailable: cannot tell whether B12 is already given")
+        )
+    causes = [
+        *(order_cause(o) for o in folate),
+        *(condition_cause(c) for c in documented),
+        *b12_risk_causes(facts, knowledge),
+    ]
+    notes = ["folate-masks-b12"]
+    if lab is not None:
+        notes += [n for n in lab.notes if n in {"b12-neuro-urgency", "b12-paediatric", "preliminary-result"}]
+    if any(t.recommended and t.key == "b12-im" for t in treatments):
+        notes.append("b12-injection-preferred")
+    return Finding(
+        topic=Topic.FOLATE_WITHOUT_B12,
+        severity=Severity.WARNING,
+        title=(
+            "Folic acid ordered with untreated B12 deficiency"
+            if deficiency is not None or documented
+            else "Folic acid ordered before a grey-zone B12 is settled"
+        ),
+        primary=lab.primary if lab is not None else None,
+        evidence=lab.evidence if lab is not None else (),
+        causes=unique(causes),
+        gaps=tuple(gaps),
+        treatments=treatments,
+        notes=ordered_unique(notes),
+        sources=ordered_unique(("bsh-2014", *(lab.sources if lab is not None else ()))),
+        symptoms=lab.symptoms if lab is not None else (),
+    )
+
+
+def _test_ordered(orders: DraftOrders, knowledge: Knowledge, analytes: tuple[str, ...]) -> bool:
+    return any(set(knowledge.labs[a].loincs) & orders.test_loincs for a in analytes)
+
+
+def _b12_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
+    risky = _by_reference(tuple(m for key in B12_RISK_MEDICATIONS for m in orders.judged_in(key)))
+    if not risky or "observations" in facts.unavailable:
+        return None  # without the lab list we cannot say the test is missing
+    if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
+        return None
+    b12_test = test(knowledge, "b12_total", "B12-lowering medicine being ordered without a recent B12 result")
+    if _test_ordered(orders, knowledge, ("b12_total", "holotc")):
+        return None  # the test is already among the orders being placed
+    metformin = any(m.class_key == "metformin" for m in risky)
+    return Finding(
+        topic=Topic.B12_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="Vitamin B12 test recommended",
+        causes=unique((*(order_cause(m) for m in risky), *b12_risk_causes(facts, knowledge))),
+        gaps=(missing_gap(knowledge, "Vitamin B12"), *lab_gaps(facts, ("b12_total", "holotc"), knowledge)),
+        tests=(b12_test,),
+        notes=("metformin-b12",) if metformin else (),
+        sources=("b12-pathway-2025", "ada-soc") if metformin else ("b12-pathway-2025",),
+    )
+
+
+def _long_term(facts: PatientFacts, uses: tuple[MedicationUse, ...], knowledge: Knowledge) -> bool:
+    start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
+    return any(m.start is not None and m.start.day <= start for m in uses)
+
+
+def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
+    if "observations" in facts.unavailable or facts.recent("magnesium") is not None:
+        return None
+    ppi_orders = _by_reference(orders.judged_in("ppi"))
+    partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in orders.judged_in(k)))
+    chart_partners = tuple(m for k in MAGNESIUM_PARTNERS for m in facts.meds(k))
+    other_partner_orders = _by_reference(
+        tuple(m for k in MAGNESIUM_PARTNERS for m in orders.any_in(k) if m not in partner_orders)
+    )
+    chart_ppis = facts.meds("ppi")
+    causes: list[Cause] = []
+    if ppi_orders and (chart_partners or partner_orders or other_partner_orders):
+        causes += [order_cause(m) for m in ppi_orders]
+        causes += [order_cause(m) for m in (*partner_orders, *other_partner_orders)]
+        causes += current_medication_causes(facts, MAGNESIUM_PARTNERS)
+    if partner_orders and _long_term(facts, chart_ppis, knowledge):
+        causes += [order_cause(m) for m in partner_orders]
+        causes += current_medication_causes(facts, ("ppi",))
+    if not causes:
+        return None
+    magnesium = test(knowledge, "magnesium", "PPI with a diuretic or digoxin, one of them being ordered")
+    if _test_ordered(orders, knowledge, ("magnesium",)):
+        return None
+    digoxin = bool(facts.meds("digoxin") or orders.any_in("digoxin"))
+    return Finding(
+        topic=Topic.MAGNESIUM_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="Magnesium test recommended",
+        causes=unique(causes),
+        gaps=(missing_gap(knowledge, "Magnesium"), *lab_gaps(facts, ("magnesium",), knowledge)),
+        tests=(magnesium,),
+        notes=("ppi-magnesium-baseline", "ppi-magnesium", *(("magnesium-digoxin",) if digoxin else ())),
+        sources=("fda-ppi-magnesium-2011",),
+    )
+
+
+def order_findings(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> list[Finding]:
+    if not orders.judged:
+        return []  # nothing being ordered that the guideline knows about: stay silent
+    findings = [
+        _duplicate_b12(facts, orders),
+        _folate_without_b12(facts, orders, knowledge),
+        _b12_testing(facts, orders, knowledge),
+        _magnesium_testing(facts, orders, knowledge),
+    ]
+    return [f for f in findings if f is not None]
