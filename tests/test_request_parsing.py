@@ -47,6 +47,23 @@ def test_parse_json_rejects_deep_bodies_with_the_limit_in_the_message() -> None:
         parse_json(_nested(100), max_depth=64)
 
 
+@pytest.mark.parametrize("raw", [b"[" * 100, b'{"a": ' * 70, b"[" * 5000 + b"]"])
+def test_unclosed_deep_bodies_are_reported_as_too_deep(raw: bytes) -> None:
+    with pytest.raises(BadRequest, match="deeper than 64 levels"):
+        parse_json(raw, max_depth=64)
+
+
+def test_unclosed_shallow_body_is_reported_as_invalid_json() -> None:
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        parse_json(b'{"a": [1, 2', max_depth=64)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_named(constant: str) -> None:
+    with pytest.raises(BadRequest, match=f"{constant} is not a JSON value"):
+        parse_json(f'{{"a": {constant}}}'.encode(), max_depth=64)
+
+
 def test_invalid_utf8_names_the_byte() -> None:
     with pytest.raises(BadRequest, match="not valid UTF-8"):
         parse_json(b'{"a": "\xff"}', max_depth=64)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
@@ -41,8 +42,7 @@ def _utcnow() -> datetime:
 
 
 def _json_response(payload: Any, status: int = 200) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, mimetype="application/json")
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
 
 
 def _error_response(error: CdsError) -> Response:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from jsonschema.exceptions import ValidationError, best_match
 
 from cds.errors import BadRequest
-from cds.limits import check_valid_unicode, finite_float
 from cds.schemas import validator_for
 
 
@@ -38,7 +37,13 @@ class HookRequest:
 
 
 def parse_json(body: bytes, *, max_depth: int) -> Any:
-    """Decode a JSON body; reject invalid UTF-8, invalid JSON, NaN/Infinity and deep nesting."""
+    """Decode a JSON body; reject invalid UTF-8, invalid JSON, NaN/Infinity and deep nesting.
+
+    orjson is strict where the standard library is lenient: NaN and Infinity literals,
+    numbers that overflow to infinity and unpaired surrogate escapes are all errors, so no
+    such value can reach the engine, the logs or the feedback database. It is also about
+    twice as fast, which matters because parsing is a large share of every call.
+    """
     if not nesting_within(body, max_depth):
         raise BadRequest(f"request body nests deeper than {max_depth} levels")
     try:
@@ -48,21 +53,26 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
     if not text.strip():
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
-    except json.JSONDecodeError as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg:
+            raise BadRequest(f"request body nests deeper than {max_depth} levels") from None
         raise BadRequest(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            f"request body is not valid JSON: {_json_problem(exc.msg, text[exc.pos : exc.pos + 9])} "
+            f"at line {exc.lineno}, column {exc.colno}"
         ) from None
-    except RecursionError:
-        raise BadRequest(f"request body nests deeper than {max_depth} levels") from None
-    except ValueError:  # an integer longer than Python will convert (4300 digits)
-        raise BadRequest("request body contains a number too long to read") from None
-    check_valid_unicode(text, data)
-    return data
 
 
-def _reject_constant(name: str) -> Any:
-    raise BadRequest(f"request body contains {name}, which is not valid JSON")
+def _json_problem(message: str, at: str) -> str:
+    """The parser's message, in words a client can act on for the cases it words poorly."""
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        if at.startswith(constant):
+            return f"{constant} is not a JSON value"
+    if "surrogate" in message:
+        return "a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"
+    if "infinity" in message:
+        return "a number is out of range"
+    return message
 
 
 _NOT_STRUCTURE = bytes(set(range(256)) - set(b'[]{}"'))
@@ -79,12 +89,13 @@ def nesting_within(raw: bytes, max_depth: int) -> bool:
     text = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(_OBJECTS_AS_ARRAYS, _NOT_STRUCTURE)
     if b'"' in text:
         text = b"".join(text.split(b'"')[::2])
-    for _ in range(max_depth):
+    for level in range(max_depth):
         if not text:
             return True
         peeled = text.replace(b"[]", b"")  # exactly one level per pass
-        if peeled == text:  # unbalanced; the JSON parser reports it
-            return True
+        if peeled == text:
+            # Unbalanced (the parser will say so) unless its unclosed openers are too deep.
+            return level + text.count(b"[") <= max_depth
         text = peeled
     return not text
 

@@ -151,7 +151,7 @@ def test_paired_surrogate_escapes_are_ordinary_text() -> None:
 
 @pytest.mark.parametrize(
     ("literal", "expected"),
-    [(b"1e400", "out of range"), (b"-1e400", "out of range"), (b"1" * 5000, "too long")],
+    [(b"1e400", "out of range"), (b"-1e400", "out of range"), (b"1" * 5000, "out of range")],
 )
 def test_numbers_python_cannot_hold_faithfully_are_400(literal: bytes, expected: str) -> None:
     client = make_client()
