@@ -151,7 +151,7 @@ def test_unexpected_error_is_500_without_trace_and_logged_with_hook_instance(
     def broken(call: Any) -> dict[str, Any]:
         raise RuntimeError("secret internal detail")
 
-    client = create_app(settings, handlers={"guideline": broken}).test_client()
+    client = create_app(settings, handlers={"guideline": broken, "orders": broken}).test_client()
     logger = logging.getLogger("cds")
     logger.addHandler(caplog.handler)
     try:

@@ -43,7 +43,7 @@ def test_invalid_definition_names_file_and_problem(tmp_path: Path, change, messa
     path = hooks / "deficiency-screen.json"
     _edit(path, change)
     with pytest.raises(ServiceDefinitionError) as raised:
-        load_services(hooks, known_handlers={"guideline"})
+        load_services(hooks, known_handlers={"guideline", "orders"})
     assert str(path) in str(raised.value)
     assert message in str(raised.value)
 
@@ -70,4 +70,9 @@ def test_a_new_definition_file_is_a_new_service(tmp_path: Path, settings: Settin
     (hooks / "deficiency-screen-lite.json").write_text(json.dumps(data))
     client = create_app(settings.with_overrides(hooks_dir=str(hooks))).test_client()
     ids = [s["id"] for s in client.get("/cds-services").get_json()["services"]]
-    assert sorted(ids) == ["deficiency-screen", "deficiency-screen-lite"]
+    assert sorted(ids) == [
+        "deficiency-order-select",
+        "deficiency-order-sign",
+        "deficiency-screen",
+        "deficiency-screen-lite",
+    ]

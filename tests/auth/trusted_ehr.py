@@ -163,7 +163,7 @@ def _cards_stub(call: Any) -> dict[str, Any]:
 
 def make_client(settings: Settings) -> FlaskClient:
     # The guideline is stubbed: these tests are about who may call, not what is answered.
-    app: Flask = create_app(settings, handlers={"guideline": _cards_stub})
+    app: Flask = create_app(settings, handlers={"guideline": _cards_stub, "orders": _cards_stub})
     return app.test_client()
 
 

@@ -1,4 +1,4 @@
-"""The deficiency-screen service through the Flask test client: prefetch in, valid cards out."""
+"""The services through the Flask test client: each fixture to its service, valid cards out."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _client_at(now: str) -> FlaskClient:
 
 def _call(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     fixture = json.loads((FIXTURES[0].parent / name).read_text("utf-8"))
-    response = _client_at(fixture["now"]).post("/cds-services/deficiency-screen", json=fixture["request"])
+    service = fixture["service"]  # order scenarios go to the order services
+    response = _client_at(fixture["now"]).post(f"/cds-services/{service}", json=fixture["request"])
     assert response.status_code == 200, response.get_data(as_text=True)
     return fixture, response.json
 

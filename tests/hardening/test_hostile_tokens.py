@@ -34,7 +34,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     key_file.write_text(json.dumps({"keys": [jwk]}))
     issuer = IssuerConfig(ISS, jwks_file=str(key_file), tenants=("t1",))
     settings = load_settings(environ={}, auth_mode="jwt", issuers=(issuer,), feedback_db=":memory:")
-    return create_app(settings, handlers={"guideline": lambda call: {"cards": []}})
+    def no_cards(call: object) -> dict[str, list[object]]:
+        return {"cards": []}
+
+    return create_app(settings, handlers={"guideline": no_cards, "orders": no_cards})
 
 
 @pytest.fixture

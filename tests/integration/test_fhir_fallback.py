@@ -119,19 +119,19 @@ def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Spy:
-    """Wraps the real guideline handler and keeps the prefetch data it was given."""
+    """Wraps the real handler of each service and keeps the prefetch data it was given."""
 
     def __init__(self) -> None:
         self.calls: list[HookCall] = []
 
     def __call__(self, call: HookCall) -> dict[str, Any]:
         self.calls.append(call)
-        return HANDLERS["guideline"](call)
+        return HANDLERS[call.service.handler](call)  # the real handler of the called service
 
 
 def _app(fixture: Fixture, spy: _Spy) -> Any:
     settings = load_settings(environ={}, feedback_db=":memory:")
-    return create_app(settings, handlers={"guideline": spy}, clock=lambda: fixture.now)
+    return create_app(settings, handlers={"guideline": spy, "orders": spy}, clock=lambda: fixture.now)
 
 
 def _service(path: Path) -> str:

@@ -101,7 +101,7 @@ class Captured:
 def make_app(captured: Captured, **settings: Any) -> Flask:
     return create_app(
         load_settings(environ={}, feedback_db=":memory:", **settings),
-        handlers={"guideline": captured.handler},
+        handlers={"guideline": captured.handler, "orders": captured.handler},
     )
 
 

@@ -149,7 +149,7 @@ def running_service() -> Iterator[str]:
     CALLS.clear()
     app = create_app(
         load_settings(environ={}, feedback_db=":memory:", log_level="WARNING"),
-        handlers={"guideline": stub_handler},
+        handlers={"guideline": stub_handler, "orders": stub_handler},
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
