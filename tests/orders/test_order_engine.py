@@ -234,7 +234,13 @@ def test_a_bundled_medication_resource_is_followed() -> None:
 
 @pytest.mark.parametrize(
     "draft",
-    [None, "text", {"resourceType": "Bundle"}, {"resourceType": "Bundle", "entry": "x"}, {"entry": [1, None]}],
+    [
+        None,
+        "text",
+        {"resourceType": "Bundle"},
+        {"resourceType": "Bundle", "entry": "x"},
+        {"entry": [1, None]},
+    ],
 )
 def test_malformed_draft_orders_never_raise(draft: Any) -> None:
     assert run(chart([B12_DEFICIENT]), draft).findings == ()
