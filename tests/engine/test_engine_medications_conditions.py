@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.engine_fhir import ICD10, PID, SNOMED, bundle, chart, cond, med, run
+from tests.engine.engine_fhir import ICD10, PID, SNOMED, bundle, chart, cond, med, run, topics
 
 
 def classes(resources):
@@ -142,3 +142,48 @@ def test_condition_status(clinical, verification, counted):
 def test_other_patients_conditions_are_ignored():
     assert run(chart(conditions=[cond("R25.3", subject="p2")])).facts.conditions == ()
     assert PID == "p1"
+
+
+def _named_condition(label: str, *, code: str = "999999999", in_text: bool = True) -> dict:
+    resource = cond(code, SNOMED)
+    if in_text:
+        resource["code"]["text"] = label
+    else:
+        resource["code"]["coding"][0]["display"] = label
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("label", "in_text", "value_set", "member"),
+    [
+        ("Hemifacial spasm", True, "twitching", "hemifacial-spasm"),
+        ("Fasciculations of calf muscles", False, "twitching", "fasciculation"),
+        ("Bell's palsy, left", True, "red-flags", "bells-palsy"),
+        ("Amyotrophic lateral sclerosis", False, "red-flags", "motor-neuron-disease"),
+        ("Coeliac disease", True, "malabsorption", "coeliac-disease"),
+        ("Vegan diet", True, "other-b12-risks", "vegan-diet"),
+        ("Tingling in both feet", True, "neuropathy", "paraesthesia"),
+    ],
+)
+def test_conditions_match_by_display_text_when_no_code_is_known(label, in_text, value_set, member):
+    found = run(chart(conditions=[_named_condition(label, in_text=in_text)])).facts.conditions
+    match = next(c for c in found if c.value_set == value_set)
+    assert (match.member, match.matched_by) == (member, "text")
+
+
+@pytest.mark.parametrize("label", ["Celiacalgia", "Backache of the twitchingham type", "Palsy"])
+def test_text_matching_needs_whole_words(label):
+    found = {c.member for c in run(chart(conditions=[_named_condition(label)])).facts.conditions}
+    assert "coeliac-disease" not in found and "facial-spasm" not in found and "bells-palsy" not in found
+
+
+def test_a_known_code_wins_over_text():
+    resource = cond("G51.3")
+    resource["code"]["text"] = "Hemifacial spasm"
+    (match,) = [c for c in run(chart(conditions=[resource])).facts.conditions if c.value_set == "twitching"]
+    assert match.matched_by == "icd10"
+
+
+def test_twitching_named_only_in_text_starts_the_work_up():
+    result = run(chart(conditions=[_named_condition("Facial twitching")]))
+    assert "twitching-workup" in topics(result)

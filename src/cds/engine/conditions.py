@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, word_form
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -18,7 +18,7 @@ class ConditionMatch:
     value_set: str  # "twitching", "malabsorption", ...
     member: str  # "hemifacial-spasm"
     display: str  # as the chart names it, else the value set member's name
-    matched_by: str  # "snomed" | "icd10"
+    matched_by: str  # "snomed" | "icd10" | "text"
     reference: str
     onset: When | None
 
@@ -47,6 +47,9 @@ def read_conditions(
             code = obj(resource, "code")
             coded = [(s, c.upper().replace(".", ""), d) for s, c, d in codings(code)]
             label = text(code, "text") or next((d for _s, _c, d in coded if d), None)
+            # Text is the last resort, for codes the value sets do not list (e.g. another
+            # SNOMED CT descendant): whole words of code.text and every coding display.
+            words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
             seen: set[tuple[str, str]] = set()
             for vs_key, value_set in knowledge.value_sets.items():
                 for member in value_set.members:
@@ -58,6 +61,8 @@ def read_conditions(
                             how = "icd10"
                         if how:
                             break
+                    if how is None and member.names and any(n in words for n in member.names):
+                        how = "text"
                     if how and (vs_key, member.key) not in seen:
                         seen.add((vs_key, member.key))
                         found.append(

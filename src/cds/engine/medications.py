@@ -8,7 +8,6 @@ trigger a finding, but an uncertain B12 record stops us from offering B12 treatm
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +15,7 @@ from typing import Any
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, word_form
 
 _STATES = {
     "MedicationStatement": {
@@ -34,7 +33,6 @@ _STATES = {
     },
 }
 _DROPPED = frozenset({"entered-in-error", "cancelled", "not-taken"})
-_NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -50,13 +48,9 @@ class MedicationUse:
     last_known: When | None  # the latest date the record mentions
 
 
-def _words(value: str) -> str:
-    return " " + _NON_WORD.sub(" ", value.lower()).strip() + " "
-
-
 @lru_cache(maxsize=1024)  # knowledge names only: a bounded set, unlike chart text
 def _name_words(name: str) -> str:
-    return _words(name)
+    return word_form(name)
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:
@@ -112,7 +106,7 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
                 atc_codes.append(code.upper())
             if display:
                 texts.append(display)
-    words = _words(" ".join(texts)) if texts else ""
+    words = word_form(" ".join(texts)) if texts else ""
     matches: dict[str, str] = {}
     for key, med_class in knowledge.medication_classes.items():
         if rx_codes & med_class.rxcuis:

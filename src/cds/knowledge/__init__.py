@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,6 +57,7 @@ class ValueSetMember:
     snomed: frozenset[str]
     icd10_prefixes: tuple[str, ...]  # upper case, dots removed
     certainty: str
+    names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,14 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
     return labs, by_loinc
 
 
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def word_form(value: str) -> str:
+    """Lower-case words separated and surrounded by single spaces, for whole-word matching."""
+    return " " + _NON_WORD.sub(" ", value.lower()).strip() + " "
+
+
 def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
     result = {}
     for key, item in raw["value_sets"].items():
@@ -153,6 +163,7 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
                 snomed=frozenset(m["snomed"]),
                 icd10_prefixes=tuple(_icd_prefix(c) for c in m["icd10"]),
                 certainty=m["certainty"],
+                names=tuple(word_form(n) for n in m.get("names", ())),
             )
             for m in item["members"]
         )
