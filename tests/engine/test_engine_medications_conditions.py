@@ -131,12 +131,19 @@ def test_condition_coding_paths(code, system, value_set):
         ("resolved", None, False),
         ("active", "refuted", False),
         ("active", "entered-in-error", False),
-        (None, None, False),
+        (None, None, True),  # no clinicalStatus (an encounter diagnosis): counted
+        (None, "refuted", False),
     ],
 )
 def test_condition_status(clinical, verification, counted):
     resources = chart(conditions=[cond("R25.3", clinical=clinical, verification=verification)])
     assert bool(run(resources).facts.conditions) is counted
+
+
+def test_condition_without_status_but_with_an_abatement_is_not_current():
+    resource = cond("R25.3", clinical=None)
+    resource["abatementDateTime"] = "2025-03-01"
+    assert run(chart(conditions=[resource])).facts.conditions == ()
 
 
 def test_other_patients_conditions_are_ignored():

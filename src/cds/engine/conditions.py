@@ -26,8 +26,14 @@ class ConditionMatch:
 def _usable(resource: dict, subject: SubjectCheck) -> bool:
     if subject.verdict(resource) is not None:
         return False  # conditions without a confirmed subject never trigger advice
-    if not status_codes(obj(resource, "clinicalStatus")) & ACTIVE:
-        return False
+    clinical = status_codes(obj(resource, "clinicalStatus"))
+    if clinical:
+        if not clinical & ACTIVE:
+            return False
+    elif any(key.startswith("abatement") for key in resource):
+        return False  # no status, but it has ended
+    # No clinicalStatus at all (allowed in R4 outside the problem list, e.g. an encounter
+    # diagnosis): counted as current, since missing a documented red flag is the worse error.
     return not status_codes(obj(resource, "verificationStatus")) & EXCLUDED_VERIFICATION
 
 
