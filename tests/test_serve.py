@@ -72,7 +72,7 @@ def test_startup_line_names_url_services_and_security_mode(server: tuple[str, Pa
     events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     started = next(e for e in events if e["event"] == "service started")
     assert started["url"] == f"{base}/cds-services"
-    assert started["services"] == ["deficiency-screen"]
+    assert started["services"] == ["deficiency-order-select", "deficiency-order-sign", "deficiency-screen"]
     assert started["security"] == "open"
 
 
@@ -83,7 +83,11 @@ def test_gunicorn_serves_discovery_health_and_calls(server: tuple[str, Path]) ->
     health = requests.get(f"{base}/healthz", timeout=5).json()
     assert health["authMode"] == "open" and health["acceptsUnauthenticatedCalls"] is True
     services = requests.get(f"{base}/cds-services", timeout=5).json()["services"]
-    assert [s["id"] for s in services] == ["deficiency-screen"]
+    assert [s["id"] for s in services] == [
+        "deficiency-order-select",
+        "deficiency-order-sign",
+        "deficiency-screen",
+    ]
     call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=5)
     assert call.status_code == 200 and isinstance(call.json()["cards"], list)
 

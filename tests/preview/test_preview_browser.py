@@ -109,7 +109,7 @@ def _serve(handlers: dict[str, Handler]) -> Iterator[str]:
 
 @pytest.fixture
 def stub_service() -> Iterator[str]:
-    yield from _serve({"guideline": stub_handler})
+    yield from _serve({"guideline": stub_handler, "orders": stub_handler})
 
 
 @pytest.fixture
