@@ -120,7 +120,8 @@ def fixture_paths(targets: list[str | Path]) -> list[Path]:
         if target.is_dir():
             paths.extend(sorted(p for p in target.glob("*.json") if is_fixture_file(p)))
         elif target.exists():
-            paths.append(target)
+            if is_fixture_file(target):  # a shell glob like fixtures/order-*.json also names goldens
+                paths.append(target)
         else:
             raise FixtureError(f"{target}: no such file or directory")
     return paths

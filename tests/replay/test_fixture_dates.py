@@ -64,3 +64,10 @@ def test_bad_fixtures_are_refused_with_the_reason(tmp_path: Path, content: str, 
     path.write_text(content)
     with pytest.raises(FixtureError, match=message):
         load_fixture(path)
+
+
+def test_golden_files_named_explicitly_are_not_replayed_as_fixtures(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "a.expected.json").write_text("{}")
+    named = [tmp_path / "a.expected.json", tmp_path / "a.json"]
+    assert fixture_paths(named) == [tmp_path / "a.json"]
