@@ -159,6 +159,12 @@ class Authenticator:
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             raise _Rejected("jti_invalid", **ids)
 
+        for claim in ("exp", "iat", "nbf"):
+            value = unverified.get(claim)
+            # A boolean is an int to Python (False == 0): refuse it rather than read it as a time.
+            if claim in unverified and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise _Rejected(f"{claim}_invalid", **ids)
+
         skew = self.settings.jwt_clock_skew_s
         try:
             claims = jwt.decode(

@@ -57,16 +57,18 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
     except orjson.JSONDecodeError as exc:
         if "depth" in exc.msg:
             raise BadRequest(f"request body nests deeper than {max_depth} levels") from None
+        near = text[max(exc.pos - 1, 0) : exc.pos + 9]
         raise BadRequest(
-            f"request body is not valid JSON: {_json_problem(exc.msg, text[exc.pos : exc.pos + 9])} "
+            f"request body is not valid JSON: {_json_problem(exc.msg, near)} "
             f"at line {exc.lineno}, column {exc.colno}"
         ) from None
 
 
 def _json_problem(message: str, at: str) -> str:
     """The parser's message, in words a client can act on for the cases it words poorly."""
-    for constant in ("NaN", "Infinity", "-Infinity"):
-        if at.startswith(constant):
+    # `at` starts one character before the error: the parser may stop after a minus sign.
+    for constant in ("-Infinity", "NaN", "Infinity"):
+        if constant in at[: len(constant) + 1]:
             return f"{constant} is not a JSON value"
     if "surrogate" in message:
         return "a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"

@@ -244,3 +244,12 @@ class TestTenants:
     ) -> None:
         token = mint(keys["ec"], claims_for(SERVICE_PATH, tenant=tenant))
         assert_rejected(call(tenant_client, "service", token), auth_log, "tenant_not_allowed")
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_boolean_time_claims_are_rejected(
+    client: FlaskClient, keys: dict[str, SigningKey], auth_log: LogCapture, claim: str
+) -> None:
+    claims = claims_for(SERVICE_PATH)
+    claims[claim] = False if claim == "nbf" else True
+    assert_rejected(call(client, "service", mint(keys["rsa"], claims)), auth_log, f"{claim}_invalid")
