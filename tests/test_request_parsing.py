@@ -6,6 +6,8 @@ import json
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds.errors import BadRequest
 from cds.hookrequest import nesting_within, parse_json
@@ -80,3 +82,28 @@ def test_deep_request_is_400_over_http(client: FlaskClient) -> None:
     response = client.post("/cds-services/deficiency-screen", data=text, content_type="application/json")
     assert response.status_code == 400
     assert "64 levels" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_tricky_text = st.text(alphabet='[]{}"\\:,ab \n\u00e9', max_size=12)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _tricky_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_tricky_text, children, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, limit=st.integers(min_value=1, max_value=12), ascii_only=st.booleans())
+def test_nesting_bound_agrees_with_a_walk_of_the_parsed_value(
+    value: object, limit: int, ascii_only: bool
+) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert nesting_within(raw, limit) is (_depth(value) <= limit)

@@ -88,7 +88,13 @@ def nesting_within(raw: bytes, max_depth: int) -> bool:
     more than the parse itself): drop escaped backslashes and quotes, keep only brackets (objects
     mapped to arrays) and quotes, cut out string contents, then peel innermost pairs.
     """
-    text = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(_OBJECTS_AS_ARRAYS, _NOT_STRUCTURE)
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = raw.translate(_OBJECTS_AS_ARRAYS, _NOT_STRUCTURE)
+    # Removing adjacent quote pairs first is safe (no character changes between inside and
+    # outside a string: two quotes go at a time, with nothing between them) and leaves few
+    # quotes for the split, which then drops what is still inside strings ("mm[Hg]").
+    text = text.replace(b'""', b"")
     if b'"' in text:
         text = b"".join(text.split(b'"')[::2])
     for level in range(max_depth):
