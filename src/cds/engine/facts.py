@@ -11,7 +11,7 @@ from cds.engine.conditions import ConditionMatch, read_conditions
 from cds.engine.dates import age_years, as_utc, months_before, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
-from cds.engine.medications import MedicationUse, medication_index, read_medications
+from cds.engine.medications import MedicationUse, index_medications, read_medications
 from cds.knowledge import Knowledge
 
 PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
@@ -68,6 +68,20 @@ def _all_entries(resources: Mapping[str, Any]) -> Iterator[Entry]:
             yield entry
 
 
+_MEDICATION_RECORDS = frozenset({"MedicationStatement", "MedicationRequest"})
+
+
+def _by_type(items: Iterator[Entry]) -> dict[str, list[Entry]]:
+    """Entries grouped by resourceType; statements and requests share "Medication*" so
+    their prefetch order is kept."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in items:
+        kind = entry.resource.get("resourceType")
+        key = "Medication*" if kind in _MEDICATION_RECORDS else kind
+        groups.setdefault(key, []).append(entry)
+    return groups
+
+
 def _patient(items: list[Entry], patient_id: str) -> tuple[dict[str, Any] | None, frozenset[str]]:
     aliases = set()
     patient = None
@@ -90,14 +104,14 @@ def build_facts(
     now = as_utc(now)
     today = now.date()
     source = resources if isinstance(resources, Mapping) else {}
-    items = list(_all_entries(source))
-    patient, aliases = _patient(items, patient_id)
+    groups = _by_type(_all_entries(source))  # one pass; each reader then sees only its type
+    patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
-    labs, set_aside = read_lab_results(items, knowledge, subject, today)
+    labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
     medications = read_medications(
-        items, medication_index(source.get(k) for k in PREFETCH_KEYS), knowledge, subject
+        groups.get("Medication*", []), index_medications(groups.get("Medication", [])), knowledge, subject
     )
-    conditions = read_conditions(items, knowledge, subject)
+    conditions = read_conditions(groups.get("Condition", []), knowledge, subject)
     age = None
     if patient is not None:
         birth = parse_when(patient.get("birthDate"))

@@ -186,17 +186,21 @@ def read_medications(
     return tuple(found)
 
 
-def medication_index(payloads: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """Medication resources found anywhere in the prefetch, by 'Medication/id' and fullUrl."""
+def index_medications(items: Iterable[Entry]) -> dict[str, dict[str, Any]]:
+    """Medication resources among these entries, by 'Medication/id' and by fullUrl."""
     index: dict[str, dict[str, Any]] = {}
-    for payload in payloads:
-        for entry in entries(payload):
-            resource = entry.resource
-            if resource.get("resourceType") != "Medication":
-                continue
-            ident = resource.get("id")
-            if isinstance(ident, str):
-                index[f"Medication/{ident}"] = resource
-            if entry.full_url:
-                index[entry.full_url] = resource
+    for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") != "Medication":
+            continue
+        ident = resource.get("id")
+        if isinstance(ident, str):
+            index[f"Medication/{ident}"] = resource
+        if entry.full_url:
+            index[entry.full_url] = resource
     return index
+
+
+def medication_index(payloads: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Medication resources found anywhere in these prefetch values."""
+    return index_medications(entry for payload in payloads for entry in entries(payload))
