@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cds.sqlite import ThreadLocalSqlite
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,11 @@ class SqliteFeedbackStore:
     """Durable store in one SQLite file (WAL mode, safe across gunicorn workers)."""
 
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._local = threading.local()
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        self._db = ThreadLocalSqlite(path)
+        self._connect().executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
-            if self._path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        return self._db.connection()
 
     def add(self, records: list[FeedbackRecord]) -> None:
         conn = self._connect()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from cds.sqlite import ThreadLocalSqlite
+
 
 class ReplayGuard(Protocol):
     def first_use(self, key: str, expires_at: float) -> bool:
@@ -66,21 +68,14 @@ class SqliteReplayGuard:
     _SCHEMA = "CREATE TABLE IF NOT EXISTS used_jti (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self._path = path
+        self._db = ThreadLocalSqlite(path, durable=False)  # ids only matter until they expire
         self._clock = clock
-        self._local = threading.local()
         conn = self._connect()
         conn.execute(self._SCHEMA)
         conn.execute("CREATE INDEX IF NOT EXISTS used_jti_expiry ON used_jti (expires_at)")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None)
-            if self._path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._db.connection()
 
     def first_use(self, key: str, expires_at: float) -> bool:
         conn = self._connect()
