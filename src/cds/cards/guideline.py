@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cds.cards.builder import CardContext, build_cards
@@ -9,21 +10,25 @@ from cds.cards.catalog import load_catalog
 from cds.cards.chart import chart_facts
 from cds.cards.runtime import runtime_for
 from cds.engine import assess
+from cds.engine.model import Finding
 from cds.errors import BadRequest
 
 if TYPE_CHECKING:  # handlers imports this module; the type is only needed for checking
     from cds.handlers import HookCall
 
 
-def guideline_response(call: HookCall) -> dict[str, Any]:
+def context_patient_id(call: HookCall) -> str:
     patient_id = call.request.patient_id
     if not patient_id:
         raise BadRequest("context.patientId is required by this service", location="context.patientId")
-    runtime = runtime_for(call.settings)
-    data = call.prefetch.data
-    assessment = assess(data, patient_id, call.now, runtime.knowledge, dict(call.prefetch.unavailable))
-    if not assessment.findings:
+    return patient_id
+
+
+def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding]) -> dict[str, Any]:
+    """The CDS Hooks response for these findings (no card work at all when there are none)."""
+    if not findings:
         return {"cards": []}
+    runtime = runtime_for(call.settings)
     ctx = CardContext(
         hook_instance=call.request.hook_instance,
         patient_id=patient_id,
@@ -31,6 +36,16 @@ def guideline_response(call: HookCall) -> dict[str, Any]:
         catalog=load_catalog(),
         notes=runtime.knowledge.notes,
         sources=runtime.knowledge.sources,
-        chart=chart_facts(data, patient_id, call.now, call.settings.recent_months, runtime.same_test),
+        chart=chart_facts(
+            call.prefetch.data, patient_id, call.now, call.settings.recent_months, runtime.same_test
+        ),
     )
-    return {"cards": build_cards(assessment.findings, ctx)}
+    return {"cards": build_cards(findings, ctx)}
+
+
+def guideline_response(call: HookCall) -> dict[str, Any]:
+    patient_id = context_patient_id(call)
+    knowledge = runtime_for(call.settings).knowledge
+    unavailable = dict(call.prefetch.unavailable)
+    assessment = assess(call.prefetch.data, patient_id, call.now, knowledge, unavailable)
+    return cards_response(call, patient_id, assessment.findings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cds.engine.building import (
     B12_RISK_MEDICATIONS,
     b12_risk_causes,
@@ -31,15 +33,7 @@ BEING_ORDERED = " (being ordered now)"
 
 def order_cause(use: MedicationUse) -> Cause:
     """The drug being ordered, named as the order names it."""
-    label = use.name + BEING_ORDERED
-    return Cause(
-        kind="medication",
-        key=use.class_key,
-        display=label,
-        matched_by=use.matched_by,
-        reference=use.reference,
-        since=use.start.raw if use.start else None,
-    )
+    return replace(medication_cause(use), display=use.name + BEING_ORDERED)
 
 
 def _by_reference(uses: tuple[MedicationUse, ...]) -> tuple[MedicationUse, ...]:
