@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from payloads import PATIENT_ID, patient_view, resource_count
 
 from cds.app import create_app
+from cds.cli import tune_garbage_collection
 from cds.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,14 +55,17 @@ def _time_ms(func: Callable[[], Any], repeat: int) -> list[float]:
 
 def _app() -> Any:
     settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
-    return create_app(settings, clock=lambda: NOW)
+    app = create_app(settings, clock=lambda: NOW)
+    tune_garbage_collection()  # as `cds serve` does, so in-process figures match the server
+    return app
 
 
 # --------------------------------------------------------------------------- in process
 def in_process(sizes: list[int], repeat: int) -> list[str]:
     client = _app().test_client()
     lines = [
-        "## In-process latency (Flask test client, full call: parse, validate, evaluate, build cards)",
+        "## In-process latency (Flask test client, full call: parse, validate, evaluate, build cards;"
+        " garbage collection tuned as `cds serve` tunes it)",
         "",
         "| Observations | resources | payload | json.loads p50 | call p50 | call p99"
         " | call p50 / parse p50 | cards |",

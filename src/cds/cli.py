@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"security: open mode, calls without a JWT are accepted and {checked} (local use only)",
             level=30,
         )
-    _tune_garbage_collection()  # before the fork, so every worker inherits it
+    tune_garbage_collection()  # before the fork, so every worker inherits it
     _run_gunicorn(app, settings)
     return 0
 
@@ -53,7 +53,7 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _tune_garbage_collection() -> None:
+def tune_garbage_collection() -> None:
     """A call parses tens of thousands of short-lived JSON objects; with the default
     thresholds the collector runs many times per call and now and then scans the whole heap.
     Objects loaded at start-up (knowledge, schemas, Flask) are frozen out of every scan and
