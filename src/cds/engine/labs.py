@@ -117,35 +117,38 @@ def _read_one(
     verdict = subject.verdict(resource)
     if verdict == "subject is another patient":
         return None  # another person's data: never used, never shown
-    item = f"{reference_id(resource)} ({lab.display})"
+
+    def aside(reason: str) -> SetAside:  # the label is only built for results set aside
+        return SetAside(analyte, f"{reference_id(resource)} ({lab.display})", reason)
+
     if verdict is not None:
-        return SetAside(analyte, item, f"{verdict}; cannot confirm it belongs to this patient")
+        return aside(f"{verdict}; cannot confirm it belongs to this patient")
     if status not in USABLE_STATUSES:
-        return SetAside(analyte, item, f"status '{status or 'missing'}' is not a reportable result")
+        return aside(f"status '{status or 'missing'}' is not a reportable result")
     quantity = obj(resource, "valueQuantity")
     if not quantity:
         absent = obj(resource, "dataAbsentReason")
         reason = text(absent, "text") or next(
             (c for x in arr(absent, "coding") if (c := text(x, "code"))), None
         )
-        return SetAside(analyte, item, f"no value ({reason})" if reason else "no numeric value")
+        return aside(f"no value ({reason})" if reason else "no numeric value")
     raw_value = quantity.get("value")
     value = number(raw_value)
     if value is None:
-        return SetAside(analyte, item, "value is not a finite number")
+        return aside("value is not a finite number")
     if value < 0:
-        return SetAside(analyte, item, "negative value")
+        return aside("negative value")
     comparator = quantity.get("comparator")
     if comparator is not None and comparator not in COMPARATORS:
-        return SetAside(analyte, item, f"comparator {comparator!r} cannot be interpreted")
+        return aside(f"comparator {comparator!r} cannot be interpreted")
     factor, unit_shown, unit_problem = _unit_factor(quantity, lab)
     if unit_problem or factor is None:
-        return SetAside(analyte, item, unit_problem or "unit not usable")
+        return aside(unit_problem or "unit not usable")
     when = _effective(resource)
     if when is None:
-        return SetAside(analyte, item, "no usable date")
+        return aside("no usable date")
     if when.day > latest_day:
-        return SetAside(analyte, item, f"dated in the future ({when.raw})")
+        return aside(f"dated in the future ({when.raw})")
     canonical = value * factor
     reported = f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip()
     return LabResult(
