@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from cds.cards import build_cards, load_catalog
+from cds.cards.summary import shown_number
 from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
 from tests.cards.card_helpers import (
     BASE,
@@ -171,3 +172,33 @@ def test_companion_card_detail_lists_only_the_tests() -> None:
     companion = cards[1]
     assert "Order Folate" in companion["detail"]
     assert "Start vitamin B12 replacement" not in companion["detail"]
+
+
+def test_summary_names_the_grey_zone_result_and_the_marker_that_decided() -> None:
+    grey = b12_evidence(
+        analyte="holotc", display="Active B12 (holotranscobalamin)", value=37.4, unit="pmol/L",
+        reported="37.4 pmol/L", cutoff="25-70 pmol/L indeterminate",
+    )
+    mma = b12_evidence(
+        analyte="mma", display="Methylmalonic acid", value=0.45, unit="umol/L", reported="450 nmol/L",
+        cutoff="> 0.28 umol/L", effective="2026-09-10", reference="Observation/mma",
+    )
+    [card] = build_cards([deficiency(primary=grey, evidence=(grey, mma))], context())
+    assert card["summary"] == (
+        "Vitamin B12 deficiency: active B12 37.4 pmol/L (grey zone) with methylmalonic acid"
+        " 0.45 umol/L on 2026-09-10 (cut-off > 0.28 umol/L)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "cutoff", "shown"),
+    [
+        (2.1186, "< 2.12 mmol/L", "2.119"),  # never reads as the cut-off it is below
+        (2.12, "< 2.12 mmol/L", "2.12"),
+        (150.0, "< 180 ng/L", "150"),
+        (179.6, "< 180 ng/L", "179.6"),
+        (0.6999, "< 0.7 mmol/L", "0.6999"),
+    ],
+)
+def test_values_are_never_rounded_onto_the_cut_off(value: float, cutoff: str, shown: str) -> None:
+    assert shown_number(value, cutoff) == shown

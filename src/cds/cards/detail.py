@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cds.cards.catalog import TopicInfo
-from cds.cards.text import date_part, format_number, md_escape, md_text
+from cds.cards.summary import shown_number
+from cds.cards.text import date_part, md_escape, md_text
 from cds.engine.model import Cause, Evidence, Finding
 
 _SAFE_URL = re.compile(r"^https?://[^\s()<>\[\]]+$")
@@ -25,7 +26,7 @@ def _evidence_rows(evidence: Iterable[Evidence]) -> list[str]:
     rows = ["| Test | Reported | Value used | Date | Cut-off |", "|---|---|---|---|---|"]
     footnotes = []
     for item in evidence:
-        value = f"{item.comparator or ''}{format_number(item.value)} {item.unit}".strip()
+        value = f"{item.comparator or ''}{shown_number(item.value, item.cutoff)} {item.unit}".strip()
         test = md_escape(item.display)
         if item.status != "final":
             test += f" ({md_escape(item.status)})"

@@ -5,12 +5,38 @@ from __future__ import annotations
 import re
 
 from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
-from cds.engine.model import Evidence, Finding
+from cds.engine.model import Evidence, Finding, Topic
+
+_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
+_MARKERS = frozenset({"mma", "homocysteine"})
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def shown_number(value: float, cutoff: str) -> str:
+    """The value rounded for reading, but never to a cut-off number it is not equal to:
+    2.1186 against "< 2.12" reads 2.119, not 2.12 (which would contradict the finding)."""
+    shown = format_number(value)
+    limits = _NUMBER.findall(cutoff)
+    for decimals in (3, 4, 6):
+        if shown not in limits or float(shown) == value:
+            break
+        shown = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return shown
 
 
 def _value(evidence: Evidence) -> str:
     comparator = evidence.comparator or ""
-    return f"{comparator}{format_number(evidence.value)} {evidence.unit}".strip()
+    return f"{comparator}{shown_number(evidence.value, evidence.cutoff)} {evidence.unit}".strip()
+
+
+def _named(evidence: Evidence, title: str) -> str:
+    """The value, named when the title does not already say what was measured."""
+    name = _PARENTHETICAL.sub("", one_line(evidence.display))
+    if not name or name.lower() in title.lower():
+        return _value(evidence)
+    return f"{name[0].lower()}{name[1:]} {_value(evidence)}"
 
 
 _LEADING_NUMBER = re.compile(r"^\s*([<>]=?)?\s*(\d+(?:\.\d+)?)")
@@ -24,9 +50,9 @@ def _reported_differs(evidence: Evidence) -> bool:
     return format_number(float(match.group(2))) != format_number(evidence.value)
 
 
-def evidence_phrase(evidence: Evidence) -> str:
+def evidence_phrase(evidence: Evidence, title: str = "") -> str:
     """'150 ng/L (reported 111 pmol/L) on 2026-09-02 (cut-off < 180 ng/L)'."""
-    text = _value(evidence)
+    text = _named(evidence, title)
     if _reported_differs(evidence):
         text += f" (reported {one_line(evidence.reported)})"
     when = date_part(evidence.effective)
@@ -37,20 +63,33 @@ def evidence_phrase(evidence: Evidence) -> str:
     return text
 
 
-_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
+def _deciding_marker(finding: Finding) -> Evidence | None:
+    """For a deficiency shown by MMA or homocysteine after a grey-zone B12, the marker."""
+    primary = finding.primary
+    if finding.topic is not Topic.B12_DEFICIENCY or primary is None:
+        return None
+    return next((e for e in finding.evidence if e.analyte in _MARKERS and e is not primary), None)
 
 
 def summary_for(finding: Finding) -> str:
     tests = finding.tests
     title = one_line(finding.title) or finding.topic.value
-    if finding.primary is not None:
-        full = f"{title}: {evidence_phrase(finding.primary)}"
-        if len(full) > SUMMARY_MAX:
-            # Drop the reported form first: the canonical value is what the cut-off uses.
-            short = _value(finding.primary)
-            when = date_part(finding.primary.effective)
-            full = f"{title}: {short}" + (f" on {when}" if when else "")
-        return truncate(full)
+    primary = finding.primary
+    if primary is not None:
+        marker = _deciding_marker(finding)
+        when = date_part(primary.effective)
+        dated = f" on {when}" if when else ""
+        if marker is not None:
+            # The grey-zone B12 alone does not make the diagnosis: name what does.
+            marker_when = date_part(marker.effective)
+            both = f"{title}: {_named(primary, title)} (grey zone) with {_named(marker, title)}"
+            limit = f" (cut-off {one_line(marker.cutoff)})"
+            candidates = [both + (f" on {marker_when}" if marker_when else "") + limit, both + limit, both]
+        else:
+            candidates = [f"{title}: {evidence_phrase(primary, title)}"]
+        # Then drop the reported form and cut-off: the value and date are what matter.
+        candidates.append(f"{title}: {_named(primary, title)}{dated}")
+        return truncate(next((c for c in candidates if len(c) <= SUMMARY_MAX), candidates[-1]))
     if tests:
         # "(serum)" and similar qualifiers are on the orders; the summary keeps the names short.
         names = ", ".join(_PARENTHETICAL.sub("", one_line(t.display)) for t in tests)
