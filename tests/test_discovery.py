@@ -59,3 +59,9 @@ def test_discovery_matches_the_definition_files(client: FlaskClient) -> None:
         definition = json.loads(path.read_text())
         assert served[path.stem]["prefetch"] == definition["prefetch"]
         assert served[path.stem]["hook"] == definition["hook"]
+
+
+def test_discovery_answers_with_a_trailing_slash_too(client: FlaskClient) -> None:
+    response = client.get("/cds-services/")
+    assert response.status_code == 200
+    assert response.get_json() == client.get("/cds-services").get_json()

@@ -231,7 +231,7 @@ def create_app(
             }
         )
 
-    @app.get("/cds-services")
+    @app.get("/cds-services", strict_slashes=False)  # "/cds-services/" too
     def discovery() -> Response:
         state.authenticate()
         return Response(state.discovery_body, mimetype="application/json")
