@@ -166,6 +166,13 @@ def test_paediatric_note_under_18(birth, child):
     assert ("b12-paediatric" in result.findings[0].notes) is child
 
 
+@pytest.mark.parametrize(("birth", "child"), [("2008-11-02", True), ("2008-11-01", False)])
+def test_children_are_not_offered_adult_dose_orders(birth, child):
+    deficiency = run(chart([obs(B12, 120, "pg/mL")], birth_date=birth)).findings[0]
+    assert (deficiency.treatments == ()) is child
+    assert ("b12-paediatric-dosing" in deficiency.notes) is child
+
+
 def test_on_b12_therapy_gets_monitoring_not_treatment():
     therapy = med("MedicationStatement", rxnorm="11248", start="2026-09-01")
     result = run(chart([obs(B12, 150, "pg/mL")], statements=[therapy], conditions=[cond("R25.3")]))

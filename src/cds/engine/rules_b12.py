@@ -118,9 +118,13 @@ def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
     return gaps
 
 
-def _treatments(facts: PatientFacts, symptoms: bool) -> tuple[TreatmentOption, ...]:
+def _treatments(
+    facts: PatientFacts, knowledge: Knowledge, symptoms: bool
+) -> tuple[TreatmentOption, ...]:
     if _b12_therapy_uncertain(facts):
         return ()
+    if is_child(facts, knowledge):
+        return ()  # the options carry adult doses: a child's dose is a clinician's decision
     injection = symptoms or bool(facts.conditions_in("malabsorption"))
     return (
         TreatmentOption("b12-oral", recommended=not injection),
@@ -148,12 +152,12 @@ def _deficiency(
     facts: PatientFacts, knowledge: Knowledge, primary: Evidence, items: tuple[Evidence, ...]
 ) -> Finding:
     symptoms = neuro_symptoms(facts)
-    treatments = _treatments(facts, bool(symptoms))
+    treatments = _treatments(facts, knowledge, bool(symptoms))
     notes = _common_notes(facts, knowledge, bool(symptoms))
     notes += ["folate-caution", "b12-review"]
     if any(t.recommended and t.key == "b12-im" for t in treatments):
         notes.append("b12-injection-preferred")
-    if treatments and is_child(facts, knowledge):
+    if is_child(facts, knowledge):
         notes.append("b12-paediatric-dosing")
     if any(e.analyte == "mma" for e in items):
         notes.append("mma-renal")
