@@ -73,6 +73,7 @@ class Settings:
     fhir_deadline_s: float = 2.0
     fhir_max_pages: int = 5
     fhir_pool_size: int = 16
+    fhir_max_response_bytes: int = 10 * 1024 * 1024  # per answer (one page), decompressed
 
     # --- trust (JWT)
     auth_mode: str = "open"  # "open": calls without a token are accepted; "jwt": required

@@ -22,6 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from cds.config import Settings
+from cds.limits import BodyRejected, read_body_bounded
 from cds.logs import log_event
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -225,6 +226,7 @@ class FhirClient:
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
                 timeout=timeout,
                 allow_redirects=False,  # a redirect could carry the token to another server
+                stream=True,  # the body is read below, bounded in size and time
             )
         except requests.Timeout:
             raise _Failed(f"FHIR server did not answer within {timeout:.2g} s") from None
@@ -232,6 +234,17 @@ class FhirClient:
             raise _Failed("could not connect to the FHIR server") from None
         except requests.RequestException as exc:
             raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})") from None
+        try:
+            content = read_body_bounded(
+                response, max_bytes=self.settings.fhir_max_response_bytes, deadline=deadline
+            )
+        except BodyRejected as rejected:
+            raise _Failed(f"FHIR server {rejected}") from None
+        finally:
+            response.close()
+        # Observers (the recorder) read the body from the response as if it were not streamed.
+        response._content = content  # type: ignore[attr-defined]
+        response._content_consumed = True  # type: ignore[attr-defined]
         for observer in self.observers:
             observer(base, url, response)
         status = response.status_code
@@ -244,7 +257,7 @@ class FhirClient:
         if status != 200:
             raise _Failed(f"FHIR server answered {status}")
         try:
-            body = json.loads(response.content)
+            body = json.loads(content)
         except (ValueError, RecursionError):
             raise _Failed("FHIR server answer is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):

@@ -1,9 +1,14 @@
-"""Input checks beyond JSON syntax: how many resources one prefetch key may hold."""
+"""Input checks beyond JSON syntax: how many resources one prefetch key may hold, and how much
+of an upstream server's answer is read."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import requests
+import urllib3
 
 from cds.errors import PayloadTooLarge
 
@@ -30,3 +35,46 @@ def check_resources_per_key(items: Mapping[str, Any], limit: int, *, where: str 
                 "(setting max_resources_per_key)",
                 location=f"{where}.{str(key)[:100]}",
             )
+
+
+class BodyRejected(Exception):
+    """An upstream answer (FHIR server, key set) was not read in full; the message says why."""
+
+
+_READ_CHUNK = 64 * 1024
+
+
+def read_body_bounded(
+    response: requests.Response,
+    *,
+    max_bytes: int,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """The body of a response fetched with ``stream=True``: at most max_bytes, read by deadline.
+
+    Without this, requests reads a whole body into memory, and its timeout bounds each socket
+    read, not the total: a server sending hundreds of megabytes, or a byte every second, would
+    hold a thread and its memory long after the call answered. Decoded (decompressed) bytes
+    are counted, so a compressed bomb stops at the cap too. The caller closes the response.
+    """
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyRejected(f"answer is larger than {max_bytes} bytes")
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if clock() > deadline:
+                raise BodyRejected("answer was not received in time")
+            # read1: whatever arrives (one socket read at most), so a trickle cannot block past the deadline
+            part = response.raw.read1(_READ_CHUNK, decode_content=True)
+            if not part:
+                break
+            size += len(part)
+            if size > max_bytes:
+                raise BodyRejected(f"answer is larger than {max_bytes} bytes")
+            parts.append(part)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise BodyRejected(f"answer could not be read ({type(exc).__name__})") from None
+    return b"".join(parts)
