@@ -1,0 +1,41 @@
+"""Clinical review scenarios: each pins a defect that once gave a wrong or noisy finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.engine_fhir import chart, med, run, topics
+
+
+@pytest.mark.parametrize(
+    ("atc", "text"),
+    [
+        ("A10BD19", "Glyxambi 10/5 mg tablet"),  # linagliptin and empagliflozin: no metformin
+        ("A10BD09", "Incresync 25/30 mg tablet"),  # alogliptin and pioglitazone
+    ],
+)
+def test_metformin_free_combination_is_not_metformin(atc, text):
+    assessment = run(chart(meds=[med(atc=atc, text=text)]))
+    assert not any(m.class_key == "metformin" for m in assessment.facts.medications)
+    assert topics(assessment) == []
+
+
+def test_metformin_combination_still_counts():
+    assessment = run(chart(meds=[med(atc="A10BD07", text="Janumet 50/1000 mg tablet")]))
+    assert [m.class_key for m in assessment.facts.medications] == ["metformin"]
+    assert topics(assessment) == ["b12-testing-recommended"]
+
+
+def test_helicobacter_pack_without_ppi_is_not_a_ppi():
+    # Bismuth subcitrate, tetracycline and metronidazole (A02BD08) contains no acid suppressant.
+    assessment = run(chart(meds=[med(atc="A02BD08", text="Pylera capsules", start="2024-01-01")]))
+    assert not any(m.class_key == "ppi" for m in assessment.facts.medications)
+    assert topics(assessment) == []
+
+
+def test_helicobacter_pack_with_ppi_is_a_ppi():
+    assessment = run(chart(meds=[med(atc="A02BD05", text="triple therapy pack")]))
+    assert [m.class_key for m in assessment.facts.medications] == ["ppi"]
+    assert [m.matched_by for m in assessment.facts.medications] == ["atc"]
+
+
