@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.engine_fhir import chart, med, run, topics
+from tests.engine.engine_fhir import SNOMED, chart, cond, med, normal_workup, run, topics
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,16 @@ def test_helicobacter_pack_with_ppi_is_a_ppi():
     assert [m.matched_by for m in assessment.facts.medications] == ["atc"]
 
 
+
+
+@pytest.mark.parametrize("code", ["H53.50", "H53.0", "H53.60"])
+def test_long_standing_vision_trait_is_not_a_red_flag(code):
+    # Colour blindness, amblyopia or night blindness beside twitching is not a new vision change.
+    assessment = run(chart(normal_workup(), conditions=[cond("32402008", SNOMED), cond(code)]))
+    assert topics(assessment) == []
+
+
+@pytest.mark.parametrize("code", ["H53.2", "H53.10", "H53.40"])
+def test_new_visual_symptom_is_a_red_flag(code):
+    assessment = run(chart(normal_workup(), conditions=[cond("32402008", SNOMED), cond(code)]))
+    assert topics(assessment) == ["twitching-red-flags"]
