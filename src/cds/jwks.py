@@ -19,6 +19,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from cds.config import ConfigError
+from cds.limits import BodyRejected, read_body_bounded
 from cds.logs import log_event
 
 MAX_JWKS_BYTES = 256 * 1024
@@ -169,15 +170,17 @@ class JwksSource:
     def _fetch(self, *, keep_stale: bool) -> KeySet:
         assert self.url is not None
         try:
-            response = self._session.get(
-                self.url, timeout=self._timeout_s, headers={"Accept": "application/json"}
-            )
-            if response.status_code != 200:
-                raise ValueError(f"HTTP {response.status_code}")
-            if len(response.content) > MAX_JWKS_BYTES:
-                raise ValueError("document too large")
-            keys = KeySet.parse(response.json())
-        except (requests.RequestException, ValueError) as exc:
+            # Streamed and bounded: this runs under the lock, so a huge or trickling answer
+            # would otherwise stall every call that needs a key.
+            deadline = time.monotonic() + self._timeout_s
+            with self._session.get(
+                self.url, timeout=self._timeout_s, headers={"Accept": "application/json"}, stream=True
+            ) as response:
+                if response.status_code != 200:
+                    raise ValueError(f"HTTP {response.status_code}")
+                content = read_body_bounded(response, max_bytes=MAX_JWKS_BYTES, deadline=deadline)
+            keys = KeySet.parse(json.loads(content))
+        except (requests.RequestException, BodyRejected, ValueError, RecursionError) as exc:
             log_event("jwks fetch failed", 30, url=self.url, error=str(exc)[:200])
             # Retry after the cool-down, not on every call: each attempt may cost a full timeout.
             self._next_fetch_at = self._clock() + self._cooldown_s

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -154,3 +159,80 @@ def test_unreadable_key_file_stops_startup(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match=r"broken\.json"):
         make_client(jwt_settings(issuers=(IssuerConfig(ISS, jwks_file=str(broken)),)))
+
+
+def test_deeply_nested_key_set_gives_401_not_500(keys: dict[str, SigningKey], auth_log: LogCapture) -> None:
+    # Python's JSON parser raises RecursionError (not ValueError) on deep nesting.
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body='{"keys": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        response = call(make_client(jwt_settings()), "service", mint(keys["ec"], claims_for(SERVICE_PATH)))
+    assert response.status_code == 401
+    assert auth_log.failed_checks() == ["jwks_unavailable"]
+
+
+def _serve(write_body: Callable[[Any], None]) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client hung up
+                write_body(self.wfile)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+
+
+def test_oversized_key_set_is_not_read_in_full() -> None:
+    sent = [0]
+
+    def huge(out: Any) -> None:
+        out.write(b'{"keys": [], "pad": "')
+        for _ in range(1024):  # 64 MB on offer
+            out.write(b"x" * 65536)
+            sent[0] += 65536
+
+    server, url = _serve(huge)
+    try:
+        with pytest.raises(KeySetUnavailable):
+            JwksSource(url=url, timeout_s=5).key("ec-1", "ES384")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sent[0] < 16 * 1024 * 1024
+
+
+def test_trickling_key_set_fetch_ends_within_its_timeout() -> None:
+    # The fetch runs under the key set's lock: a never-ending answer would stall every call.
+    stop = threading.Event()
+
+    def trickle(out: Any) -> None:
+        out.write(b'{"keys": [')
+        while not stop.wait(0.02):
+            out.write(b" ")
+            out.flush()
+
+    server, url = _serve(trickle)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            JwksSource(url=url, timeout_s=0.3).key("ec-1", "ES384")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(10)
+    still_fetching = worker.is_alive()  # before the server stops trickling
+    stop.set()
+    server.shutdown()
+    server.server_close()
+    worker.join(10)
+    assert not still_fetching
+    assert len(outcome) == 1 and isinstance(outcome[0], KeySetUnavailable)
