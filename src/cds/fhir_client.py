@@ -6,7 +6,6 @@ else: it is not kept on the client, not logged and never part of a failure reaso
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -257,8 +257,10 @@ class FhirClient:
         if status != 200:
             raise _Failed(f"FHIR server answered {status}")
         try:
-            body = json.loads(content)
-        except (ValueError, RecursionError):
+            # Strict like the request parser: a lone surrogate escape, NaN or Infinity would
+            # otherwise reach the cards and fail when the answer is written (a 500).
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
             raise _Failed("FHIR server answer is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise _Failed("FHIR server answer is not a FHIR resource")

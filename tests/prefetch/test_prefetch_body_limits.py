@@ -156,3 +156,25 @@ def test_an_answer_within_the_cap_is_used(captured: Captured) -> None:
         response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
     assert response.status_code == 200
     assert captured.prefetch.data["patient"] == PATIENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"resourceType": "Patient", "id": "p1", "name": [{"family": "\\ud800"}]}',  # lone surrogate
+        '{"resourceType": "Patient", "id": "p1", "x": NaN}',
+        '{"resourceType": "Patient", "id": "p1", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+    ids=["lone-surrogate", "nan", "deep"],
+)
+def test_json_the_request_parser_would_refuse_is_refused_from_the_fhir_server(
+    captured: Captured, text: str
+) -> None:
+    # Parsed leniently, a lone surrogate reaches the handler and cannot be written back as UTF-8.
+    with responses.RequestsMock() as mock:
+        mock.get("http://127.0.0.1:8123/fhir/Patient/p1", body=text, content_type="application/fhir+json")
+        app = make_app(captured)
+        response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
+    assert response.status_code == 412
+    assert "patient" in diagnostics(response) and "not JSON" in diagnostics(response)
+    assert not captured.calls
