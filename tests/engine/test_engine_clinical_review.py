@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.engine_fhir import SNOMED, chart, cond, med, normal_workup, run, topics
+from tests.engine.engine_fhir import SNOMED, chart, cond, med, normal_workup, obs, run, topics
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,22 @@ def test_long_standing_vision_trait_is_not_a_red_flag(code):
 def test_new_visual_symptom_is_a_red_flag(code):
     assessment = run(chart(normal_workup(), conditions=[cond("32402008", SNOMED), cond(code)]))
     assert topics(assessment) == ["twitching-red-flags"]
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "unit", "expected"),
+    [
+        ("19123-9", 1.7, "mg/dL", []),  # on the 0.70 mmol/L cut-off (1.7 mg/dL), not below it
+        ("19123-9", 1.6, "mg/dL", [("hypomagnesemia", "warning")]),
+        ("19123-9", 1.2, "mg/dL", [("hypomagnesemia", "warning")]),  # on the severe cut-off
+        ("19123-9", 1.1, "mg/dL", [("hypomagnesemia", "critical")]),
+        ("29265-6", 7.6, "mg/dL", [("hypocalcemia", "warning")]),  # on the 1.90 mmol/L cut-off
+        ("29265-6", 7.5, "mg/dL", [("hypocalcemia", "critical")]),
+        ("29265-6", 8.5, "mg/dL", []),
+        ("14685-2", 133, "pmol/L", [("b12-indeterminate", "info")]),  # 180 ng/L = 133 pmol/L
+        ("14685-2", 132, "pmol/L", [("b12-deficiency", "warning")]),
+    ],
+)
+def test_converted_result_is_judged_at_its_reported_precision(loinc, value, unit, expected):
+    assessment = run(chart([obs(loinc, value, unit)]))
+    assert [(str(f.topic), str(f.severity)) for f in assessment.findings] == expected

@@ -17,7 +17,8 @@ from tests.engine.engine_fhir import chart, finding, med, obs, run, topics
         (0.50, "mmol/L", "warning"),
         (0.49, "mmol/L", "critical"),
         (1.6, "mg/dL", "warning"),
-        (1.2, "mg/dL", "critical"),  # 0.494 mmol/L
+        (1.2, "mg/dL", "warning"),  # on the severe cut-off (0.50 mmol/L = 1.2 mg/dL), like 0.50 mmol/L
+        (1.1, "mg/dL", "critical"),
     ],
 )
 def test_magnesium_boundaries(value, unit, severity):

@@ -34,10 +34,20 @@ class LabResult:
     reported: str  # as reported: "<150 pg/mL"
     when: When
     status: str
+    factor: float = 1.0  # reported unit -> canonical unit
+    raw_value: float | None = None  # as reported, before conversion
 
     @property
     def effective(self) -> str:
         return self.when.raw
+
+    def judged_against(self, cutoff: float) -> tuple[float, float]:
+        """(value, cut-off) in the unit the laboratory reported, the cut-off rounded to the
+        reported precision: 1.7 mg/dL sits on the 0.70 mmol/L cut-off (1.70 mg/dL), it is not
+        below it, even though 1.7 / 2.431 = 0.699."""
+        if self.factor == 1.0 or self.raw_value is None:
+            return self.value, cutoff
+        return self.raw_value, round(cutoff / self.factor, _decimals(self.raw_value))
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,14 @@ def _format_number(value: float | int) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
+
+
+def _decimals(value: float) -> int:
+    shown = repr(float(value))
+    if "e" in shown or "E" in shown:
+        return 6
+    _whole, _, fraction = shown.partition(".")
+    return 0 if fraction in ("", "0") else len(fraction)
 
 
 def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, str] | None:
@@ -162,6 +180,8 @@ def _read_one(
         reported=reported,
         when=when,
         status=status,
+        factor=factor,
+        raw_value=float(value),
     )
 
 

@@ -20,7 +20,7 @@ from cds.engine.building import (
     test,
     unique,
 )
-from cds.engine.compare import above, below
+from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
@@ -42,12 +42,12 @@ def band(result: LabResult, knowledge: Knowledge) -> str:
     like an indeterminate result and never as a confident deficiency.
     """
     low_key, high_key = _BANDS[result.analyte]
-    is_low = below(result.value, result.comparator, knowledge.cutoffs[low_key])
+    is_low = result_below(result, knowledge.cutoffs[low_key])
     if is_low is True:
         return "deficient"
     if is_low is None:
         return "unclear-low"
-    is_high = above(result.value, result.comparator, knowledge.cutoffs[high_key])
+    is_high = result_above(result, knowledge.cutoffs[high_key])
     if is_high is False:
         return "indeterminate"
     return "normal" if is_high else "unclear-high"
@@ -186,7 +186,7 @@ def _indeterminate(
     verdicts = []
     for analyte, result in markers.items():
         cutoff_key = _MARKERS[analyte]
-        verdict = above(result.value, result.comparator, knowledge.cutoffs[cutoff_key])
+        verdict = result_above(result, knowledge.cutoffs[cutoff_key])
         verdicts.append(verdict)
         marker_ev.append(evidence(result, knowledge, cutoff_key, ">"))
     grey_ev = tuple(_band_evidence(r, status.bands[r.reference], knowledge) for r in status.grey)
@@ -275,7 +275,7 @@ def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     result = facts.recent("b12_total")
     if (
         result is None
-        or above(result.value, result.comparator, knowledge.cutoffs["b12_elevated"]) is not True
+        or result_above(result, knowledge.cutoffs["b12_elevated"]) is not True
     ):
         return None
     # Supplements explain a high B12: stay silent unless we know none were taken recently.

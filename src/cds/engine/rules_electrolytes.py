@@ -13,7 +13,7 @@ from cds.engine.building import (
     test,
     unique,
 )
-from cds.engine.compare import below
+from cds.engine.compare import result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
@@ -25,7 +25,7 @@ CALCIUM_ANALYTES = ("calcium_ionized", "calcium_corrected", "calcium_total", "al
 
 
 def _is_low(result: LabResult, knowledge: Knowledge, key: str) -> bool:
-    return below(result.value, result.comparator, knowledge.cutoffs[key]) is True
+    return result_below(result, knowledge.cutoffs[key]) is True
 
 
 def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
