@@ -239,3 +239,17 @@ def test_b12_elevated_recommends_workup_tests():
     elevated = run(chart([obs(B12, 1500, "pg/mL")])).findings[0]
     assert [t.loinc for t in elevated.tests] == ["24325-3", "24362-6", "58410-2"]
     assert "b12-high-workup" in elevated.notes
+
+
+@pytest.mark.parametrize(
+    ("holotc", "holotc_date", "expected"),
+    [
+        (90, "2026-10-01", set()),  # normal active B12 the same day: deficiency unlikely, no card
+        (90, "2026-10-05", set()),  # normal active B12 later
+        (90, "2026-09-20", {"b12-indeterminate"}),  # earlier active B12 does not settle a later total
+        (50, "2026-10-01", {"b12-indeterminate"}),  # grey active B12 settles nothing
+    ],
+)
+def test_a_normal_active_b12_settles_a_grey_total_b12(holotc, holotc_date, expected):
+    labs = [obs(B12, 250, "pg/mL", "2026-10-01"), obs("72160-5", holotc, "pmol/L", holotc_date)]
+    assert set(topics(run(chart(labs)))) == expected

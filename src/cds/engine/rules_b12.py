@@ -75,9 +75,19 @@ class B12Status:
 def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
     recent = [r for r in (facts.recent("holotc"), facts.recent("b12_total")) if r is not None]
     bands = {r.reference: band(r, knowledge) for r in recent}
+    holotc = facts.recent("holotc")
+    # Active B12 is the earlier, more specific marker: a normal one measured on the day of a
+    # grey-zone total B12 or later makes deficiency unlikely, so that grey result asks nothing.
+    settled_by_holotc = holotc is not None and bands[holotc.reference] == "normal"
+    grey = tuple(
+        r
+        for r in recent
+        if bands[r.reference] in {"indeterminate", "unclear-low"}
+        and not (settled_by_holotc and r.analyte == "b12_total" and holotc.when.day >= r.when.day)
+    )
     return B12Status(
         deficient=tuple(r for r in recent if bands[r.reference] == "deficient"),
-        grey=tuple(r for r in recent if bands[r.reference] in {"indeterminate", "unclear-low"}),
+        grey=grey,
         bands=bands,
     )
 
