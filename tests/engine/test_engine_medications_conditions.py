@@ -194,3 +194,30 @@ def test_a_known_code_wins_over_text():
 def test_twitching_named_only_in_text_starts_the_work_up():
     result = run(chart(conditions=[_named_condition("Facial twitching")]))
     assert "twitching-workup" in topics(result)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Family history of amyotrophic lateral sclerosis",
+        "FH: Bell's palsy",
+        "No facial weakness",
+        "Facial droop ruled out",
+        "History of hemifacial spasm",
+        "Denies twitching",
+    ],
+)
+def test_text_that_negates_or_names_a_relative_never_matches(label):
+    assert run(chart(conditions=[_named_condition(label)])).facts.conditions == ()
+
+
+def test_a_coded_condition_is_matched_whatever_its_text_says():
+    resource = cond("G12.21")
+    resource["code"]["text"] = "No known history"
+    assert [c.member for c in run(chart(conditions=[resource])).facts.conditions] == ["motor-neuron-disease"]
+
+
+def test_ordinary_qualifiers_do_not_block_a_text_match():
+    label = "Coeliac disease without complication"  # a common display wording
+    found = run(chart(conditions=[_named_condition(label)])).facts.conditions
+    assert [c.member for c in found] == ["coeliac-disease"]

@@ -10,6 +10,15 @@ from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id,
 from cds.knowledge import Knowledge, word_form
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
+# Text cues that the words name someone else's condition, an absent one or a past one. Only
+# the text fallback heeds them: a code says what it says.
+_NOT_THE_PATIENTS_CONDITION = tuple(
+    word_form(cue)
+    for cue in (
+        "family history", "fh", "history of", "no", "not", "denies", "denied",
+        "negative for", "ruled out", "rule out", "excluded", "absence of", "screening for",
+    )
+)
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 
@@ -56,6 +65,8 @@ def read_conditions(
             # Text is the last resort, for codes the value sets do not list (e.g. another
             # SNOMED CT descendant): whole words of code.text and every coding display.
             words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
+            if any(cue in words for cue in _NOT_THE_PATIENTS_CONDITION):
+                words = ""  # "Family history of ALS", "No facial weakness": never a text match
             seen: set[tuple[str, str]] = set()
             for vs_key, value_set in knowledge.value_sets.items():
                 for member in value_set.members:
