@@ -150,3 +150,22 @@ def test_site_can_override_electrolyte_cutoffs():
     assert topics(run(chart([obs("2823-3", 3.55, "mmol/L")]), knowledge=knowledge)) == [
         "electrolyte-imbalance"
     ]
+
+
+@pytest.mark.parametrize(
+    ("albumin_date", "corrected"),
+    [
+        ("2026-10-01", True),
+        ("2026-09-24", True),
+        ("2026-10-08", True),
+        ("2026-09-23", False),
+        ("2026-10-09", False),
+    ],
+)
+def test_albumin_corrects_only_a_calcium_measured_within_a_week(albumin_date, corrected):
+    labs = [obs("2000-8", 2.0, "mmol/L", "2026-10-01"), obs("1751-7", 30, "g/L", albumin_date)]
+    low = finding(run(chart(labs)), "hypocalcemia")
+    if corrected:
+        assert low is None  # 2.0 + 0.02 x (40 - 30) = 2.20: normal
+    else:
+        assert low.primary.note == "not corrected for albumin"

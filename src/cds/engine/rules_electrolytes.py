@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cds.engine.building import (
     condition_cause,
     current_medication_causes,
@@ -113,13 +115,16 @@ def _corrected_calcium(
         return _graded(reported, knowledge, None), reported, gaps, False
     if total is None:
         return None, None, gaps, False
-    albumin = facts.recent("albumin")
+    pairing = timedelta(days=knowledge.cutoffs["albumin_pairing_days"])
+    albumin = next(
+        (a for a in facts.recent_results("albumin") if abs(a.when.day - total.when.day) <= pairing), None
+    )
     if albumin is None:
         gaps.append(
             DataGap(
                 "Calcium",
-                "cannot correct total calcium: no albumin result in the last "
-                f"{knowledge.recent_months} months",
+                "cannot correct total calcium: no albumin result within "
+                f"{knowledge.cutoffs['albumin_pairing_days']:g} days of it",
             )
         )
         return None, None, gaps, False
