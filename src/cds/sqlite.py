@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
@@ -23,10 +24,15 @@ class ThreadLocalSqlite:
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        # A connection must not cross a fork: gunicorn builds the app (and opens the store) in
+        # its master, then a sync worker serves on the same thread in the child process.
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
             if self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
