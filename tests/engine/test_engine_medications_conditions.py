@@ -27,6 +27,9 @@ def classes(resources):
         (med(atc="H02AB06"), [("systemic-corticosteroid", "atc", "current")]),
         (med(rxnorm="3407"), [("digoxin", "rxnorm", "current")]),
         (med(atc="B03BA05"), [("b12-therapy", "atc", "current")]),
+        (med(text="B12 1000 mcg daily"), [("b12-therapy", "text", "current")]),
+        (med(text="Vitamin B-12 tablet"), [("b12-therapy", "text", "current")]),
+        (med(text="Lisinopril/HCTZ 20/12.5"), [("thiazide-diuretic", "text", "current")]),
     ],
 )
 def test_medication_coding_paths(medication, expected):
