@@ -49,7 +49,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
-    threads: int = 4
+    threads: int = 2  # CPU-bound calls: more threads per worker only add GIL contention
     public_base_url: str | None = None  # e.g. https://cds.example.org behind a proxy
     cors_allow_origin: str = "*"
     log_level: str = "INFO"
