@@ -65,3 +65,9 @@ def test_discovery_answers_with_a_trailing_slash_too(client: FlaskClient) -> Non
     response = client.get("/cds-services/")
     assert response.status_code == 200
     assert response.get_json() == client.get("/cds-services").get_json()
+
+
+def test_discovery_lists_the_chart_service_first_then_the_order_hooks(client: FlaskClient) -> None:
+    hooks = [s["hook"] for s in client.get("/cds-services").get_json()["services"]]
+    assert hooks[0] == "patient-view"
+    assert hooks == sorted(hooks, key=["patient-view", "order-select", "order-sign"].index)

@@ -13,6 +13,9 @@ from cds.schemas import validator_for
 _DISCOVERY_FIELDS = ("hook", "id", "title", "description", "prefetch", "usageRequirements")
 
 
+_HOOK_ORDER = {"patient-view": 0, "order-select": 1, "order-sign": 2}
+
+
 class ServiceDefinitionError(ValueError):
     """A hooks/*.json file is unusable; the message names the file and the problem."""
 
@@ -115,4 +118,5 @@ def load_services(
         services[service.id] = service
     if not services:
         raise ServiceDefinitionError(f"{directory}: no service definitions (*.json) found")
-    return services
+    # Discovery lists chart-opening services first, then the order hooks, each by id.
+    return dict(sorted(services.items(), key=lambda item: (_HOOK_ORDER.get(item[1].hook, 9), item[0])))
