@@ -84,9 +84,9 @@ def test_gunicorn_serves_discovery_health_and_calls(server: tuple[str, Path]) ->
     assert health["authMode"] == "open" and health["acceptsUnauthenticatedCalls"] is True
     services = requests.get(f"{base}/cds-services", timeout=5).json()["services"]
     assert [s["id"] for s in services] == [
+        "deficiency-screen",
         "deficiency-order-select",
         "deficiency-order-sign",
-        "deficiency-screen",
     ]
     call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=5)
     assert call.status_code == 200 and isinstance(call.json()["cards"], list)
