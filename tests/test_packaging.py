@@ -61,7 +61,7 @@ def test_wheel_contains_data_files_and_serves_from_an_installed_copy(tmp_path: P
     )
     assert result.returncode == 0, result.stderr[-2000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["services"] == ["deficiency-order-select", "deficiency-order-sign", "deficiency-screen"]
+    assert outcome["services"] == ["deficiency-screen", "deficiency-order-select", "deficiency-order-sign"]
     assert outcome["status"] == 200
     assert outcome["cards"] >= 1  # the installed knowledge files drive a real finding
 
