@@ -166,7 +166,8 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     service_port, trivial_port = _free_port(), _free_port()
     service_url = f"http://127.0.0.1:{service_port}{SERVICE_URL}"
     trivial_url = f"http://127.0.0.1:{trivial_port}/static-card"
-    runs: list[tuple[dict[str, float], dict[str, float]]] = []
+    parse_url = f"http://127.0.0.1:{trivial_port}/parse-only"
+    runs: list[tuple[dict[str, float], dict[str, float], dict[str, float]]] = []
     with (
         _server(
             [str(cds), "serve", "--port", str(service_port), "--workers", str(workers)],
@@ -184,21 +185,29 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
             env,
         ),
     ):
-        for url in (service_url, trivial_url):  # warm both before measuring
+        for url in (service_url, trivial_url, parse_url):  # warm all before measuring
             _wrk(url, body_file, 1, connections)
         # Alternate the two in every round, each after an idle pause: on this kind of virtual
         # machine a burst of load slows whatever runs in the next seconds, whichever it is.
         for _ in range(rounds):
-            time.sleep(cooldown)
-            service = _wrk(service_url, body_file, seconds, connections)
-            time.sleep(cooldown)
-            runs.append((service, _wrk(trivial_url, body_file, seconds, connections)))
+            measured = []
+            for url in (service_url, trivial_url, parse_url):
+                time.sleep(cooldown)
+                measured.append(_wrk(url, body_file, seconds, connections))
+            runs.append((measured[0], measured[1], measured[2]))
     shutil.rmtree(tmp, ignore_errors=True)
-    ratios = sorted(service["rps"] / trivial["rps"] for service, trivial in runs if trivial["rps"])
+    ratios = sorted(service["rps"] / trivial["rps"] for service, trivial, _ in runs if trivial["rps"])
     median = ratios[len(ratios) // 2] if ratios else 0.0
+    parse_ratios = sorted(service["rps"] / parsed["rps"] for service, _, parsed in runs if parsed["rps"])
+    parse_median = parse_ratios[len(parse_ratios) // 2] if parse_ratios else 0.0
     rows = []
-    for number, (service, trivial) in enumerate(runs, 1):
-        for name, result in (("deficiency-screen (full guideline)", service), ("trivial endpoint", trivial)):
+    for number, (service, trivial, parsed) in enumerate(runs, 1):
+        named = (
+            ("deficiency-screen (full guideline)", service),
+            ("trivial endpoint (static card)", trivial),
+            ("parse-only endpoint (json.loads, static card)", parsed),
+        )
+        for name, result in named:
             rows.append(
                 f"| {number} | {name} | {result['rps']:,.0f} | {result['p50']:.2f} ms"
                 f" | {result['p99']:.2f} ms | {int(result['errors'] + result['non2xx'])} |"
@@ -214,7 +223,8 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
         *rows,
         "",
         f"Service throughput is **{median:.0%}** of the trivial endpoint's (median of"
-        f" {len(ratios)} rounds; per round: {', '.join(f'{r:.0%}' for r in ratios)}).",
+        f" {len(ratios)} rounds; per round: {', '.join(f'{r:.0%}' for r in ratios)}), and"
+        f" **{parse_median:.0%}** of an endpoint that only parses the request body.",
         "",
     ]
 

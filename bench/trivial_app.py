@@ -1,6 +1,8 @@
-"""The comparison endpoint: a Flask handler that returns one static card and reads nothing."""
+"""Comparison endpoints: a static card that reads nothing, and one that only parses the body."""
 
 from __future__ import annotations
+
+import json
 
 from flask import Flask, jsonify, request
 
@@ -26,4 +28,10 @@ def healthz():
 @app.post("/static-card")
 def static_card():
     request.get_data()  # consume the body as any POST handler must; parse nothing
+    return jsonify(_CARD)
+
+
+@app.post("/parse-only")
+def parse_only():
+    json.loads(request.get_data())  # what any CDS service must do at least: read the request
     return jsonify(_CARD)
