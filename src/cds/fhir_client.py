@@ -54,6 +54,9 @@ class Origin:
         return f"{self.scheme}://{host}" + (f":{self.port}" if self.port is not None else "")
 
 
+_BRACKETED_NETLOC = re.compile(r"\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
+
+
 def parse_origin(url: str) -> Origin | None:
     """The origin of an http(s) URL, or None when the URL is unusable or ambiguous.
 
@@ -72,6 +75,8 @@ def parse_origin(url: str) -> Origin | None:
         return None
     host = (parts.hostname or "").lower()
     bracketed = parts.netloc.startswith("[")
+    if bracketed and not _BRACKETED_NETLOC.fullmatch(parts.netloc):
+        return None  # "[::1]evil": text after the bracket that is not a port
     if not host or (bracketed and not _IPV6.match(host)) or (not bracketed and not _HOST_NAME.match(host)):
         return None
     return Origin(scheme, host, port)

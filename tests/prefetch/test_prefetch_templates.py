@@ -90,6 +90,7 @@ def test_loopback_servers_are_allowed_by_default(server: str) -> None:
         "http://127.0.0.2/fhir",
         "http://[::2]/fhir",
         "http://10.0.0.1/fhir",
+        "http://[::1]evil.example/fhir",  # text after the bracket that is not a port
     ],
 )
 def test_other_and_look_alike_servers_are_refused(server: str) -> None:
@@ -131,3 +132,8 @@ def test_entry_with_default_port_matches_url_without_port() -> None:
 def test_origin_text_has_no_path_or_query() -> None:
     origin = parse_origin("http://[::1]:9000/fhir/Patient?name=secret")
     assert str(origin) == "http://[::1]:9000"
+
+
+def test_bracketed_host_with_trailing_text_has_no_origin() -> None:
+    assert parse_origin("http://[::1]evil.example/fhir") is None
+    assert parse_origin("http://[::1]:8080/fhir") is not None
