@@ -21,6 +21,9 @@ CASES = {
     "html": "<script>alert(1)</script> <img src=x onerror=alert(1)>",
     "escapes": "metformin \\(since 2023\\) \\*not emphasis\\* \\< 180 ng/L",
     "quote-in-link": '[x](https://example.org/"onmouseover="alert(1))',
+    "same-site-link": "[rule](/docs/topics/b12-deficiency)",
+    "protocol-relative": "[x](//evil.example/path)",
+    "backslash-relative": "[x](/\\evil.example/path)",
 }
 
 
@@ -68,3 +71,9 @@ def test_everything_else_is_escaped(rendered: dict[str, str]) -> None:
     assert "&lt;script&gt;" in rendered["html"]
     assert "<a" not in rendered["bad-link"] and "javascript:alert(1)" in rendered["bad-link"]
     assert '"onmouseover' not in rendered["quote-in-link"]
+
+
+def test_only_same_site_paths_count_as_relative_links(rendered: dict[str, str]) -> None:
+    assert 'href="/docs/topics/b12-deficiency"' in rendered["same-site-link"]
+    assert "href" not in rendered["protocol-relative"]
+    assert "href" not in rendered["backslash-relative"]

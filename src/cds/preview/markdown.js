@@ -16,7 +16,8 @@
   function safeUrl(url) {
     const trimmed = String(url).trim();
     if (/^https?:\/\//i.test(trimmed)) return trimmed;
-    if (/^\/(?!\/)/.test(trimmed)) return trimmed; // same origin, not protocol-relative
+    // Same origin only: not "//host" nor "/\\host", which browsers read as another site.
+    if (/^\/(?![\/\\])/.test(trimmed)) return trimmed;
     return null;
   }
 
