@@ -43,18 +43,9 @@ class Fixture:
 
     def load_golden(self) -> dict[str, Any] | None:
         """The golden cards, or None when no golden was recorded yet."""
-        try:
-            text = self.golden_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not self.golden_path.exists():
             return None
-        except OSError as exc:
-            raise FixtureError(f"{self.golden_path}: cannot be read ({exc.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FixtureError(
-                f"{self.golden_path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
+        data = _read_json(self.golden_path)
         if not isinstance(data, dict) or not isinstance(data.get("cards"), list):
             raise FixtureError(f"{self.golden_path}: expected an object with a 'cards' list")
         return data
@@ -71,12 +62,8 @@ def parse_instant(text: str) -> datetime:
     return value
 
 
-def is_fixture_file(path: Path) -> bool:
-    return path.suffix == ".json" and not path.name.endswith(GOLDEN_SUFFIX)
-
-
-def load_fixture(path: str | Path) -> Fixture:
-    path = Path(path)
+def _read_json(path: Path) -> Any:
+    """A fixture or golden file's JSON; any problem is a FixtureError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -84,11 +71,20 @@ def load_fixture(path: str | Path) -> Fixture:
     except UnicodeDecodeError:
         raise FixtureError(f"{path}: not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FixtureError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+
+
+def is_fixture_file(path: Path) -> bool:
+    return path.suffix == ".json" and not path.name.endswith(GOLDEN_SUFFIX)
+
+
+def load_fixture(path: str | Path) -> Fixture:
+    path = Path(path)
+    data = _read_json(path)
     if not isinstance(data, dict):
         raise FixtureError(f"{path}: expected a JSON object")
     for key, kind in (("now", str), ("service", str), ("request", dict)):
