@@ -12,13 +12,11 @@ from flask.testing import FlaskClient
 
 from cds.app import create_app
 from cds.config import load_settings
+from cds.fixtures import is_fixture_file
 from tests.cards.card_helpers import assert_valid_response, empty_values
 
-FIXTURES = sorted(
-    p
-    for p in (Path(__file__).resolve().parents[2] / "fixtures").glob("*.json")
-    if not p.name.endswith(".expected.json")
-)
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = sorted(p for p in FIXTURE_DIR.glob("*.json") if is_fixture_file(p))
 ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
