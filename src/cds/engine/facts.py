@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -56,29 +56,29 @@ class PatientFacts:
         return any(key in self.unavailable for key in MEDICATION_KEYS)
 
 
-def _all_entries(resources: Mapping[str, Any]) -> Iterator[Entry]:
-    seen: set[str] = set()
-    for key in PREFETCH_KEYS:
-        for entry in entries(resources.get(key)):
-            kind, ident = entry.resource.get("resourceType"), entry.resource.get("id")
-            if isinstance(kind, str) and isinstance(ident, str):
-                if (kind, ident) in seen:
-                    continue  # the same resource in two prefetch results counts once
-                seen.add((kind, ident))
-            yield entry
-
-
 _MEDICATION_RECORDS = frozenset({"MedicationStatement", "MedicationRequest"})
 
 
-def _by_type(items: Iterator[Entry]) -> dict[str, list[Entry]]:
-    """Entries grouped by resourceType; statements and requests share "Medication*" so
-    their prefetch order is kept."""
+def _by_type(resources: Mapping[str, Any]) -> dict[str, list[Entry]]:
+    """All prefetch entries in one pass, grouped by resourceType; a resource found in two
+    prefetch results counts once. Statements and requests share "Medication*" so their
+    prefetch order is kept."""
+    seen: set[tuple[str, str]] = set()
     groups: dict[str, list[Entry]] = {}
-    for entry in items:
-        kind = entry.resource.get("resourceType")
-        key = "Medication*" if kind in _MEDICATION_RECORDS else kind
-        groups.setdefault(key, []).append(entry)
+    for key in PREFETCH_KEYS:
+        for entry in entries(resources.get(key)):
+            resource = entry.resource
+            kind, ident = resource["resourceType"], resource.get("id")
+            if isinstance(ident, str):
+                if (kind, ident) in seen:
+                    continue
+                seen.add((kind, ident))
+            group = "Medication*" if kind in _MEDICATION_RECORDS else kind
+            found = groups.get(group)
+            if found is None:
+                groups[group] = [entry]
+            else:
+                found.append(entry)
     return groups
 
 
@@ -104,7 +104,7 @@ def build_facts(
     now = as_utc(now)
     today = now.date()
     source = resources if isinstance(resources, Mapping) else {}
-    groups = _by_type(_all_entries(source))  # one pass; each reader then sees only its type
+    groups = _by_type(source)  # one pass; each reader then sees only its type
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
     labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def obj(value: Any, key: str) -> dict[str, Any]:
@@ -67,8 +67,7 @@ def reference_id(ref: Any) -> str:
     return kind or "resource"
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: built once per resource on every call, so kept cheap
     resource: dict[str, Any]
     full_url: str | None
 
@@ -79,9 +78,10 @@ def entries(payload: Any) -> Iterator[Entry]:
         return
     if payload.get("resourceType") == "Bundle":
         for item in arr(payload, "entry"):
-            resource = obj(item, "resource")
-            if isinstance(resource.get("resourceType"), str):
-                yield Entry(resource, text(item, "fullUrl"))
+            resource = item.get("resource") if isinstance(item, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                full_url = item.get("fullUrl")
+                yield Entry(resource, full_url if isinstance(full_url, str) else None)
     elif isinstance(payload.get("resourceType"), str):
         yield Entry(payload, None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, number, obj, reference_id, text
@@ -22,8 +22,7 @@ DROPPED_STATUSES = frozenset({"entered-in-error", "cancelled"})
 COMPARATORS = frozenset({"<", "<=", ">", ">="})
 
 
-@dataclass(frozen=True)
-class LabResult:
+class LabResult(NamedTuple):  # immutable; a tuple because charts bring hundreds per call
     analyte: str
     display: str
     loinc: str
@@ -102,7 +101,10 @@ def _effective(resource: dict[str, Any]) -> When | None:
     return None
 
 
-def _unit_factor(quantity: dict[str, Any], lab: LabDefinition) -> tuple[float | None, str, str | None]:
+UnitVerdict = tuple[float | None, str, str | None]  # factor, unit as reported, problem
+
+
+def _unit_factor(quantity: dict[str, Any], lab: LabDefinition) -> UnitVerdict:
     """(factor, unit as reported, reason the unit cannot be used)."""
     spellings = [s.strip() for s in (text(quantity, "code"), text(quantity, "unit")) if s and s.strip()]
     shown = text(quantity, "unit") or text(quantity, "code") or ""
@@ -117,12 +119,24 @@ def _unit_factor(quantity: dict[str, Any], lab: LabDefinition) -> tuple[float | 
     return factors.pop(), shown.strip(), None
 
 
+UnitMemo = dict[tuple[str, Any, Any], UnitVerdict]
+
+
+def _unit_of(quantity: dict[str, Any], lab: LabDefinition, memo: UnitMemo) -> UnitVerdict:
+    """_unit_factor, remembered for the call: a chart repeats the same few unit spellings."""
+    key = (lab.key, quantity.get("code"), quantity.get("unit"))
+    try:
+        return memo[key]
+    except KeyError:
+        verdict = memo[key] = _unit_factor(quantity, lab)
+        return verdict
+    except TypeError:  # an unhashable (malformed) unit: judged without the memo
+        return _unit_factor(quantity, lab)
+
+
 def _read_one(
-    entry: Entry, knowledge: Knowledge, subject: SubjectCheck, latest_day: date
+    resource: dict[str, Any], knowledge: Knowledge, subject: SubjectCheck, latest_day: date, memo: UnitMemo
 ) -> LabResult | SetAside | None:
-    resource = entry.resource
-    if resource.get("resourceType") != "Observation":
-        return None
     found = _analyte_of(resource, knowledge)
     if found is None:
         return None
@@ -143,8 +157,8 @@ def _read_one(
         return aside(f"{verdict}; cannot confirm it belongs to this patient")
     if status not in USABLE_STATUSES:
         return aside(f"status '{status or 'missing'}' is not a reportable result")
-    quantity = obj(resource, "valueQuantity")
-    if not quantity:
+    quantity = resource.get("valueQuantity")
+    if not quantity or not isinstance(quantity, dict):
         absent = obj(resource, "dataAbsentReason")
         reason = text(absent, "text") or next(
             (c for x in arr(absent, "coding") if (c := text(x, "code"))), None
@@ -159,7 +173,7 @@ def _read_one(
     comparator = quantity.get("comparator")
     if comparator is not None and comparator not in COMPARATORS:
         return aside(f"comparator {comparator!r} cannot be interpreted")
-    factor, unit_shown, unit_problem = _unit_factor(quantity, lab)
+    factor, unit_shown, unit_problem = _unit_of(quantity, lab, memo)
     if unit_problem or factor is None:
         return aside(unit_problem or "unit not usable")
     when = _effective(resource)
@@ -167,21 +181,19 @@ def _read_one(
         return aside("no usable date")
     if when.day > latest_day:
         return aside(f"dated in the future ({when.raw})")
-    canonical = value * factor
-    reported = f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip()
     return LabResult(
-        analyte=analyte,
-        display=lab.display,
-        loinc=loinc,
-        reference=reference_id(resource),
-        value=canonical,
-        unit=lab.unit,
-        comparator=comparator,
-        reported=reported,
-        when=when,
-        status=status,
-        factor=factor,
-        raw_value=float(value),
+        analyte,
+        lab.display,
+        loinc,
+        reference_id(resource),
+        value * factor,
+        lab.unit,
+        comparator,
+        f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip(),
+        when,
+        status,
+        factor,
+        float(value),
     )
 
 
@@ -192,9 +204,13 @@ def read_lab_results(
     latest_day = today + timedelta(days=1)  # a day of slack for time zones
     usable: dict[str, list[LabResult]] = {}
     aside: list[SetAside] = []
+    memo: UnitMemo = {}
     for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") != "Observation":
+            continue
         try:
-            outcome = _read_one(entry, knowledge, subject, latest_day)
+            outcome = _read_one(resource, knowledge, subject, latest_day, memo)
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue  # a malformed resource never stops the assessment
         if isinstance(outcome, LabResult):
