@@ -67,6 +67,7 @@ def read_conditions(
             words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
             if any(cue in words for cue in _NOT_THE_PATIENTS_CONDITION):
                 words = ""  # "Family history of ALS", "No facial weakness": never a text match
+            named = knowledge.condition_names.find(words)
             seen: set[tuple[str, str]] = set()
             for vs_key, value_set in knowledge.value_sets.items():
                 for member in value_set.members:
@@ -78,7 +79,7 @@ def read_conditions(
                             how = "icd10"
                         if how:
                             break
-                    if how is None and member.names and any(n in words for n in member.names):
+                    if how is None and (vs_key, member.key) in named:
                         how = "text"
                     if how and (vs_key, member.key) not in seen:
                         seen.add((vs_key, member.key))

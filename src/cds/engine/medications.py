@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from cds.engine.dates import When, parse_when
@@ -46,11 +45,6 @@ class MedicationUse:
     start: When | None
     end: When | None
     last_known: When | None  # the latest date the record mentions
-
-
-@lru_cache(maxsize=1024)  # knowledge names only: a bounded set, unlike chart text
-def _name_words(name: str) -> str:
-    return word_form(name)
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:
@@ -106,14 +100,14 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
                 atc_codes.append(code.upper())
             if display:
                 texts.append(display)
-    words = word_form(" ".join(texts)) if texts else ""
+    named = knowledge.medication_names.find(word_form(" ".join(texts))) if texts else set()
     matches: dict[str, str] = {}
     for key, med_class in knowledge.medication_classes.items():
         if rx_codes & med_class.rxcuis:
             matches[key] = "rxnorm"
         elif any(code.startswith(med_class.atc_prefixes) for code in atc_codes):
             matches[key] = "atc"
-        elif words and any(_name_words(name) in words for name in med_class.names):
+        elif key in named:
             matches[key] = "text"
     return matches
 

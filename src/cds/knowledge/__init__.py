@@ -11,10 +11,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
+
+from cds.knowledge.phrases import PhraseIndex
 
 _FILES = ("labs", "cutoffs", "value_sets", "medications", "tests", "notes", "sources")
 
@@ -101,6 +103,25 @@ class Knowledge:
     sources: Mapping[str, Mapping[str, str]]
     systems: Mapping[str, frozenset[str]]  # "rxnorm", "atc", "snomed", "icd10" -> system URIs
     recent_months: int
+
+    @cached_property
+    def condition_names(self) -> PhraseIndex[tuple[str, str]]:
+        """(value set, member) by the member's names, for the condition text fallback."""
+        return PhraseIndex(
+            (name, (vs_key, member.key))
+            for vs_key, value_set in self.value_sets.items()
+            for member in value_set.members
+            for name in member.names
+        )
+
+    @cached_property
+    def medication_names(self) -> PhraseIndex[str]:
+        """Medication class by ingredient name, alias or brand, for the text fallback."""
+        return PhraseIndex(
+            (word_form(name), key)
+            for key, med_class in self.medication_classes.items()
+            for name in med_class.names
+        )
 
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
@@ -217,7 +238,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         for key, c in raw["cutoffs"]["cutoffs"].items()
     }
     systems = {**raw["medications"]["systems"], **raw["value_sets"]["systems"]}
-    return Knowledge(
+    knowledge = Knowledge(
         labs=MappingProxyType(labs),
         loinc_to_analyte=MappingProxyType(by_loinc),
         cutoffs=MappingProxyType(_apply_overrides(cutoff_info, cutoff_overrides)),
@@ -236,6 +257,8 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
     )
+    _ = knowledge.condition_names, knowledge.medication_names  # built once, before any call
+    return knowledge
 
 
 __all__ = [
