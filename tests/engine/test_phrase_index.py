@@ -41,3 +41,15 @@ def test_knowledge_indexes_every_condition_and_medication_name() -> None:
     for key, med_class in knowledge.medication_classes.items():
         for name in med_class.names:
             assert key in knowledge.medication_names.find(word_form(name))
+
+
+def test_condition_code_index_finds_every_listed_code_and_prefix() -> None:
+    knowledge = load_knowledge()
+    index = knowledge.condition_codes
+    for vs_key, value_set in knowledge.value_sets.items():
+        for member in value_set.members:
+            for code in member.snomed:
+                assert (vs_key, member) in index.snomed[code]
+            for prefix in member.icd10_prefixes:
+                assert (vs_key, member) in index.by_icd10(prefix + "9")  # a child code
+                assert (vs_key, member) not in index.by_icd10(prefix[:-1])  # its parent is not

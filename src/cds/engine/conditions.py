@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
 from cds.knowledge import Knowledge, word_form
+from cds.knowledge.phrases import PhraseIndex
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 # Text cues that the words name someone else's condition, an absent one or a past one. Only
 # the text fallback heeds them: a code says what it says.
-_NOT_THE_PATIENTS_CONDITION = tuple(
-    word_form(cue)
+_NOT_THE_PATIENTS_CONDITION = PhraseIndex(
+    (word_form(cue), cue)
     for cue in (
         "family history", "fh", "history of", "no", "not", "denies", "denied",
         "negative for", "ruled out", "rule out", "excluded", "absence of", "screening for",
@@ -51,6 +52,7 @@ def read_conditions(
 ) -> tuple[ConditionMatch, ...]:
     snomed = knowledge.systems["snomed"]
     icd10 = knowledge.systems["icd10"]
+    index = knowledge.condition_codes
     found: list[ConditionMatch] = []
     for entry in items:
         resource = entry.resource
@@ -65,34 +67,30 @@ def read_conditions(
             # Text is the last resort, for codes the value sets do not list (e.g. another
             # SNOMED CT descendant): whole words of code.text and every coding display.
             words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
-            if any(cue in words for cue in _NOT_THE_PATIENTS_CONDITION):
+            if _NOT_THE_PATIENTS_CONDITION.find(words):
                 words = ""  # "Family history of ALS", "No facial weakness": never a text match
-            named = knowledge.condition_names.find(words)
-            seen: set[tuple[str, str]] = set()
-            for vs_key, value_set in knowledge.value_sets.items():
-                for member in value_set.members:
-                    how = None
-                    for system, value, _display in coded:
-                        if system in snomed and value in member.snomed:
-                            how = "snomed"
-                        elif system in icd10 and value.startswith(member.icd10_prefixes):
-                            how = "icd10"
-                        if how:
-                            break
-                    if how is None and (vs_key, member.key) in named:
-                        how = "text"
-                    if how and (vs_key, member.key) not in seen:
-                        seen.add((vs_key, member.key))
-                        found.append(
-                            ConditionMatch(
-                                value_set=vs_key,
-                                member=member.key,
-                                display=label or member.display,
-                                matched_by=how,
-                                reference=reference_id(resource),
-                                onset=parse_when(resource.get("onsetDateTime")),
-                            )
-                        )
+            # The first coding that names a member decides how it matched; text comes last.
+            how_matched: dict[tuple[str, str], str] = {}
+            for system, value, _display in coded:
+                if system in snomed:
+                    for vs_key, member in index.snomed.get(value, ()):
+                        how_matched.setdefault((vs_key, member.key), "snomed")
+                elif system in icd10:
+                    for vs_key, member in index.by_icd10(value):
+                        how_matched.setdefault((vs_key, member.key), "icd10")
+            for key in knowledge.condition_names.find(words):
+                how_matched.setdefault(key, "text")
+            for vs_key, member_key in sorted(how_matched, key=index.order.__getitem__):
+                found.append(
+                    ConditionMatch(
+                        value_set=vs_key,
+                        member=member_key,
+                        display=label or index.displays[(vs_key, member_key)],
+                        matched_by=how_matched[(vs_key, member_key)],
+                        reference=reference_id(resource),
+                        onset=parse_when(resource.get("onsetDateTime")),
+                    )
+                )
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue
     return tuple(found)

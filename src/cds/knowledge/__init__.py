@@ -62,6 +62,24 @@ class ValueSetMember:
     names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
 
 
+MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
+
+
+@dataclass(frozen=True)
+class ConditionCodeIndex:
+    snomed: Mapping[str, list[MemberRef]]
+    icd10_prefixes: Mapping[str, list[MemberRef]]
+    order: Mapping[tuple[str, str], int]  # (value set, member) -> position in the knowledge files
+    displays: Mapping[tuple[str, str], str]
+
+    def by_icd10(self, code: str) -> list[MemberRef]:
+        """Members with an ICD-10-CM prefix of `code` (upper case, no dot)."""
+        found: list[MemberRef] = []
+        for end in range(len(code) + 1):
+            found.extend(self.icd10_prefixes.get(code[:end], ()))
+        return found
+
+
 @dataclass(frozen=True)
 class ValueSet:
     key: str
@@ -113,6 +131,24 @@ class Knowledge:
             for member in value_set.members
             for name in member.names
         )
+
+    @cached_property
+    def condition_codes(self) -> ConditionCodeIndex:
+        """Value set members by SNOMED CT code and by ICD-10-CM prefix, in knowledge order."""
+        snomed: dict[str, list[MemberRef]] = {}
+        icd10: dict[str, list[MemberRef]] = {}
+        order: dict[tuple[str, str], int] = {}
+        displays: dict[tuple[str, str], str] = {}
+        for vs_key, value_set in self.value_sets.items():
+            for member in value_set.members:
+                ref = (vs_key, member)
+                order[(vs_key, member.key)] = len(order)
+                displays[(vs_key, member.key)] = member.display
+                for code in member.snomed:
+                    snomed.setdefault(code, []).append(ref)
+                for prefix in member.icd10_prefixes:
+                    icd10.setdefault(prefix, []).append(ref)
+        return ConditionCodeIndex(snomed, icd10, order, displays)
 
     @cached_property
     def medication_names(self) -> PhraseIndex[str]:
@@ -257,7 +293,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
     )
-    _ = knowledge.condition_names, knowledge.medication_names  # built once, before any call
+    _ = knowledge.condition_names, knowledge.condition_codes, knowledge.medication_names  # built up front
     return knowledge
 
 
