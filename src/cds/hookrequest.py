@@ -9,7 +9,7 @@ import orjson
 from jsonschema.exceptions import ValidationError, best_match
 
 from cds.errors import BadRequest
-from cds.schemas import validator_for
+from cds.schemas import fast_check_for, validator_for
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,9 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 
 
 def validate_against(schema_name: str, data: Any) -> None:
-    validator = validator_for(schema_name)
-    if validator.is_valid(data):  # the common case; collecting errors costs more
+    if fast_check_for(schema_name)(data):  # the common case; collecting errors costs more
         return
-    error = best_match(validator.iter_errors(data))
+    error = best_match(validator_for(schema_name).iter_errors(data))
     if error is not None:
         message, location = _describe(error)
         raise BadRequest(message, location=location)

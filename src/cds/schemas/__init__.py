@@ -10,6 +10,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from cds.schemas.compiled import Check, UnsupportedSchema, compile_schema
+
 
 @cache
 def load_schema(name: str) -> dict:
@@ -42,3 +44,13 @@ def validator_for(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(_inline_local_refs(schema), format_checker=FormatChecker())
+
+
+@cache
+def fast_check_for(name: str) -> Check:
+    """A compiled yes/no check for the schema, or jsonschema's own when it cannot be compiled."""
+    validator = validator_for(name)
+    try:
+        return compile_schema(validator.schema)
+    except UnsupportedSchema:
+        return validator.is_valid
