@@ -18,8 +18,18 @@ _WWW = re.compile(r"(?i)\bwww\.")
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 
 
+# Text with none of these is already one line and needs no escaping; most card text is
+# like that, and the check is one regex scan instead of several passes.
+_ONE_LINE_ALREADY = re.compile(r"[^\S ]|[\x00-\x1f\x7f\u2028\u2029]|^ | $|  ")
+_PLAIN_ALREADY = re.compile(
+    _ONE_LINE_ALREADY.pattern + r"|[\\`*_\[\]<>#!|~@]|(?i:www)\.|:(?=//)|^(?:[-+=]|\d+[.)])(?=\s|$)"
+)
+
+
 def one_line(text: str) -> str:
     """Collapse line breaks and control characters so text cannot start a new block."""
+    if _ONE_LINE_ALREADY.search(text) is None:
+        return text
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
@@ -28,6 +38,8 @@ _ESCAPE_ACTIVE = str.maketrans({ch: "\\" + ch for ch in _ACTIVE})
 
 def md_escape(text: str) -> str:
     """Escape text that came from the chart for use anywhere in GitHub markdown."""
+    if _PLAIN_ALREADY.search(text) is None:
+        return text
     escaped = one_line(text).translate(_ESCAPE_ACTIVE)
     escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
     escaped = _SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
