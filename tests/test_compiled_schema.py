@@ -35,7 +35,7 @@ VALUES = st.one_of(
         [
             None, True, False, 0, -1, 1.0, 1.5, "", " ", "Bearer", "bearer", "patient-view",
             "order-select", "order-sign", "Patient/1", "Practitioner/dr-1", "Practitioner/",
-            "p1", "p 1", "d3f1c3a2-7b4e-4c1a-9f2e-1a2b3c4d5e6f", "http://ehr.example",
+            "p1", "p 1", "p1\n", "d3f1c3a2-7b4e-4c1a-9f2e-1a2b3c4d5e6f", "٣", "http://ehr.example",
             "ftp://x", "accepted", "overridden", "Bundle", "MedicationRequest/m1", [], {},
             [{"resource": {}}], [{"resource": {"resourceType": "Bundle"}}], ["Patient/1"],
             {"resourceType": "Bundle"}, {"reason": {}},

@@ -66,6 +66,9 @@ def test_malformed_json_is_400_with_position(client: FlaskClient) -> None:
         (lambda b: b["context"].pop("userId"), "context.userId"),
         (lambda b: b.update(hookInstance="not-a-uuid"), "hookInstance"),
         (lambda b: b["context"].update(patientId="../Patient/x"), "context.patientId"),
+        # A pattern's "$" is the end of the text (ECMA-262), not "before a final newline".
+        (lambda b: b["context"].update(patientId="p1\n"), "context.patientId"),
+        (lambda b: b.update(hookInstance=b["hookInstance"] + "\n"), "hookInstance"),
         (lambda b: b.update(context="p1"), "context"),
         (lambda b: b.update(prefetch=[]), "prefetch"),
         (lambda b: b["prefetch"].update(observations="Bundle"), "prefetch.observations"),

@@ -11,6 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from cds.schemas.compiled import Check, UnsupportedSchema, compile_schema
+from cds.schemas.patterns import EcmaDraft202012Validator
 
 
 @cache
@@ -43,7 +44,7 @@ def _inline_local_refs(schema: dict[str, Any]) -> dict[str, Any]:
 def validator_for(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(_inline_local_refs(schema), format_checker=FormatChecker())
+    return EcmaDraft202012Validator(_inline_local_refs(schema), format_checker=FormatChecker())
 
 
 @cache

@@ -10,9 +10,10 @@ raises `UnsupportedSchema`, and the caller then keeps jsonschema for that schema
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from cds.schemas.patterns import ecma_regex
 
 Check = Callable[[Any], bool]
 
@@ -93,7 +94,7 @@ def _keyword_check(keyword: str, value: Any, schema: dict[str, Any], properties:
         options = [_const_check(option) for option in value]
         return lambda v: any(option(v) for option in options)
     if keyword == "pattern":
-        search = re.compile(value).search
+        search = ecma_regex(value).search
         return lambda v: not isinstance(v, str) or search(v) is not None
     if keyword == "minLength":
         return lambda v: not isinstance(v, str) or len(v) >= value
