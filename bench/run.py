@@ -34,6 +34,8 @@ from cds.config import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 SERVICE_URL = "/cds-services/deficiency-screen"
+# On this day the typical chart gets a twitching work-up card, so the card stage is measured too.
+CARD_NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 def _percentile(samples: list[float], pct: float) -> float:
@@ -93,6 +95,62 @@ def in_process(sizes: list[int], repeat: int) -> list[str]:
     return lines
 
 
+def stages(repeat: int) -> list[str]:
+    """Where the time of one typical call goes, stage by stage (best of several batches)."""
+    import orjson
+
+    from cds.cards.guideline import cards_response
+    from cds.cards.runtime import runtime_for
+    from cds.engine import assess
+    from cds.handlers import HANDLERS, HookCall
+    from cds.hookrequest import nesting_within, parse_hook_request
+    from cds.prefetch import PrefetchResult
+    from cds.services import load_services
+
+    settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
+    knowledge = runtime_for(settings).knowledge
+    request = patient_view(120)
+    body = json.dumps(request).encode()
+    data = orjson.loads(body)
+    hook_request = parse_hook_request(data)
+    call = HookCall(
+        service=load_services(settings.hooks_dir, known_handlers=set(HANDLERS))["deficiency-screen"],
+        request=hook_request,
+        prefetch=PrefetchResult(data=data["prefetch"]),
+        now=CARD_NOW,
+        settings=settings,
+        base_url="http://127.0.0.1:8080",
+    )
+    findings = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge).findings
+
+    prefetch = data["prefetch"]
+    response = cards_response(call, PATIENT_ID, findings)
+
+    def best(func: Callable[[], Any]) -> float:
+        batches = [sum(_time_ms(func, repeat)) / repeat for _ in range(5)]
+        return min(batches)
+
+    rows = [
+        ("parse the body (orjson)", best(lambda: orjson.loads(body))),
+        ("nesting bound on the raw bytes", best(lambda: nesting_within(body, settings.max_json_depth))),
+        ("request schema check", best(lambda: parse_hook_request(data))),
+        ("guideline engine (`assess`)", best(lambda: assess(prefetch, PATIENT_ID, CARD_NOW, knowledge))),
+        ("cards and their chart safety check", best(lambda: cards_response(call, PATIENT_ID, findings))),
+        ("response to JSON", best(lambda: orjson.dumps(response))),
+    ]
+    lines = [
+        f"## Where a typical call's time goes ({resource_count(request)} resources,"
+        f" {len(body):,} bytes, {len(findings)} finding(s); best of 5 batches)",
+        "",
+        "| stage | time |",
+        "|---|---:|",
+        *(f"| {name} | {ms:.3f} ms |" for name, ms in rows),
+        f"| **sum** (the rest is Flask and the HTTP server) | **{sum(ms for _, ms in rows):.3f} ms** |",
+        "",
+    ]
+    return lines
+
+
 # --------------------------------------------------------------------------- HTTP
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -116,17 +174,39 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20)
 
 
 @contextmanager
-def _server(command: list[str], health_url: str, env: dict[str, str]) -> Iterator[None]:
+def _server(command: list[str], health_url: str, env: dict[str, str]) -> Iterator[int]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(health_url, process)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         process.wait(timeout=15)
 
 
-def _wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict[str, float]:
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(root: int) -> float | None:
+    """CPU time (user + system) of a process and its children (the gunicorn workers), from
+    /proc; None where there is no /proc. Unlike requests/s, CPU per request hardly moves
+    when the machine is busy with something else."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    total = 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == root or ppid == root:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def _wrk(url: str, body_file: Path, seconds: int, connections: int, server: int = 0) -> dict[str, float]:
     script = body_file.with_suffix(".lua")
     script.write_text(
         'local f = io.open("' + str(body_file) + '", "rb")\n'
@@ -139,6 +219,7 @@ def _wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict[str,
         " + summary.errors.timeout, summary.errors.status))\n"
         "end\n"
     )
+    cpu_before = _cpu_seconds(server) if server else None
     result = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url],
         capture_output=True,
@@ -146,8 +227,12 @@ def _wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict[str,
         timeout=seconds + 30,
         check=True,
     )
+    cpu_after = _cpu_seconds(server) if server else None
     line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
-    return json.loads(line.removeprefix("JSON "))
+    measured = json.loads(line.removeprefix("JSON "))
+    if cpu_before is not None and cpu_after is not None and measured["rps"]:
+        measured["cpu_ms"] = (cpu_after - cpu_before) * 1000 / (measured["rps"] * seconds)
+    return measured
 
 
 def http_throughput(seconds: int, workers: int, threads: int, rounds: int, cooldown: float) -> list[str]:
@@ -173,7 +258,7 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
             [str(cds), "serve", "--port", str(service_port), "--workers", str(workers)],
             f"http://127.0.0.1:{service_port}/healthz",
             env,
-        ),
+        ) as service_pid,
         _server(
             [
                 str(gunicorn), "--bind", f"127.0.0.1:{trivial_port}", "--workers", str(workers),
@@ -183,8 +268,9 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
             ],
             f"http://127.0.0.1:{trivial_port}/healthz",
             env,
-        ),
+        ) as trivial_pid,
     ):
+        servers = {service_url: service_pid, trivial_url: trivial_pid, parse_url: trivial_pid}
         for url in (service_url, trivial_url, parse_url):  # warm all before measuring
             _wrk(url, body_file, 1, connections)
         # Alternate the two in every round, each after an idle pause: on this kind of virtual
@@ -193,7 +279,7 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
             measured = []
             for url in (service_url, trivial_url, parse_url):
                 time.sleep(cooldown)
-                measured.append(_wrk(url, body_file, seconds, connections))
+                measured.append(_wrk(url, body_file, seconds, connections, servers[url]))
             runs.append((measured[0], measured[1], measured[2]))
     shutil.rmtree(tmp, ignore_errors=True)
     ratios = sorted(service["rps"] / trivial["rps"] for service, trivial, _ in runs if trivial["rps"])
@@ -208,23 +294,39 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
             ("parse-only endpoint (json.loads, static card)", parsed),
         )
         for name, result in named:
+            cpu = f"{result['cpu_ms']:.2f} ms" if "cpu_ms" in result else "-"
             rows.append(
-                f"| {number} | {name} | {result['rps']:,.0f} | {result['p50']:.2f} ms"
+                f"| {number} | {name} | {result['rps']:,.0f} | {cpu} | {result['p50']:.2f} ms"
                 f" | {result['p99']:.2f} ms | {int(result['errors'] + result['non2xx'])} |"
             )
+    cpu_ratios = sorted(
+        trivial["cpu_ms"] / service["cpu_ms"]
+        for service, trivial, _ in runs
+        if service.get("cpu_ms") and trivial.get("cpu_ms")
+    )
+    cpu_line = "Server CPU time is not available on this system (no /proc)."
+    if cpu_ratios:
+        cpu_median = cpu_ratios[len(cpu_ratios) // 2]
+        cpu_line = (
+            f"In server CPU time per request the service costs {1 / cpu_median:.1f}x the trivial"
+            f" endpoint: with CPU the only limit it would reach **{cpu_median:.0%}** of its throughput"
+            f" (per round: {', '.join(f'{r:.0%}' for r in cpu_ratios)})."
+        )
     return [
         f"## HTTP throughput (gunicorn, {workers} workers x {threads} threads, wrk 1 thread,"
         f" {connections} connections, {rounds} rounds of {seconds} s per endpoint after {cooldown:g} s idle,"
         " request of"
         f" {resource_count(request)} resources, {len(json.dumps(request)):,} bytes)",
         "",
-        "| round | endpoint | requests/s | p50 | p99 | errors |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| round | endpoint | requests/s | server CPU / request | p50 | p99 | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"Service throughput is **{median:.0%}** of the trivial endpoint's (median of"
         f" {len(ratios)} rounds; per round: {', '.join(f'{r:.0%}' for r in ratios)}), and"
         f" **{parse_median:.0%}** of an endpoint that only parses the request body.",
+        "",
+        cpu_line,
         "",
     ]
 
@@ -317,6 +419,7 @@ def main() -> int:
         "",
     ]
     report += in_process([10, 100, 1_000, 5_000], repeat)
+    report += stages(max(20, repeat // 3))
     if not args.skip_http:
         report += http_throughput(
             seconds, args.workers, args.threads, 1 if args.quick else 3, 3 if args.quick else 10
