@@ -107,3 +107,9 @@ def test_nesting_bound_agrees_with_a_walk_of_the_parsed_value(
 ) -> None:
     raw = json.dumps(value, ensure_ascii=ascii_only).encode()
     assert nesting_within(raw, limit) is (_depth(value) <= limit)
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    assert parse_json(b'\xef\xbb\xbf{"a": [1]}', max_depth=8) == {"a": [1]}
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        parse_json(b'\xef\xbb\xbf\xef\xbb\xbf{"a": 1}', max_depth=8)  # only one is a mark

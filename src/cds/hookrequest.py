@@ -36,6 +36,9 @@ class HookRequest:
         return value if isinstance(value, str) else None
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def parse_json(body: bytes, *, max_depth: int) -> Any:
     """Decode a JSON body; reject invalid UTF-8, invalid JSON, NaN/Infinity and deep nesting.
 
@@ -44,6 +47,8 @@ def parse_json(body: bytes, *, max_depth: int) -> Any:
     such value can reach the engine, the logs or the feedback database. It is also about
     twice as fast, which matters because parsing is a large share of every call.
     """
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]  # RFC 8259 lets a parser ignore one; some .NET clients send it
     if not nesting_within(body, max_depth):
         raise BadRequest(f"request body nests deeper than {max_depth} levels")
     try:
