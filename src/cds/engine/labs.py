@@ -87,9 +87,11 @@ def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, st
 
 
 def _effective(resource: dict[str, Any]) -> When | None:
+    when = parse_when(resource.get("effectiveDateTime"))  # the usual case, checked first
+    if when is not None:
+        return when
     period = obj(resource, "effectivePeriod")
     for candidate in (
-        resource.get("effectiveDateTime"),
         period.get("start"),
         period.get("end"),
         resource.get("effectiveInstant"),
