@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(CDS), "serve", "--port", str(port), "--workers", "1"],
-            env=_environment(tmp_path, CDS_MAX_BODY_BYTES="4000"),
+            env=_environment(tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1"),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -108,6 +108,32 @@ def test_chunked_body_over_the_limit_is_413(server: tuple[str, Path]) -> None:
     response = connection.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.integration
+def test_clients_that_stop_sending_do_not_hold_the_server(server: tuple[str, Path]) -> None:
+    base, log_path = server
+    host, port = base.removeprefix("http://").split(":")
+    head = b"POST /cds-services/deficiency-screen HTTP/1.1\r\nHost: cds\r\n"
+    stalled = []
+    for index in range(4):  # twice as many as the server has threads
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        if index % 2:
+            sock.sendall(head + b"Content-Ty")  # stops inside the headers
+        else:
+            sock.sendall(head + b"Content-Type: application/json\r\nContent-Length: 3000\r\n\r\n{")
+        stalled.append(sock)
+    call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=20)
+    assert call.status_code == 200
+    for index, sock in enumerate(stalled):
+        with sock:
+            answer = sock.recv(200)
+        if index % 2:
+            assert answer == b""  # closed: no request ever arrived to answer
+        else:
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert "client sent nothing for client_read_timeout_s" in log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
 
 
 @pytest.mark.integration

@@ -196,3 +196,44 @@ def test_unknown_route_and_wrong_method_answer_operation_outcomes(client: FlaskC
     wrong = client.get(URL)
     assert wrong.status_code == 405
     assert "GET" in _diagnostics(wrong)
+
+
+class _BrokenBody:
+    """A request body whose read fails the way a socket does."""
+
+    size = 100
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+        self.position = 0
+
+    def read(self, *_args: Any) -> bytes:
+        raise self.error
+
+    readline = read
+
+    def tell(self) -> int:  # the test client measures the body by seeking to its end
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = self.size if whence == 2 else offset
+        return self.position
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (BlockingIOError(11, "Resource temporarily unavailable"), 408, "stopped arriving"),
+        (ConnectionResetError(104, "Connection reset by peer"), 400, "connection closed"),
+    ],
+)
+def test_a_body_that_stops_arriving_gets_a_clear_answer(
+    client: FlaskClient, error: OSError, status: int, words: str
+) -> None:
+    response = client.post(
+        URL,
+        input_stream=_BrokenBody(error),
+        content_type="application/json",
+    )
+    assert response.status_code == status
+    assert words in response.get_json()["issue"][0]["diagnostics"]

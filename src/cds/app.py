@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, g, json, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
 from cds.auth import Authenticator
@@ -21,6 +21,7 @@ from cds.errors import (
     CdsError,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     operation_outcome,
     outcome_for,
@@ -125,7 +126,12 @@ def _read_bounded(limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while size <= limit:
-        part = request.stream.read(limit + 1 - size)
+        try:
+            part = request.stream.read(limit + 1 - size)
+        except ClientDisconnected as exc:  # Werkzeug's name for any failed read of the body
+            if isinstance(exc.__context__, BlockingIOError | TimeoutError):  # receive timeout
+                raise RequestTimeout("the request body stopped arriving before it was complete") from None
+            raise BadRequest("the connection closed before the whole request body arrived") from None
         if not part:
             break
         parts.append(part)

@@ -39,6 +39,11 @@ class PreconditionFailed(CdsError):
     issue_code = "incomplete"
 
 
+class RequestTimeout(CdsError):
+    status = 408
+    issue_code = "timeout"
+
+
 class PayloadTooLarge(CdsError):
     status = 413
     issue_code = "too-costly"
