@@ -247,7 +247,10 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="WARNING", CDS_THREADS=str(threads))
     connections = 2 * workers * threads
-    worker_class = "gthread" if threads > 1 else "sync"
+    from cds.gunicorn_worker import worker_class as service_worker
+
+    chosen = service_worker()  # the trivial app runs on the same worker class as `cds serve`
+    worker_class = chosen if isinstance(chosen, str) else f"{chosen.__module__}.{chosen.__qualname__}"
     service_port, trivial_port = _free_port(), _free_port()
     service_url = f"http://127.0.0.1:{service_port}{SERVICE_URL}"
     trivial_url = f"http://127.0.0.1:{trivial_port}/static-card"

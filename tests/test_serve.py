@@ -137,6 +137,21 @@ def test_clients_that_stop_sending_do_not_hold_the_server(server: tuple[str, Pat
 
 
 @pytest.mark.integration
+def test_connections_that_send_nothing_take_no_thread(server: tuple[str, Path]) -> None:
+    base, _ = server
+    host, port = base.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(6)]  # 3x the threads
+    try:
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert requests.get(f"{base}/healthz", timeout=3).status_code == 200
+        assert time.monotonic() - started < 2  # not queued behind the silent connections
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.integration
 def test_invalid_definition_stops_startup_with_a_message(tmp_path: Path) -> None:
     hooks = tmp_path / "hooks"
     shutil.copytree(ROOT / "hooks", hooks)

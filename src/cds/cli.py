@@ -104,13 +104,15 @@ def limit_client_stalls(seconds: float) -> Callable[[Any], None]:
 def _run_gunicorn(app: Any, settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from cds.gunicorn_worker import worker_class
+
     class _Server(BaseApplication):
         def load_config(self) -> None:
             assert self.cfg is not None
             self.cfg.set("bind", f"{_url_host(settings.host)}:{settings.port}")
             self.cfg.set("workers", settings.workers)
             self.cfg.set("threads", settings.threads)
-            self.cfg.set("worker_class", "gthread" if settings.threads > 1 else "sync")
+            self.cfg.set("worker_class", worker_class())
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("keepalive", 5)
