@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
-import socket
-import struct
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from cds.config import ConfigError, Settings, load_settings
@@ -66,45 +63,10 @@ def tune_garbage_collection() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-class _StalledClientLine(logging.Filter):
-    """gunicorn reports a read that timed out as an error with a traceback; it is only a
-    client that stopped sending, so one warning line says so."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, BlockingIOError | TimeoutError):
-            record.msg, record.args = "client sent nothing for client_read_timeout_s; connection closed", ()
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
-def limit_client_stalls(seconds: float) -> Callable[[Any], None]:
-    """A gunicorn `when_ready` hook giving the listening sockets a receive timeout.
-
-    Every accepted connection inherits SO_RCVTIMEO, so a blocking read from a client that
-    stops sending (part of its headers, or of its body) fails after `seconds` instead of
-    holding a worker thread for good: without it, as many stalled clients as there are
-    threads stop the service. It is a socket option, so it bounds every read wherever it
-    happens, in the server's header parsing as in the application's body read.
-    """
-
-    def when_ready(server: Any) -> None:
-        if seconds <= 0:
-            return
-        logging.getLogger("gunicorn.error").addFilter(_StalledClientLine())
-        whole = int(seconds)
-        timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-        for listener in server.LISTENERS:
-            getattr(listener, "sock", listener).setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-
-    return when_ready
-
-
 def _run_gunicorn(app: Any, settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from cds.gunicorn_worker import worker_class
+    from cds.gunicorn_worker import limit_client_stalls, worker_class
 
     class _Server(BaseApplication):
         def load_config(self) -> None:

@@ -1,19 +1,27 @@
-"""The gunicorn worker `cds serve` runs: gthread, with new connections waiting in the poller.
+"""How `cds serve` runs gunicorn against slow and silent clients.
 
-Recent gunicorn gthread workers hand every new connection to a worker thread at once, and
-the thread then waits up to 5 s for the client's first byte. A handful of connections that
-open and send nothing (browser pre-connects, port scanners, a pool opening sockets ahead of
-use) then hold every thread, and real calls wait seconds behind them: with 4 threads, 6
-idle connections delayed a call by about 10 s. Here a new connection joins the worker's
-poller like a kept-alive one and reaches a thread only when it has something to read; one
-that stays silent is closed after the keep-alive time without ever taking a thread.
+Silent connections: recent gunicorn gthread workers hand every new connection to a thread
+at once, and the thread then waits up to 5 s for the client's first byte. A handful of
+connections that open and send nothing (browser pre-connects, port scanners, a pool opening
+sockets ahead of use) then hold every thread and real calls wait behind them: with 4
+threads, 6 idle connections delayed a call by about 10 s. `PollFirstThreadWorker` keeps a
+new connection in the worker's poller, like a kept-alive one, until it has something to
+read; one that stays silent is closed after the keep-alive time without taking a thread.
+
+Stalled clients: `limit_client_stalls` gives every connection a receive timeout, so a
+client that stops in the middle of its headers or body is dropped instead of holding a
+thread for good.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import selectors
+import socket
+import struct
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -40,3 +48,38 @@ def worker_class() -> type | str:
     on; otherwise gunicorn's own gthread, whose older versions already poll new connections."""
     needed = ("on_pending_socket_readable", "murder_pending")
     return PollFirstThreadWorker if all(hasattr(ThreadWorker, name) for name in needed) else "gthread"
+
+
+class _StalledClientLine(logging.Filter):
+    """gunicorn reports a read that timed out as an error with a traceback; it is only a
+    client that stopped sending, so one warning line says so."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BlockingIOError | TimeoutError):
+            record.msg, record.args = "client sent nothing for client_read_timeout_s; connection closed", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def limit_client_stalls(seconds: float) -> Callable[[Any], None]:
+    """A gunicorn `when_ready` hook giving the listening sockets a receive timeout.
+
+    Every accepted connection inherits SO_RCVTIMEO, so a blocking read from a client that
+    stops sending (part of its headers, or of its body) fails after `seconds` instead of
+    holding a worker thread for good: without it, as many stalled clients as there are
+    threads stop the service. It is a socket option, so it bounds every read wherever it
+    happens, in the server's header parsing as in the application's body read.
+    """
+
+    def when_ready(server: Any) -> None:
+        if seconds <= 0:
+            return
+        logging.getLogger("gunicorn.error").addFilter(_StalledClientLine())
+        whole = int(seconds)
+        timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+        for listener in server.LISTENERS:
+            getattr(listener, "sock", listener).setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+
+    return when_ready
