@@ -217,3 +217,40 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
         for coding in a.get("code", {}).get("coding", [])
     }
     assert not ordered & fresh_loincs, f"ordered again: {ordered & fresh_loincs}"
+
+
+def _topics(observations: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    cards = _call({"observations": observations, "medications": [], "conditions": []})["cards"]
+    return sorted((c["source"]["topic"]["code"], c["indicator"]) for c in cards)
+
+
+def _clear_of_cutoffs(analyte: str, value: float) -> bool:
+    unit = KNOWLEDGE.labs[analyte].unit
+    return all(
+        abs(value - info.value) > 0.05 * info.value
+        for info in KNOWLEDGE.cutoff_info.values()
+        if info.unit == unit
+    )
+
+
+def test_the_same_result_in_any_known_unit_gives_the_same_cards() -> None:
+    """Unit conversion is exact: a result means the same in every spelling the lab accepts."""
+    compared = 0
+    for analyte, values in VALUES.items():
+        lab = KNOWLEDGE.labs[analyte]
+        for value in (v for v in values if _clear_of_cutoffs(analyte, v)):
+            outcomes = {}
+            for unit, factor in lab.factors.items():
+                observation = {
+                    "resourceType": "Observation",
+                    "id": "obs001z",
+                    "status": "final",
+                    "code": {"coding": [{"system": LOINC, "code": lab.loincs[0]}]},
+                    "subject": {"reference": f"Patient/{PATIENT}"},
+                    "effectiveDateTime": "2026-10-20T08:00:00Z",
+                    "valueQuantity": {"value": round(value / factor, 3), "unit": unit},
+                }
+                outcomes[unit] = _topics([observation])
+            assert len({json.dumps(o) for o in outcomes.values()}) == 1, (analyte, value, outcomes)
+            compared += 1
+    assert compared > 20  # the loop really compared something
