@@ -254,3 +254,61 @@ def test_the_same_result_in_any_known_unit_gives_the_same_cards() -> None:
             assert len({json.dumps(o) for o in outcomes.values()}) == 1, (analyte, value, outcomes)
             compared += 1
     assert compared > 20  # the loop really compared something
+
+
+@st.composite
+def draft_orders(draw: st.DrawFn) -> list[dict[str, Any]]:
+    orders = []
+    for index in range(draw(st.integers(0, 4))):
+        class_key = draw(st.sampled_from(["b12-therapy", "b12-therapy", "folic-acid", "metformin", "ppi"]))
+        rxcui = draw(st.sampled_from(sorted(KNOWLEDGE.medication_classes[class_key].rxcuis)))
+        orders.append(
+            {
+                "resourceType": "MedicationRequest",
+                "id": f"draft{index:03d}z",
+                "status": "draft",
+                "intent": "order",
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui}]},
+                **_subject(draw(st.sampled_from(["this", "this", "other"]))),
+            }
+        )
+    return orders
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chart=charts(), drafts=draft_orders())
+def test_order_signing_never_breaks_a_safety_rule(
+    chart: dict[str, list[dict[str, Any]]], drafts: list[dict[str, Any]]
+) -> None:
+    meds = chart["medications"]
+    body = {
+        "hook": "order-sign",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {
+            "userId": "Practitioner/example",
+            "patientId": PATIENT,
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]},
+        },
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": PATIENT, "birthDate": "1958-03-01"},
+            "observations": _bundle(chart["observations"]),
+            "medicationStatements": _bundle([m for m in meds if m["resourceType"] == "MedicationStatement"]),
+            "medicationRequests": _bundle([m for m in meds if m["resourceType"] == "MedicationRequest"]),
+            "conditions": _bundle(chart["conditions"]),
+        },
+    }
+    response = CLIENT.post("/cds-services/deficiency-order-sign", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    result = response.get_json()
+    errors = sorted(validator_for("response").iter_errors(result), key=str)
+    assert not errors, errors[0].message
+    shown = json.dumps(result)
+    for draft in drafts:
+        if not _mine(draft):
+            assert draft["id"] not in shown, f"another patient's draft {draft['id']} is on a card"
+    mine = {f"MedicationRequest/{d['id']}" for d in drafts if _mine(d)}
+    for card in result["cards"]:
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion.get("actions", []):
+                if action["type"] == "delete":
+                    assert action["resourceId"] in mine  # only this patient's own draft orders
