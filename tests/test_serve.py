@@ -5,10 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +45,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(CDS), "serve", "--port", str(port), "--workers", "1"],
-            env=_environment(tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1"),
+            env=_environment(
+                tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1",
+                CDS_CLIENT_REQUEST_DEADLINE_S="2",
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -134,6 +139,47 @@ def test_clients_that_stop_sending_do_not_hold_the_server(server: tuple[str, Pat
             assert answer.startswith(b"HTTP/1.1 408"), answer
     assert "client sent nothing for client_read_timeout_s" in log_path.read_text()
     assert "Traceback" not in log_path.read_text()
+
+
+def _trickle(host: str, port: int, upfront: bytes, data: bytes, answers: list[bytes]) -> None:
+    """Send `upfront`, then one byte of `data` every 0.3 s (never silent for the 1 s receive
+    timeout) until answered."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(upfront)
+        for index in range(len(data)):
+            try:
+                sock.sendall(data[index : index + 1])
+            except OSError:
+                break
+            ready, _, _ = select.select([sock], [], [], 0.3)
+            if ready:
+                answers.append(sock.recv(200))
+                return
+        answers.append(b"not answered")
+
+
+@pytest.mark.integration
+def test_clients_that_trickle_a_request_are_cut_off_at_the_deadline(server: tuple[str, Path]) -> None:
+    base, _ = server
+    host, port = base.removeprefix("http://").split(":")
+    head = b"POST /cds-services/deficiency-screen HTTP/1.1\r\nHost: cds\r\n"
+    body = b"Content-Type: application/json\r\nContent-Length: 3000\r\n\r\n" + b" " * 3000
+    answers: dict[str, list[bytes]] = {"headers": [], "body": []}
+    slow_header = (head, b"X-Slow: " + b"a" * 100, answers["headers"])
+    slow_body = (head + body[:-3000], body[-3000:], answers["body"])
+    threads = [
+        threading.Thread(target=_trickle, args=(host, int(port), *which))
+        for which in (slow_header, slow_header, slow_body, slow_body)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=10)
+    assert call.status_code == 200
+    for thread in threads:
+        thread.join(15)
+    assert answers["headers"] == [b"", b""]  # closed: no request was ever received
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers["body"]), answers["body"]
 
 
 @pytest.mark.integration

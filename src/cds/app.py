@@ -33,6 +33,7 @@ from cds.hookrequest import parse_hook_request, parse_json, validate_against
 from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_event
 from cds.prefetch import resolve_prefetch
+from cds.read_deadline import DEADLINES
 from cds.services import ServiceDefinition, load_services
 
 Clock = Callable[[], datetime]
@@ -125,17 +126,24 @@ def _read_bounded(limit: int) -> bytes:
     """Read the body (chunked ones too, which arrive piecewise) but never more than limit + 1."""
     parts: list[bytes] = []
     size = 0
+    connection = request.environ.get("gunicorn.socket")
     while size <= limit:
         try:
             part = request.stream.read(limit + 1 - size)
         except ClientDisconnected as exc:  # Werkzeug's name for any failed read of the body
-            if isinstance(exc.__context__, BlockingIOError | TimeoutError):  # receive timeout
+            late = DEADLINES.finish(connection)
+            if late or isinstance(exc.__context__, BlockingIOError | TimeoutError):  # receive timeout
                 raise RequestTimeout("the request body stopped arriving before it was complete") from None
             raise BadRequest("the connection closed before the whole request body arrived") from None
         if not part:
             break
         parts.append(part)
         size += len(part)
+    if DEADLINES.finish(connection):  # the work on the call itself is not timed
+        raise RequestTimeout("the request did not arrive whole within client_request_deadline_s")
+    expected = request.content_length
+    if expected is not None and size < expected:  # the server saw the connection end early
+        raise BadRequest("the connection closed before the whole request body arrived")
     if size > limit:
         raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
     return b"".join(parts)

@@ -82,7 +82,10 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("loglevel", "warning")
             # Workers fork from a master that already loaded and validated everything.
             self.cfg.set("preload_app", True)
-            self.cfg.set("when_ready", limit_client_stalls(settings.client_read_timeout_s))
+            self.cfg.set(
+                "when_ready",
+                limit_client_stalls(settings.client_read_timeout_s, settings.client_request_deadline_s),
+            )
 
         def load(self) -> Any:
             return app

@@ -10,7 +10,7 @@ read; one that stays silent is closed after the keep-alive time without taking a
 
 Stalled clients: `limit_client_stalls` gives every connection a receive timeout, so a
 client that stops in the middle of its headers or body is dropped instead of holding a
-thread for good.
+thread for good; and a client that trickles its request meets the request deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from cds.read_deadline import DEADLINES
+
 
 class PollFirstThreadWorker(ThreadWorker):
     def accept(self, listener: Any) -> None:
@@ -41,6 +43,13 @@ class PollFirstThreadWorker(ThreadWorker):
         conn.timeout = time.monotonic() + self.cfg.keepalive
         self.pending_conns.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+    def handle(self, conn: Any) -> Any:
+        DEADLINES.start(conn.sock)  # the application finishes it once it has the whole body
+        try:
+            return super().handle(conn)
+        finally:
+            DEADLINES.finish(conn.sock)
 
 
 def worker_class() -> type | str:
@@ -63,8 +72,9 @@ class _StalledClientLine(logging.Filter):
         return True
 
 
-def limit_client_stalls(seconds: float) -> Callable[[Any], None]:
-    """A gunicorn `when_ready` hook giving the listening sockets a receive timeout.
+def limit_client_stalls(seconds: float, request_deadline: float) -> Callable[[Any], None]:
+    """A gunicorn `when_ready` hook giving the listening sockets a receive timeout, and every
+    request a deadline for arriving whole (`cds.read_deadline`).
 
     Every accepted connection inherits SO_RCVTIMEO, so a blocking read from a client that
     stops sending (part of its headers, or of its body) fails after `seconds` instead of
@@ -74,6 +84,7 @@ def limit_client_stalls(seconds: float) -> Callable[[Any], None]:
     """
 
     def when_ready(server: Any) -> None:
+        DEADLINES.seconds = request_deadline  # set before the workers fork, so they inherit it
         if seconds <= 0:
             return
         logging.getLogger("gunicorn.error").addFilter(_StalledClientLine())
