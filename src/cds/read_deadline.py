@@ -22,6 +22,8 @@ import threading
 import time
 from typing import Any
 
+_GRANULARITY_S = 0.25
+
 
 class ReadDeadlines:
     def __init__(self) -> None:
@@ -48,11 +50,14 @@ class ReadDeadlines:
             token = next(self._tokens)
             self._active[id(sock)] = (token, sock)
             self._expired.discard(id(sock))
-            heapq.heappush(self._heap, (time.monotonic() + self.seconds, token, id(sock)))
+            deadline = time.monotonic() + self.seconds
+            earliest = not self._heap or deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (deadline, token, id(sock)))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="read-deadlines", daemon=True)
                 self._thread.start()
-            self._lock.notify()
+            elif earliest:  # the watcher sleeps until the earliest deadline: wake it only for a new one
+                self._lock.notify()
 
     def finish(self, sock: Any) -> bool:
         """The request has been read (or given up on). True if its deadline had passed."""
@@ -79,7 +84,9 @@ class ReadDeadlines:
                             self._expired.add(key)
                             late.append(entry[1])
                     if not late:
-                        self._lock.wait(self._heap[0][0] - now if self._heap else None)
+                        # Finished requests leave their entries behind; waking at most four times
+                        # a second clears them in batches instead of once per request.
+                        self._lock.wait(max(self._heap[0][0] - now, _GRANULARITY_S) if self._heap else None)
             for sock in late:
                 with contextlib.suppress(OSError):  # already closed
                     sock.shutdown(socket.SHUT_RD)  # the blocked read returns; writing still works
