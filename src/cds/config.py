@@ -63,7 +63,7 @@ class Settings:
     max_json_depth: int = 64
     max_resources_per_key: int = 10_000
     client_read_timeout_s: float = 5.0  # a client silent this long mid-request is dropped; 0: never
-    client_request_deadline_s: float = 30.0  # a request not received whole by then is dropped; 0: never
+    client_request_deadline_s: float = 10.0  # a request not received whole by then is dropped; 0: never
 
     # --- FHIR server fallback
     fhir_allowed_servers: tuple[str, ...] = (
