@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from payloads import PATIENT_ID, patient_view, resource_count
 
-from cds.app import create_app
-from cds.cli import tune_garbage_collection
 from cds.config import Settings, load_settings
+from cds.http.app import create_app
+from cds.server.serve import tune_garbage_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -100,12 +100,12 @@ def stages(repeat: int) -> list[str]:
     import orjson
 
     from cds.cards.guideline import cards_response
+    from cds.cards.registry import HANDLERS
     from cds.cards.runtime import runtime_for
     from cds.engine import assess
-    from cds.handlers import HANDLERS, HookCall
-    from cds.hookrequest import nesting_within, parse_hook_request
-    from cds.prefetch import PrefetchResult
-    from cds.services import load_services
+    from cds.http.request import nesting_within, parse_hook_request
+    from cds.services.call import HookCall, PrefetchResult
+    from cds.services.definitions import load_services
 
     settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
     knowledge = runtime_for(settings).knowledge
@@ -247,7 +247,7 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="WARNING", CDS_THREADS=str(threads))
     connections = 2 * workers * threads
-    from cds.gunicorn_worker import worker_class as service_worker
+    from cds.server.gunicorn_worker import worker_class as service_worker
 
     chosen = service_worker()  # the trivial app runs on the same worker class as `cds serve`
     worker_class = chosen if isinstance(chosen, str) else f"{chosen.__module__}.{chosen.__qualname__}"

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from cds.fixtures import list_fixtures
 from cds.schemas import fast_check_for, validator_for
 from cds.schemas.compiled import UnsupportedSchema, compile_schema
+from cds.tools.fixtures import list_fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = [f.request for f in list_fixtures(ROOT / "fixtures")]

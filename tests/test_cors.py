@@ -50,7 +50,7 @@ def test_preflight_answers_without_a_token(client: FlaskClient, path: str) -> No
 
 
 def test_configured_origin_is_echoed_and_varies(client: FlaskClient, settings) -> None:
-    from cds.app import create_app
+    from cds.http.app import create_app
 
     app = create_app(settings.with_overrides(cors_allow_origin="https://ehr.example.org"))
     response = app.test_client().get("/cds-services")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
-from cds.feedback import SqliteFeedbackStore
+from cds.http.app import create_app
+from cds.store.feedback import SqliteFeedbackStore
 
 URL = "/cds-services/deficiency-screen/feedback"
 CARD = "9a6a1c43-8f0e-4d5c-9a0e-3f3cf3b7a111"

@@ -17,7 +17,7 @@ _SMOKE = """
 import json, sys
 from pathlib import Path
 import cds
-from cds.app import create_app
+from cds.http.app import create_app
 from cds.config import load_settings
 assert Path(cds.__file__).is_relative_to(Path(sys.argv[1])), cds.__file__
 client = create_app(load_settings(feedback_db=":memory:")).test_client()

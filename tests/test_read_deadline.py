@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from cds.read_deadline import ReadDeadlines
+from cds.http.read_deadline import ReadDeadlines
 
 
 def test_a_read_still_waiting_at_the_deadline_returns_and_is_reported_late() -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds.errors import BadRequest
-from cds.hookrequest import nesting_within, parse_json
+from cds.http.request import nesting_within, parse_json
 from tests.conftest import patient_view_request
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds.app import create_app
 from cds.config import load_settings
+from cds.http.app import create_app
 from cds.knowledge import load_knowledge
 from cds.schemas import validator_for
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
 from cds.config import Settings
+from cds.http.app import create_app
 from tests.conftest import HOOK_INSTANCE, patient_view_request
 
 URL = "/cds-services/deficiency-screen"

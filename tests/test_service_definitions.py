@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cds.app import create_app
 from cds.config import Settings
-from cds.services import ServiceDefinitionError, load_services
+from cds.http.app import create_app
+from cds.services.definitions import ServiceDefinitionError, load_services
 
 ROOT = Path(__file__).resolve().parents[1]
 

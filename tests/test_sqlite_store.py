@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.sqlite import ThreadLocalSqlite
+from cds.store.sqlite import ThreadLocalSqlite
 
 
 def test_each_thread_gets_its_own_connection(tmp_path: Path) -> None:

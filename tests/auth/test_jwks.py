@@ -29,7 +29,7 @@ from trusted_ehr import (
 )
 
 from cds.config import ConfigError, IssuerConfig
-from cds.jwks import JwksSource, KeySet, KeySetUnavailable
+from cds.trust.jwks import JwksSource, KeySet, KeySetUnavailable
 
 
 class FakeClock:

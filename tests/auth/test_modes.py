@@ -24,9 +24,10 @@ from trusted_ehr import (
 )
 
 from cds import cli
-from cds.auth import Authenticator
 from cds.config import ConfigError, IssuerConfig, load_settings
 from cds.errors import Unauthorized
+from cds.server import serve
+from cds.trust.authenticator import Authenticator
 
 
 def open_settings(**changes: object) -> object:
@@ -147,7 +148,7 @@ def test_cli_exits_2_in_jwt_mode_without_issuers(
     for name in ("CDS_CONFIG", "CDS_ISSUERS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CDS_AUTH_MODE", "jwt")
-    monkeypatch.setattr(cli, "_run_gunicorn", lambda *a: pytest.fail("must not start serving"))
+    monkeypatch.setattr(serve, "_run_gunicorn", lambda *a: pytest.fail("must not start serving"))
     assert cli.main(["serve"]) == 2
     assert "issuers" in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.replay_guard import InMemoryReplayGuard, SqliteReplayGuard
+from cds.trust.replay_guard import InMemoryReplayGuard, SqliteReplayGuard
 
 
 class FakeClock:

@@ -22,8 +22,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from cds.app import create_app
 from cds.config import IssuerConfig, Settings, load_settings
+from cds.http.app import create_app
 from cds.logs import JsonFormatter
 
 ISS = "https://ehr.example.org"

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
 from cds.cards import CardContext, build_cards, load_catalog
 from cds.config import load_settings
 from cds.engine.model import Topic
+from cds.http.app import create_app
 from tests.cards.card_helpers import KNOWLEDGE, one_of_each_topic
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
 from cds.config import load_settings
-from cds.fixtures import is_fixture_file
+from cds.http.app import create_app
+from cds.tools.fixtures import is_fixture_file
 from tests.cards.card_helpers import assert_valid_response, empty_values
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures"

@@ -29,8 +29,8 @@ from hostile import (
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from cds.app import create_app
 from cds.config import load_settings
+from cds.http.app import create_app
 
 
 @pytest.fixture(scope="module")

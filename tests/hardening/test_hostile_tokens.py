@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 
-from cds.app import create_app
 from cds.config import IssuerConfig, load_settings
+from cds.http.app import create_app
 
 ISS = "https://ehr.example.org"
 AUD = "http://localhost" + SERVICE

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from hostile import FEEDBACK, SERVICE, VALID_CALL, VALID_FEEDBACK, assert_well_formed, encode, mutated
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from cds.app import create_app
 from cds.config import load_settings
+from cds.http.app import create_app
 
 
 def make_client(**settings: Any) -> FlaskClient:

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import requests
 
-from cds.app import create_app
+from cds.cards.registry import HANDLERS
 from cds.config import _REPO_ROOT, load_settings
-from cds.handlers import HANDLERS, HookCall
-from cds.recording import (
+from cds.http.app import create_app
+from cds.services.call import HookCall
+from cds.tools.fhir_recording import (
     Fixture,
     call_service,
     fallback_request,

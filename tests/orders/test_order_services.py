@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
 from cds.config import load_settings
+from cds.http.app import create_app
 from tests.cards.card_helpers import assert_valid_response, empty_values
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds.app import create_app
 from cds.config import load_settings
-from cds.handlers import HookCall
+from cds.http.app import create_app
 from cds.logs import JsonFormatter
+from cds.services.call import HookCall
 
 HOOK_INSTANCE = "5b0c7f1e-2a43-4c55-9d7e-0f8a51c2b6d1"
 FHIR = "http://127.0.0.1:8123/fhir"

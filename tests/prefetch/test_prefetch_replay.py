@@ -12,7 +12,7 @@ import responses
 
 from cds.cli import main
 from cds.config import _REPO_ROOT
-from cds.recording import FhirRecorder, load_fixture, load_recording, replay_fallback
+from cds.tools.fhir_recording import FhirRecorder, load_fixture, load_recording, replay_fallback
 
 from .conftest import EMPTY_BUNDLE, FHIR, PATIENT, TOKEN, Captured, hook_request, make_app
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds.fhir_client import Origin, parse_origin, server_allowed
-from cds.prefetch import TemplateError, fill_template
+from cds.fhir.client import Origin, parse_origin, server_allowed
+from cds.fhir.prefetch import TemplateError, fill_template
 
 DEFAULT_ALLOWED = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 

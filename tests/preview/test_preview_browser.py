@@ -14,9 +14,10 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from cds.app import create_app
+from cds.cards.registry import HANDLERS
 from cds.config import load_settings
-from cds.handlers import HANDLERS, Handler, HookCall
+from cds.server.wsgi import build_app
+from cds.services.call import Handler, HookCall
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,7 @@ def _serve(handlers: dict[str, Handler]) -> Iterator[str]:
     settings = load_settings(
         environ={}, feedback_db=":memory:", log_level="WARNING", fixtures_dir=str(FIXTURES)
     )
-    server = make_server("127.0.0.1", 0, create_app(settings, handlers=handlers), threaded=True)
+    server = make_server("127.0.0.1", 0, build_app(settings, handlers=handlers), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

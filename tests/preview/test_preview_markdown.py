@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-RENDERER = Path(__file__).resolve().parents[2] / "src" / "cds" / "preview" / "markdown.js"
+RENDERER = Path(__file__).resolve().parents[2] / "src" / "cds" / "tools" / "preview" / "markdown.js"
 CASES = {
     "heading": "## Evidence",
     "bold": "B12 is **low** today",

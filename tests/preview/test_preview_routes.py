@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from cds.app import create_app
 from cds.config import load_settings
+from cds.server.wsgi import build_app
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -18,7 +18,7 @@ NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 def client(**overrides: object) -> FlaskClient:
     settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING", **overrides)
-    return create_app(settings, clock=lambda: NOW).test_client()
+    return build_app(settings, clock=lambda: NOW).test_client()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.fixtures import FixtureError, fixture_paths, load_fixture, request_for, shift_dates
+from cds.tools.fixtures import FixtureError, fixture_paths, load_fixture, request_for, shift_dates
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

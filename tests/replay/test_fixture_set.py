@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cds.engine.model import Topic
-from cds.fixtures import Fixture, fixture_paths, load_fixture
-from cds.hookrequest import parse_hook_request
+from cds.http.request import parse_hook_request
+from cds.tools.fixtures import Fixture, fixture_paths, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 ALL = [load_fixture(p) for p in fixture_paths([FIXTURES])]

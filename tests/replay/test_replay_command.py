@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from cds.app import create_app
 from cds.cli import main
 from cds.config import load_settings
-from cds.handlers import HookCall
-from cds.replay import run
+from cds.http.app import create_app
+from cds.services.call import HookCall
+from cds.tools.replay import run
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCENARIO = "twitching-no-labs"
@@ -58,10 +58,10 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replay in process against a handler with a known answer (independent of the engine)."""
-    import cds.handlers
+    import cds.cards.registry
 
     CALLS.clear()
-    monkeypatch.setitem(cds.handlers.HANDLERS, "guideline", stub_handler)
+    monkeypatch.setitem(cds.cards.registry.HANDLERS, "guideline", stub_handler)
 
 
 def golden_of(workdir: Path) -> dict[str, Any]:

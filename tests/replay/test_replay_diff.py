@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds.replay import diff_cards, golden_form, suggestion_code
+from cds.tools.replay import diff_cards, golden_form, suggestion_code
 
 GOLDEN: dict[str, Any] = {
     "cards": [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cds.cards.builder import CardContext, build_cards
 from cds.cards.catalog import load_catalog
@@ -12,9 +12,7 @@ from cds.cards.runtime import runtime_for
 from cds.engine import assess
 from cds.engine.model import Finding
 from cds.errors import BadRequest
-
-if TYPE_CHECKING:  # handlers imports this module; the type is only needed for checking
-    from cds.handlers import HookCall
+from cds.services.call import HookCall
 
 
 def context_patient_id(call: HookCall) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cds.cards.guideline import cards_response, context_patient_id
 from cds.cards.runtime import runtime_for
 from cds.engine import assess_orders
 from cds.errors import BadRequest
-
-if TYPE_CHECKING:  # handlers imports this module; the type is only needed for checking
-    from cds.handlers import HookCall
+from cds.services.call import HookCall
 
 
 def _selections(call: HookCall) -> list[str] | None:

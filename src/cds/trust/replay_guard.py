@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from cds.sqlite import ThreadLocalSqlite
+from cds.store.sqlite import ThreadLocalSqlite
 
 
 class ReplayGuard(Protocol):

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, json
 
 from cds.errors import NotFound
-from cds.fixtures import FixtureError, list_fixtures, load_fixture, request_for
+from cds.tools.fixtures import FixtureError, list_fixtures, load_fixture, request_for
 
 _STATIC = {
     "preview.js": "text/javascript",

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from cds.fhir_client import FhirClient
+from cds.fhir.client import FhirClient
 
 FORMAT = "myelin-cds/fhir-recording/1"
 REPLAY_TOKEN = "replayed-recording"  # stands in for the token, which is never recorded
@@ -150,8 +150,8 @@ def replay_fallback(app: Any, fixture: Fixture, service: str, recording: dict[st
 
 
 def _app_for(fixture: Fixture, config: str | None) -> Any:
-    from cds.app import create_app
     from cds.config import load_settings
+    from cds.http.app import create_app
 
     return create_app(load_settings(config, feedback_db=":memory:"), clock=lambda: fixture.now)
 

@@ -177,8 +177,8 @@ Sender = Callable[[Any], tuple[int, Any]]  # fixture -> (HTTP status, decoded JS
 
 def in_process_sender(config: str | None = None) -> Sender:
     """Call the app through Flask's test client with its clock pinned to each fixture's now."""
-    from cds.app import create_app
     from cds.config import load_settings
+    from cds.http.app import create_app
 
     # Replay checks the clinical output: no stored feedback, no token needed, quiet logs.
     settings = load_settings(
@@ -199,7 +199,7 @@ def http_sender(url: str, timeout_s: float, token: str | None = None) -> Sender:
     """POST to a running service, with every date moved so the fixture's now becomes today."""
     import requests
 
-    from cds.fixtures import request_for
+    from cds.tools.fixtures import request_for
 
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -227,7 +227,7 @@ def _error_text(status: int, body: Any) -> str:
 
 
 def replay_fixture(fixture: Any, send: Sender, *, update: bool = False) -> ReplayResult:
-    from cds.fixtures import FixtureError
+    from cds.tools.fixtures import FixtureError
 
     result = ReplayResult(fixture.name, fixture.description, fixture.intent_topics)
     status, body = send(fixture)
@@ -326,7 +326,7 @@ def run(
     token: str | None = None,
     out: Any = None,
 ) -> int:
-    from cds.fixtures import FixtureError, fixture_paths, load_fixture
+    from cds.tools.fixtures import FixtureError, fixture_paths, load_fixture
 
     out = out or sys.stdout
     try:

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cds.sqlite import ThreadLocalSqlite
+from cds.store.sqlite import ThreadLocalSqlite
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ reading it; a request still arriving at the deadline has its connection's readin
 so the blocked read returns at once and the thread is free. The application reports when it
 has the whole body, which ends the deadline before any work on the call begins.
 
-The server side (`cds.gunicorn_worker`) starts deadlines; the application only finishes
+The server side (`cds.server.gunicorn_worker`) starts deadlines; the application only finishes
 them, so this module knows nothing of either.
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from cds.read_deadline import DEADLINES
+from cds.http.read_deadline import DEADLINES
 
 
 class PollFirstThreadWorker(ThreadWorker):
@@ -74,7 +74,7 @@ class _StalledClientLine(logging.Filter):
 
 def limit_client_stalls(seconds: float, request_deadline: float) -> Callable[[Any], None]:
     """A gunicorn `when_ready` hook giving the listening sockets a receive timeout, and every
-    request a deadline for arriving whole (`cds.read_deadline`).
+    request a deadline for arriving whole (`cds.http.read_deadline`).
 
     Every accepted connection inherits SO_RCVTIMEO, so a blocking read from a client that
     stops sending (part of its headers, or of its body) fails after `seconds` instead of

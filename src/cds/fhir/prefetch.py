@@ -13,25 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from cds.config import Settings
 from cds.errors import PreconditionFailed
-from cds.fhir_client import FhirClient, parse_origin, server_allowed, warn_server_not_allowed
-from cds.hookrequest import HookRequest
-from cds.services import ServiceDefinition
-
-
-@dataclass(frozen=True)
-class PrefetchResult:
-    # key -> FHIR resource or Bundle as JSON; None where the EHR said it has no such data
-    data: dict[str, Any]
-    # optional keys that could not be had, with the reason (shown on cards as missing data)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    # keys that were fetched from the FHIR server rather than prefetched
-    fetched: tuple[str, ...] = ()
+from cds.fhir.client import FhirClient, parse_origin, server_allowed, warn_server_not_allowed
+from cds.services.call import PrefetchResult
+from cds.services.definitions import ServiceDefinition
+from cds.services.request import HookRequest
 
 
 class TemplateError(ValueError):

@@ -21,9 +21,9 @@ import requests
 
 from cds.config import ConfigError, IssuerConfig, Settings
 from cds.errors import Unauthorized
-from cds.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable, KeyUnfit
 from cds.logs import log_event
-from cds.replay_guard import InMemoryReplayGuard, ReplayGuard, SqliteReplayGuard
+from cds.trust.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable, KeyUnfit
+from cds.trust.replay_guard import InMemoryReplayGuard, ReplayGuard, SqliteReplayGuard
 
 MAX_TOKEN_CHARS = 16 * 1024  # real CDS Hooks tokens are well under 2 KB
 MAX_JTI_CHARS = 256

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
-from cds.auth import Authenticator
+from cds.cards.registry import HANDLERS
 from cds.config import Settings, load_settings
-from cds.docs_pages import docs
 from cds.errors import (
     BadRequest,
     CdsError,
@@ -26,15 +25,17 @@ from cds.errors import (
     operation_outcome,
     outcome_for,
 )
-from cds.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
-from cds.fhir_client import FhirClient
-from cds.handlers import HANDLERS, Handler, HookCall
-from cds.hookrequest import parse_hook_request, parse_json, validate_against
+from cds.fhir.client import FhirClient
+from cds.fhir.prefetch import resolve_prefetch
+from cds.http.docs_pages import docs
+from cds.http.read_deadline import DEADLINES
+from cds.http.request import parse_hook_request, parse_json, validate_against
 from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_event
-from cds.prefetch import resolve_prefetch
-from cds.read_deadline import DEADLINES
-from cds.services import ServiceDefinition, load_services
+from cds.services.call import Handler, HookCall
+from cds.services.definitions import ServiceDefinition, load_services
+from cds.store.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
+from cds.trust.authenticator import Authenticator
 
 Clock = Callable[[], datetime]
 
@@ -155,6 +156,7 @@ def create_app(
     feedback_store: FeedbackStore | None = None,
     handlers: dict[str, Handler] | None = None,
     clock: Clock = _utcnow,
+    pages: Sequence[Blueprint] = (),
 ) -> Flask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -298,16 +300,9 @@ def create_app(
         state.feedback_store.add(records)
         return _json_response({"received": len(records)})
 
-    if settings.preview_enabled:  # card preview page for testing and demos; off in production
-        from cds.preview import preview_blueprint
-
-        app.register_blueprint(preview_blueprint())
+    for page in pages:  # optional pages composed in by the server (the card preview)
+        app.register_blueprint(page)
 
     app.register_blueprint(docs)  # documentation pages that card links point to
 
     return app
-
-
-def app_from_environment() -> Flask:
-    """Entry point for WSGI servers: settings from CDS_CONFIG and CDS_* variables."""
-    return create_app(load_settings())

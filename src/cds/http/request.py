@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -10,31 +9,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from cds.errors import BadRequest
 from cds.schemas import fast_check_for, validator_for
-
-
-@dataclass(frozen=True)
-class FhirAuthorization:
-    access_token: str = field(repr=False)  # never printed, logged or stored
-    token_type: str
-    scope: str
-    subject: str
-    patient: str | None = None
-
-
-@dataclass(frozen=True)
-class HookRequest:
-    hook: str
-    hook_instance: str
-    context: dict[str, Any]
-    prefetch: dict[str, Any]
-    fhir_server: str | None = None
-    fhir_authorization: FhirAuthorization | None = field(default=None, repr=False)
-
-    @property
-    def patient_id(self) -> str | None:
-        value = self.context.get("patientId")
-        return value if isinstance(value, str) else None
-
+from cds.services.request import FhirAuthorization, HookRequest
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 

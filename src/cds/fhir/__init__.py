@@ -1,0 +1,1 @@
+"""FHIR data for a call: prefetch resolution and the fallback client."""

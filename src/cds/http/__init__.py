@@ -1,0 +1,1 @@
+"""HTTP: the Flask app factory and routes, request parsing and limits, errors, documentation pages."""

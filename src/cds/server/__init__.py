@@ -1,0 +1,1 @@
+"""`cds serve`: the composed application, gunicorn settings and the hardened worker."""

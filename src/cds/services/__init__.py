@@ -1,0 +1,1 @@
+"""The CDS Hooks model the rest of the shell shares: service definitions, the parsed request, the call."""

@@ -1,0 +1,1 @@
+"""Trust: JWT verification, issuer key sets and the record of used token ids."""
