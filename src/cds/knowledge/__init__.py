@@ -151,6 +151,15 @@ class Knowledge:
         return ConditionCodeIndex(snomed, icd10, order, displays)
 
     @cached_property
+    def medication_codes(self) -> Mapping[str, tuple[str, ...]]:
+        """Medication classes by RxNorm code (ingredient or product): one lookup per code."""
+        by_code: dict[str, list[str]] = {}
+        for key, med_class in self.medication_classes.items():
+            for code in med_class.rxcuis:
+                by_code.setdefault(code, []).append(key)
+        return MappingProxyType({code: tuple(keys) for code, keys in by_code.items()})
+
+    @cached_property
     def medication_names(self) -> PhraseIndex[str]:
         """Medication class by ingredient name, alias or brand, for the text fallback."""
         return PhraseIndex(
@@ -230,9 +239,11 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
 
 def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
     result = {}
+    mapped = raw.get("product_map", {}).get("classes", {})
     for key, item in raw["classes"].items():
         rxcuis = {i["rxcui"] for i in item["ingredients"] if i.get("rxcui")}
         rxcuis |= {p["rxcui"] for p in item["products"]}
+        rxcuis |= set(mapped.get(key, {}))  # generated product codes (scripts/build_medication_map.py)
         names: list[str] = []
         for ingredient in item["ingredients"]:
             names.append(ingredient["name"])
@@ -293,7 +304,9 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
     )
-    _ = knowledge.condition_names, knowledge.condition_codes, knowledge.medication_names  # built up front
+    # built up front, so no request pays for them
+    _ = knowledge.condition_names, knowledge.condition_codes
+    _ = knowledge.medication_names, knowledge.medication_codes
     return knowledge
 
 
