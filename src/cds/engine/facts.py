@@ -125,7 +125,7 @@ def build_facts(
         now=now,
         unidentified=unidentified,
     )
-    conditions = read_conditions(groups.get("Condition", []), knowledge, subject)
+    conditions = read_conditions(groups.get("Condition", []), knowledge, subject, now)
     age = None
     if patient is not None:
         birth = parse_when(patient.get("birthDate"))
