@@ -95,7 +95,37 @@ def medications(draw: st.DrawFn, index: int) -> dict[str, Any]:
     }
     if kind == "MedicationRequest":
         resource["intent"] = "order"
+    # Ended "active" therapy: end dates in the past (history), the future, or disagreeing.
+    end = draw(st.sampled_from([None, None, "2023-05-01", "2026-09-30", "2027-06-01"]))
+    bounds_end = draw(st.sampled_from([None, None, "2022-01-01", "2027-01-01"]))
+    if end:
+        if kind == "MedicationRequest":
+            resource["dispenseRequest"] = {"validityPeriod": {"end": end}}
+        else:
+            resource["effectivePeriod"] = {"end": end}
+    if bounds_end:
+        field = "dosageInstruction" if kind == "MedicationRequest" else "dosage"
+        resource[field] = [{"timing": {"repeat": {"boundsPeriod": {"end": bounds_end}}}}]
     return resource
+
+
+def _end_dates(med: dict[str, Any]) -> list[str]:
+    dosage = med.get("dosageInstruction") or med.get("dosage") or []
+    candidates = [
+        med.get("effectivePeriod", {}).get("end"),
+        med.get("dispenseRequest", {}).get("validityPeriod", {}).get("end"),
+        *(d["timing"]["repeat"]["boundsPeriod"]["end"] for d in dosage),
+    ]
+    return [c for c in candidates if c]
+
+
+def _ended(med: dict[str, Any]) -> bool:
+    ends = _end_dates(med)
+    return bool(ends) and all(end < NOW.date().isoformat() for end in ends)
+
+
+def _open(med: dict[str, Any]) -> bool:
+    return all(end >= NOW.date().isoformat() for end in _end_dates(med))
 
 
 @st.composite
@@ -201,11 +231,24 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
     taking_b12 = any(
         m["medicationCodeableConcept"]["coding"][0]["code"] in b12_codes
         and m["status"] not in NOT_TAKING
+        and not _ended(m)  # an "active" record whose dates have all passed is history
         and (_mine(m) or "subject" not in m)
         for m in chart["medications"]
     )
     if taking_b12:
         assert not [a for a in _actions(cards) if a.get("resourceType") == "MedicationRequest"]
+
+    # Ended "active" B12 is never taken for current therapy: without a B12 record that is
+    # current by status and open by every date, no card reviews "the B12 the patient takes".
+    current_b12 = any(
+        m["medicationCodeableConcept"]["coding"][0]["code"] in b12_codes
+        and m["status"] in {"active", "intended", "on-hold"}
+        and _mine(m)
+        and _open(m)
+        for m in chart["medications"]
+    )
+    if not current_b12:
+        assert not [c for c in cards if "On B12 therapy" in c["summary"]]
 
     # No test ordered again when a final result of it from the last month is on the chart.
     fresh_loincs = {

@@ -22,7 +22,7 @@ def classes(resources):
         (med(text="Vitamin B12 1000 mcg"), [("b12-therapy", "text", "current")]),
         (med(text="Hydroxocobalamin injection"), [("b12-therapy", "text", "current")]),
         (med(text="omeprazolex"), []),  # whole words only
-        (med(rxnorm="999999", text="Lasix 40 mg"), [("loop-diuretic", "text", "current")]),
+        (med(rxnorm="99999999", text="Lasix 40 mg"), [("loop-diuretic", "text", "current")]),
         (med(atc="C03AA03"), [("thiazide-diuretic", "atc", "current")]),
         (med(atc="H02AB06"), [("systemic-corticosteroid", "atc", "current")]),
         (med(rxnorm="3407"), [("digoxin", "rxnorm", "current")]),

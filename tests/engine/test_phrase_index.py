@@ -37,7 +37,10 @@ def test_knowledge_indexes_every_condition_and_medication_name() -> None:
     for vs_key, value_set in knowledge.value_sets.items():
         for member in value_set.members:
             for name in member.names:
-                assert (vs_key, member.key) in knowledge.condition_names.find(name)
+                if member.whole_name_only:  # reviewed whole names: looked up, never searched for
+                    assert (vs_key, member.key) in knowledge.condition_whole_names[name]
+                else:
+                    assert (vs_key, member.key) in knowledge.condition_names.find(name)
     for key, med_class in knowledge.medication_classes.items():
         for name in med_class.names:
             assert key in knowledge.medication_names.find(word_form(name))

@@ -73,6 +73,33 @@ def _names(concept: Any) -> Iterator[str]:
                 yield coding["display"].lower()
 
 
+def _end_dates(med: Mapping[str, Any]) -> Iterator[Any]:
+    yield (med.get("effectivePeriod") or {}).get("end")
+    yield (((med.get("dispenseRequest") or {}).get("validityPeriod")) or {}).get("end")
+    for dosage in (med.get("dosage") or []) + (med.get("dosageInstruction") or []):
+        if isinstance(dosage, dict):
+            yield ((((dosage.get("timing") or {}).get("repeat")) or {}).get("boundsPeriod") or {}).get("end")
+
+
+def _all_ended(med: Mapping[str, Any], today: date) -> bool:
+    """Every stated end date is before today (an unreadable one counts as still open)."""
+    try:
+        ends = [raw for raw in _end_dates(med) if raw is not None]
+    except (AttributeError, TypeError):
+        return False
+    if not ends:
+        return False
+    for raw in ends:
+        if not isinstance(raw, str) or len(raw) < 10:
+            return False
+        try:
+            if date.fromisoformat(raw[:10]) >= today:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
 def chart_facts(
     data: Mapping[str, Any],
     patient_id: str,
@@ -103,6 +130,8 @@ def chart_facts(
         for med in resources_of(data.get(key), kind):
             if med.get("status") not in active or not _belongs_to(med, patient_id):
                 continue
+            if _all_ended(med, now.date()):
+                continue  # an "active" record whose own dates have all passed is history
             concept = med.get("medicationCodeableConcept")
             codes.update(f"{c.get('system', '')}|{c['code']}" for c in _codings(concept))
             texts.extend(_names(concept))

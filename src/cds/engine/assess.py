@@ -9,6 +9,7 @@ from typing import Any
 
 from cds.engine.building import unavailable_gaps
 from cds.engine.facts import PatientFacts, build_facts
+from cds.engine.medication_gaps import medication_record_gaps
 from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
 from cds.engine.rules_electrolytes import electrolyte_findings
@@ -46,12 +47,15 @@ def assess(
 ) -> Assessment:
     """Findings for one patient from raw FHIR R4 JSON; never raises on malformed resources."""
     facts = build_facts(resources, patient_id, now, knowledge, unavailable)
+    if facts.deceased:
+        return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
     findings = [
         *twitching_findings(facts, knowledge),
         *b12_findings(facts, knowledge),
         *electrolyte_findings(facts, knowledge),
     ]
     findings = _suppress_covered(findings)
+    findings = medication_record_gaps(findings, facts)
     missing = tuple(unavailable_gaps(facts))
     if missing:
         findings = [replace(f, gaps=f.gaps + missing) for f in findings]

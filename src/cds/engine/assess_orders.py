@@ -33,6 +33,8 @@ def assess_orders(
     (order-select). Never raises on malformed resources.
     """
     facts = build_facts(resources, patient_id, now, knowledge, unavailable)
+    if facts.deceased:
+        return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
     chart = resources if isinstance(resources, Mapping) else {}
     orders = read_draft_orders(draft_orders, selections, patient_id, knowledge, chart)
     findings = order_findings(facts, orders, knowledge)

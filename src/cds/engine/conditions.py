@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from cds.engine.dates import When, parse_when
+from cds.engine.dates import When, months_before, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
 from cds.knowledge import Knowledge, word_form
 from cds.knowledge.phrases import PhraseIndex
@@ -47,9 +48,28 @@ def _usable(resource: dict, subject: SubjectCheck) -> bool:
     return not status_codes(obj(resource, "verificationStatus")) & EXCLUDED_VERIFICATION
 
 
+def _latest_date(resource: dict) -> When | None:
+    """The latest of when it began and when it was recorded: how recent the record is."""
+    candidates = (
+        resource.get("onsetDateTime"),
+        obj(resource, "onsetPeriod").get("start"),
+        resource.get("recordedDate"),
+    )
+    parsed = [w for w in (parse_when(c) for c in candidates) if w is not None]
+    return max(parsed) if parsed else None
+
+
+def _expired(resource: dict, months: int, now: datetime) -> bool:
+    """A time-limited condition recorded longer ago than its window; undated ones stand."""
+    latest = _latest_date(resource)
+    return latest is not None and latest.day < months_before(now, months)
+
+
 def read_conditions(
-    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck
+    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, now: datetime | None = None
 ) -> tuple[ConditionMatch, ...]:
+    """Active conditions matched to value set members; with `now`, time-limited members
+    (knowledge `valid_months`) recorded longer ago than their window are left out."""
     snomed = knowledge.systems["snomed"]
     icd10 = knowledge.systems["icd10"]
     index = knowledge.condition_codes
@@ -80,6 +100,13 @@ def read_conditions(
                         how_matched.setdefault((vs_key, member.key), "icd10")
             for key in knowledge.condition_names.find(words):
                 how_matched.setdefault(key, "text")
+            for key in knowledge.condition_whole_names.get(words, ()):  # the whole name, reviewed
+                how_matched.setdefault(key, "text")
+            if now is not None:
+                validity = knowledge.condition_validity
+                for key in [k for k in how_matched if k in validity]:
+                    if _expired(resource, validity[key], now):
+                        del how_matched[key]
             for vs_key, member_key in sorted(how_matched, key=index.order.__getitem__):
                 found.append(
                     ConditionMatch(

@@ -11,7 +11,12 @@ from cds.engine.conditions import ConditionMatch, read_conditions
 from cds.engine.dates import age_years, as_utc, months_before, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
-from cds.engine.medications import MedicationUse, index_medications, read_medications
+from cds.engine.medications import (
+    MedicationUse,
+    UnidentifiedMedication,
+    index_medications,
+    read_medications,
+)
 from cds.knowledge import Knowledge
 
 PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
@@ -30,6 +35,9 @@ class PatientFacts:
     medications: tuple[MedicationUse, ...]
     conditions: tuple[ConditionMatch, ...]
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # current medication records with no known code and no name: nobody can tell what they are
+    unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
+    deceased: bool = False  # the chart says the patient has died: no advice at all
 
     def latest(self, analyte: str) -> LabResult | None:
         results = self.labs.get(analyte)
@@ -108,10 +116,16 @@ def build_facts(
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
     labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
+    unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
-        groups.get("Medication*", []), index_medications(groups.get("Medication", [])), knowledge, subject
+        groups.get("Medication*", []),
+        index_medications(groups.get("Medication", [])),
+        knowledge,
+        subject,
+        now=now,
+        unidentified=unidentified,
     )
-    conditions = read_conditions(groups.get("Condition", []), knowledge, subject)
+    conditions = read_conditions(groups.get("Condition", []), knowledge, subject, now)
     age = None
     if patient is not None:
         birth = parse_when(patient.get("birthDate"))
@@ -128,4 +142,13 @@ def build_facts(
         medications=medications,
         conditions=conditions,
         unavailable=dict(unavailable or {}),
+        unidentified_medications=tuple(unidentified),
+        deceased=patient is not None and is_deceased(patient),
     )
+
+
+def is_deceased(patient: Mapping[str, Any]) -> bool:
+    """deceasedBoolean true, or any deceasedDateTime (a chart can be opened after death)."""
+    if patient.get("deceasedBoolean") is True:
+        return True
+    return isinstance(patient.get("deceasedDateTime"), str) and bool(patient["deceasedDateTime"].strip())

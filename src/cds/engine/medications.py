@@ -4,12 +4,18 @@ Matching order per class: RxNorm code, then ATC prefix, then whole-word text as 
 resort. A medication is "current" (active, intended, on-hold), "past" (completed,
 stopped) or "uncertain" (any other status, or no subject): uncertain records never
 trigger a finding, but an uncertain B12 record stops us from offering B12 treatment.
+
+Status and dates must both say current: a record whose own end dates (effectivePeriod.end,
+dispenseRequest.validityPeriod.end, the dosage timing bounds) all lie before "now" is
+history whatever its status says; when one end date has passed and another has not, the
+record is uncertain and `note` says what to confirm.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cds.engine.dates import When, parse_when
@@ -45,6 +51,18 @@ class MedicationUse:
     start: When | None
     end: When | None
     last_known: When | None  # the latest date the record mentions
+    note: str | None = None  # why an "active" record counts as history or is uncertain
+
+
+@dataclass(frozen=True)
+class UnidentifiedMedication:
+    """A current medication record with neither a code the knowledge maps nor any name."""
+
+    reference: str
+
+
+# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
+MAX_CODE_LENGTH = 40
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:
@@ -94,6 +112,8 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
         if label := text(concept, "text"):
             texts.append(label)
         for system, code, display in codings(concept):
+            if len(code) > MAX_CODE_LENGTH:
+                continue  # not a real code: never looked up
             if system in rxnorm:
                 rx_codes.add(code)
             elif system in atc:
@@ -102,8 +122,10 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
                 texts.append(display)
     named = knowledge.medication_names.find(word_form(" ".join(texts))) if texts else set()
     matches: dict[str, str] = {}
+    by_code = knowledge.medication_codes
+    coded = {key for code in rx_codes for key in by_code.get(code, ())}  # one dict lookup per code
     for key, med_class in knowledge.medication_classes.items():
-        if rx_codes & med_class.rxcuis:
+        if key in coded:
             matches[key] = "rxnorm"
         elif any(code.startswith(med_class.atc_prefixes) for code in atc_codes):
             matches[key] = "atc"
@@ -112,7 +134,20 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
     return matches
 
 
-def _dates(resource: dict[str, Any]) -> tuple[When | None, When | None, When | None]:
+def _dosage_ends(resource: dict[str, Any]) -> list[tuple[str, When]]:
+    field = "dosageInstruction" if resource.get("resourceType") == "MedicationRequest" else "dosage"
+    found = []
+    for dosage in arr(resource, field):
+        bounds = obj(obj(obj(dosage, "timing"), "repeat"), "boundsPeriod")
+        end = parse_when(bounds.get("end"))
+        if end is not None:
+            found.append(("dosage timing ends", end))
+    return found
+
+
+def _dates(resource: dict[str, Any]) -> tuple[When | None, list[tuple[str, When]], When | None]:
+    """Start, every end date the record states (with what states it), latest date mentioned."""
+    ends: list[tuple[str, When]] = []
     if resource.get("resourceType") == "MedicationStatement":
         period = obj(resource, "effectivePeriod")
         start_candidates = (
@@ -120,17 +155,48 @@ def _dates(resource: dict[str, Any]) -> tuple[When | None, When | None, When | N
             resource.get("effectiveDateTime"),
             resource.get("dateAsserted"),
         )
-        end_raw = period.get("end")
+        end = parse_when(period.get("end"))
+        if end is not None:
+            ends.append(("effective period ends", end))
     else:
         validity = obj(obj(resource, "dispenseRequest"), "validityPeriod")
         start_candidates = (resource.get("authoredOn"), validity.get("start"))
-        end_raw = validity.get("end")
+        end = parse_when(validity.get("end"))
+        if end is not None:
+            ends.append(("prescription valid until", end))
+    ends.extend(_dosage_ends(resource))
     parsed = [w for w in (parse_when(c) for c in start_candidates) if w is not None]
     start = parsed[0] if parsed else None
-    end = parse_when(end_raw)
-    known = [w for w in (*parsed, end) if w is not None]
+    known = [*parsed, *(w for _, w in ends)]
     last = max(known) if known else None
-    return start, end, last
+    return start, ends, last
+
+
+def _has_ended(end: When, now: datetime) -> bool:
+    """A date alone runs to the end of that day; a dateTime ends at its instant."""
+    if "T" in end.raw:
+        return end.instant < now
+    return end.day < now.date()
+
+
+def currency(
+    state: str, status: str, ends: list[tuple[str, When]], now: datetime | None
+) -> tuple[str, str | None]:
+    """The record's state once its end dates are heard, and a note when they changed it."""
+    if state != "current" or not ends or now is None:
+        return state, None
+    ended = [(what, w) for what, w in ends if _has_ended(w, now)]
+    if not ended:
+        return state, None
+    if len(ended) == len(ends):
+        latest = max(w for _, w in ended)
+        return "past", f"recorded until {latest.day.isoformat()} (status '{status}', but ended)"
+    what, gone = ended[0]
+    open_what, runs = next((x, w) for x, w in ends if not _has_ended(w, now))
+    return "uncertain", (
+        f"status '{status}' but {what} {gone.day.isoformat()} while {open_what} "
+        f"{runs.day.isoformat()}: confirm whether it is still taken"
+    )
 
 
 def read_medications(
@@ -138,8 +204,14 @@ def read_medications(
     medications: Mapping[str, dict[str, Any]],
     knowledge: Knowledge,
     subject: SubjectCheck,
+    now: datetime | None = None,
+    unidentified: list[UnidentifiedMedication] | None = None,
 ) -> tuple[MedicationUse, ...]:
-    """Every classified medication record of this patient (dropped statuses excluded)."""
+    """Every classified medication record of this patient (dropped statuses excluded).
+
+    With `now`, end dates count (see `currency`). Current records that carry neither a
+    known code nor any name are appended to `unidentified` when a list is given.
+    """
     found: list[MedicationUse] = []
     for entry in items:
         resource = entry.resource
@@ -156,11 +228,15 @@ def read_medications(
                 continue
             concepts = _concepts(resource, medications)
             matches = _classify(concepts, knowledge)
-            if not matches:
-                continue
             state = _STATES[kind].get(status, "uncertain") if verdict is None else "uncertain"
-            start, end, last = _dates(resource)
+            start, ends, last = _dates(resource)
+            state, note = currency(state, status, ends, now)
             name = _name(concepts)
+            if not matches:
+                if unidentified is not None and state == "current" and not name:
+                    unidentified.append(UnidentifiedMedication(reference_id(resource)))
+                continue
+            end = max((w for _, w in ends), default=None)
             for class_key, how in matches.items():
                 found.append(
                     MedicationUse(
@@ -173,6 +249,7 @@ def read_medications(
                         start=start,
                         end=end,
                         last_known=last,
+                        note=note,
                     )
                 )
         except (TypeError, ValueError, AttributeError, OverflowError):

@@ -121,8 +121,8 @@ def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
         gaps.append(
             DataGap(
                 use.reference,
-                f"B12 therapy on record with status '{use.status}': cannot tell whether it is taken, "
-                "so no treatment is offered",
+                f"B12 therapy on record with {use.note or f'status {use.status!r}'}: cannot tell whether "
+                "it is taken, so no treatment is offered",
             )
         )
     return gaps

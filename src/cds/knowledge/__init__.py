@@ -60,6 +60,8 @@ class ValueSetMember:
     icd10_prefixes: tuple[str, ...]  # upper case, dots removed
     certainty: str
     names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
+    whole_name_only: bool = False  # names must be the condition's whole name, not a phrase in it
+    valid_months: int | None = None  # time-limited: not current once recorded longer ago than this
 
 
 MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
@@ -129,7 +131,31 @@ class Knowledge:
             (name, (vs_key, member.key))
             for vs_key, value_set in self.value_sets.items()
             for member in value_set.members
+            if not member.whole_name_only
             for name in member.names
+        )
+
+    @cached_property
+    def condition_whole_names(self) -> Mapping[str, tuple[tuple[str, str], ...]]:
+        """(value set, member) by a reviewed whole condition name (word form): one lookup."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for vs_key, value_set in self.value_sets.items():
+            for member in value_set.members:
+                if member.whole_name_only:
+                    for name in member.names:
+                        found.setdefault(name, []).append((vs_key, member.key))
+        return MappingProxyType({name: tuple(refs) for name, refs in found.items()})
+
+    @cached_property
+    def condition_validity(self) -> Mapping[tuple[str, str], int]:
+        """Months a time-limited member stays current after it was recorded or began."""
+        return MappingProxyType(
+            {
+                (vs_key, member.key): member.valid_months
+                for vs_key, value_set in self.value_sets.items()
+                for member in value_set.members
+                if member.valid_months is not None
+            }
         )
 
     @cached_property
@@ -149,6 +175,15 @@ class Knowledge:
                 for prefix in member.icd10_prefixes:
                     icd10.setdefault(prefix, []).append(ref)
         return ConditionCodeIndex(snomed, icd10, order, displays)
+
+    @cached_property
+    def medication_codes(self) -> Mapping[str, tuple[str, ...]]:
+        """Medication classes by RxNorm code (ingredient or product): one lookup per code."""
+        by_code: dict[str, list[str]] = {}
+        for key, med_class in self.medication_classes.items():
+            for code in med_class.rxcuis:
+                by_code.setdefault(code, []).append(key)
+        return MappingProxyType({code: tuple(keys) for code, keys in by_code.items()})
 
     @cached_property
     def medication_names(self) -> PhraseIndex[str]:
@@ -221,6 +256,8 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
                 icd10_prefixes=tuple(_icd_prefix(c) for c in m["icd10"]),
                 certainty=m["certainty"],
                 names=tuple(word_form(n) for n in m.get("names", ())),
+                whole_name_only=m.get("name_match") == "whole",
+                valid_months=m.get("valid_months"),
             )
             for m in item["members"]
         )
@@ -230,9 +267,11 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
 
 def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
     result = {}
+    mapped = raw.get("product_map", {}).get("classes", {})
     for key, item in raw["classes"].items():
         rxcuis = {i["rxcui"] for i in item["ingredients"] if i.get("rxcui")}
         rxcuis |= {p["rxcui"] for p in item["products"]}
+        rxcuis |= set(mapped.get(key, {}))  # generated product codes (scripts/build_medication_map.py)
         names: list[str] = []
         for ingredient in item["ingredients"]:
             names.append(ingredient["name"])
@@ -293,7 +332,10 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
     )
-    _ = knowledge.condition_names, knowledge.condition_codes, knowledge.medication_names  # built up front
+    # built up front, so no request pays for them
+    _ = knowledge.condition_names, knowledge.condition_codes
+    _ = knowledge.condition_whole_names, knowledge.condition_validity
+    _ = knowledge.medication_names, knowledge.medication_codes
     return knowledge
 
 

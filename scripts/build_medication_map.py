@@ -1,0 +1,216 @@
+"""Regenerate the RxNorm product-code map in src/cds/knowledge/medications.json.
+
+EHRs send medicines as RxNorm product concepts (clinical drug SCD, branded drug SBD, generic
+and branded packs GPCK/BPCK, sometimes a component SCDC) rather than the ingredient. This
+script reads published tables of RxNorm codes with their normalized names and keeps every
+code whose name contains an ingredient of a medication class the engine reads
+(knowledge/medications.json, `classes.*.ingredients`, names and aliases), combination
+products included. RxNorm builds its normalized names from the ingredients, strengths and
+dose forms, so the name states the ingredients; the term type follows from the name's
+shape ("{...} Pack", "[Brand]").
+
+Inputs (not kept in the repository; see docs/guideline.md, "Medication map"):
+  --synthea FILE   Synthea's src/main/resources/costs/medications.csv (CODE, ..., COMMENTS):
+                   the RxNorm codes the synthetic patient generator writes into charts.
+  --omop FILE ...  OMOP concept code sets (concept_name, concept_code, vocabulary_id), e.g.
+                   the PEDSnet Variable Dictionary's drugs/*.csv; only vocabulary_id "RxNorm"
+                   rows with numeric codes are read.
+
+Rules the map follows:
+- systemic corticosteroids: topical, inhaled, nasal, eye, ear, rectal and other local forms
+  are left out (they do not act systemically);
+- vitamin B12: a combination product counts as B12 therapy only when it is an injection or
+  holds at least 0.5 mg of B12 per unit; low-dose B12 inside multivitamins does not treat a
+  deficiency, so those codes are listed under `not_counted` and match no class.
+
+Usage:
+  python scripts/build_medication_map.py --synthea medications.csv --omop a.csv b.csv \
+      --retrieved 2026-11-25 [--check]
+`--check` exits 1 when the committed map differs from what the inputs give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "src" / "cds" / "knowledge" / "medications.json"
+
+_LOCAL_FORMS = re.compile(
+    r"\b(topical|cream|ointment|lotion|shampoo|foam|ophthalmic|otic|nasal|inhal\w*|inhaler|"
+    r"rectal|enema|suppository|vaginal|mouthwash|paste|dental|irrigation|pad|intravitreal|"
+    r"metered dose|dry powder|tape|patch|gel|spray|drops?)\b"
+)
+_DOSE_FORMS = re.compile(
+    r"\b(tablet|capsule|solution|suspension|injection|injectable|syringe|cartridge|pen|"
+    r"elixir|syrup|granules|powder|lozenge|film|strip|liquid|concentrate|kit|auto-injector|"
+    r"chewable|wafer|emulsion|implant|bar)\b"
+)
+_B12_AMOUNT = re.compile(
+    r"\b(?:cyanocobalamin|hydroxocobalamin|methylcobalamin|vitamin b ?12)\s+([\d.]+)\s*(mg|mcg|ug)\b"
+)
+_MIN_B12_MG = 0.5  # a combination product below this per unit is a supplement, not treatment
+_SYNTHEA_NOTE = re.compile(r"\s+-{1,2}\s.*$")  # the cost table's trailing comment
+
+
+def _word_form(value: str) -> str:
+    return " " + re.sub(r"[^a-z0-9]+", " ", value.lower()).strip() + " "
+
+
+def _term_type(name: str) -> str | None:
+    lower = name.lower()
+    if "{" in lower or re.search(r"\bpack\b", lower):
+        return "BPCK" if "[" in lower else "GPCK"
+    strength = re.search(r"\d\s*(mg|mcg|ug|unt|meq|ml|%)\b", lower)
+    has_form = bool(_DOSE_FORMS.search(lower))
+    if "[" in lower:
+        return "SBD" if strength else "SBDF"
+    if strength and has_form:
+        return "SCD"
+    if strength:
+        return "SCDC"
+    return "SCDF" if has_form else None
+
+
+def _class_names(knowledge: dict) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for key, item in knowledge["classes"].items():
+        phrases = []
+        for ingredient in item["ingredients"]:
+            phrases.append(ingredient["name"])
+            phrases.extend(ingredient.get("aliases", ()))
+        names[key] = [_word_form(p) for p in phrases if len(p) > 3 or " " in p]  # no bare "b12"
+    return names
+
+
+def _b12_counts(name: str) -> bool:
+    lower = name.lower()
+    if "/" not in lower and "{" not in lower:
+        return True  # a B12-only product
+    if re.search(r"\binject", lower):
+        return True
+    for amount, unit in _B12_AMOUNT.findall(lower):
+        milligrams = float(amount) / (1000 if unit in {"mcg", "ug"} else 1)
+        if milligrams >= _MIN_B12_MG:
+            return True
+    return False
+
+
+def classify(name: str, names: dict[str, list[str]]) -> tuple[list[str], bool]:
+    """Class keys whose ingredients the product name states; True when B12 is present but
+    too little to count."""
+    words = _word_form(name)
+    found = [key for key, phrases in names.items() if any(p in words for p in phrases)]
+    low_b12 = False
+    if "systemic-corticosteroid" in found and _LOCAL_FORMS.search(name.lower()):
+        found.remove("systemic-corticosteroid")
+    if "b12-therapy" in found and not _b12_counts(name):
+        found.remove("b12-therapy")
+        low_b12 = True
+    return found, low_b12
+
+
+def read_synthea(path: Path) -> Iterator[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            code, comment = (row.get("CODE") or "").strip(), row.get("COMMENTS") or ""
+            if code.isdigit():
+                yield code, _SYNTHEA_NOTE.sub("", comment).strip()
+
+
+def read_omop(path: Path) -> Iterator[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            code = (row.get("concept_code") or "").strip()
+            if row.get("vocabulary_id") == "RxNorm" and code.isdigit():
+                yield code, (row.get("concept_name") or "").strip()
+
+
+def build(pairs: Iterable[tuple[str, str]], knowledge: dict) -> tuple[dict, dict]:
+    names = _class_names(knowledge)
+    ingredients = {
+        i["rxcui"] for item in knowledge["classes"].values() for i in item["ingredients"] if i.get("rxcui")
+    }
+    classes: dict[str, dict[str, str]] = {key: {} for key in knowledge["classes"]}
+    not_counted: dict[str, str] = {}
+    for code, name in pairs:
+        if code in ingredients or not name:
+            continue
+        tty = _term_type(name)
+        if tty is None:
+            continue
+        found, low_b12 = classify(name, names)
+        for key in found:
+            classes[key].setdefault(code, f"{tty} {name}")
+        if low_b12:
+            not_counted.setdefault(code, f"{tty} {name}")
+    ordered = {key: dict(sorted(codes.items(), key=lambda kv: int(kv[0]))) for key, codes in classes.items()}
+    return ordered, dict(sorted(not_counted.items(), key=lambda kv: int(kv[0])))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--synthea", type=Path, action="append", default=[])
+    parser.add_argument("--omop", type=Path, nargs="*", default=[])
+    parser.add_argument("--retrieved", required=True, help="date the inputs were retrieved (YYYY-MM-DD)")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    knowledge = json.loads(KNOWLEDGE.read_text("utf-8"))
+    pairs: list[tuple[str, str]] = []
+    for path in args.synthea:
+        pairs.extend(read_synthea(path))
+    for path in args.omop:
+        pairs.extend(read_omop(path))
+    classes, not_counted = build(pairs, knowledge)
+    product_map = {
+        "about": (
+            "Generated by scripts/build_medication_map.py: do not edit by hand. RxNorm product codes "
+            "(SCD, SBD, GPCK, BPCK, and the SCDC/SCDF forms some charts send) whose normalized name "
+            "contains an ingredient of the class, combination products included. The value is the "
+            "term type and the RxNorm name."
+        ),
+        "sources": [
+            {
+                "name": "Synthea synthetic patient generator, medication cost table",
+                "file": "src/main/resources/costs/medications.csv",
+                "repository": "synthetichealth/synthea",
+                "licence": "Apache-2.0",
+            },
+            {
+                "name": "PEDSnet Variable Dictionary, drug code sets (OMOP vocabulary, RxNorm rows)",
+                "files": sorted(p.name for p in args.omop),
+                "repository": "PEDSnet/Variable-Dictionary",
+                "licence": "none stated: the inputs are not kept, only the codes derived from them",
+            },
+        ],
+        "retrieved": args.retrieved,
+        "rules": {
+            "systemic-corticosteroid": "local forms (topical, inhaled, nasal, eye, ear, rectal) left out",
+            "b12-therapy": (
+                f"a combination product counts only when injected or holding at least {_MIN_B12_MG:g} mg "
+                "B12 per unit; multivitamins with low-dose B12 do not treat a deficiency and are "
+                "listed under not_counted"
+            ),
+        },
+        "size": sum(len(codes) for codes in classes.values()),
+        "classes": classes,
+        "not_counted": {"b12-low-dose": not_counted},
+    }
+    if args.check:
+        same = knowledge.get("product_map") == product_map
+        print("medication map is up to date" if same else "medication map differs from its inputs")
+        return 0 if same else 1
+    knowledge["product_map"] = product_map
+    KNOWLEDGE.write_text(json.dumps(knowledge, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    counts = ", ".join(f"{key} {len(codes)}" for key, codes in classes.items())
+    print(f"{product_map['size']} codes: {counts}; not counted (low-dose B12): {len(not_counted)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Medicines sent as RxNorm product codes (clinical drug, branded drug, pack, component)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engine.engine_fhir import KNOWLEDGE, PID, RXNORM, chart, finding, med, obs, run, topics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One product code per class the engine reads, with its RxNorm name (each from the map's sources).
+PRODUCTS = {
+    "b12-therapy": ("2001499", "Vitamin B 12 5 MG/ML Injectable Solution"),
+    "thiazide-diuretic": ("310798", "Hydrochlorothiazide 25 MG Oral Tablet"),
+    "loop-diuretic": ("1719286", "10 ML Furosemide 10 MG/ML Injection"),
+    "digoxin": ("197604", "Digoxin 0.125 MG Oral Tablet"),
+    "metformin": ("860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet"),
+    "ppi": ("198051", "omeprazole 20 MG Delayed Release Oral Capsule"),
+    "systemic-corticosteroid": ("312617", "predniSONE 5 MG Oral Tablet"),
+}
+
+
+def _concept(code: str | None, name: str | None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"coding": [{"system": RXNORM, "code": code}] if code else []}
+    if name:
+        concept["text"] = name
+    return concept
+
+
+def _as(shape: str, concept: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The medication record and any Medication resources the chart carries beside it."""
+    record = med(rxnorm="1")
+    if shape == "inline":
+        record["medicationCodeableConcept"] = concept
+        return record, []
+    del record["medicationCodeableConcept"]
+    medication = {"resourceType": "Medication", "id": "prod", "code": concept}
+    if shape == "contained":
+        record["contained"] = [medication]
+        record["medicationReference"] = {"reference": "#prod"}
+        return record, []
+    record["medicationReference"] = {"reference": "Medication/prod"}
+    return record, [medication]
+
+
+def _classes(shape: str, code: str | None, name: str | None) -> set[tuple[str, str]]:
+    record, extra = _as(shape, _concept(code, name))
+    resources = chart(meds=[record])
+    resources["medicationRequests"]["entry"].extend({"resource": r} for r in extra)
+    return {(m.class_key, m.matched_by) for m in run(resources).facts.medications}
+
+
+@pytest.mark.parametrize("shape", ["inline", "contained", "referenced"])
+@pytest.mark.parametrize("class_key", sorted(PRODUCTS))
+@pytest.mark.parametrize("sent", ["code only", "name only", "both"])
+def test_every_class_is_recognised_by_product_code_name_or_both(class_key, shape, sent):
+    code, name = PRODUCTS[class_key]
+    found = _classes(shape, code if sent != "name only" else None, name if sent != "code only" else None)
+    how = "text" if sent == "name only" else "rxnorm"
+    assert (class_key, how) in found
+
+
+@pytest.mark.parametrize("code", ["2001499", "316049", "316052", "310798", "315971", "1719286", "197604"])
+def test_codes_named_in_the_field_report_are_mapped(code):
+    assert KNOWLEDGE.medication_codes.get(code), code
+
+
+def test_code_only_b12_injection_means_no_second_course():
+    low = [obs("2132-9", 120, "pg/mL")]
+    on_b12 = med("MedicationStatement", rxnorm="2001499", start="2026-01-01")
+    result = run(chart(low, statements=[on_b12]))
+    assert finding(result, "b12-deficiency") is None
+    assert finding(result, "b12-treatment-monitoring") is not None
+
+
+@pytest.mark.parametrize("code", ["316049", "316052", "310798", "315971", "1719286", "197604"])
+def test_code_only_diuretic_or_digoxin_with_a_ppi_prompts_a_magnesium_test(code):
+    ppi = med(rxnorm="198051", start="2026-09-01")  # recent: a PPI alone would not prompt it yet
+    assert "magnesium-testing-recommended" in topics(run(chart(meds=[ppi, med(rxnorm=code)])))
+    assert "magnesium-testing-recommended" not in topics(run(chart(meds=[ppi])))
+
+
+def test_topical_corticosteroid_is_not_mapped_as_systemic():
+    assert "106258" not in KNOWLEDGE.medication_codes  # hydrocortisone topical cream
+
+
+def test_map_records_its_sources_date_and_size():
+    raw = json.loads((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"))["product_map"]
+    assert raw["retrieved"] and raw["sources"]
+    assert raw["size"] == sum(len(codes) for codes in raw["classes"].values())
+    assert 1000 <= raw["size"] <= 20000  # small: thousands of codes, not the terminology
+    assert PID
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "build_medication_map", ROOT / "scripts/build_medication_map.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "classes", "low_b12"),
+    [
+        ("hydrochlorothiazide 12.5 MG / lisinopril 20 MG Oral Tablet", ["thiazide-diuretic"], False),
+        ("Hydrocortisone 10 MG/ML Topical Cream", [], False),
+        ("hydrocortisone 10 MG Oral Tablet [Cortef]", ["systemic-corticosteroid"], False),
+        ("cyanocobalamin 1 MG Oral Tablet", ["b12-therapy"], False),
+        (
+            "cyanocobalamin 0.006 MG / folic acid 0.4 MG / Vitamin A 1000 UNT Chewable Tablet",
+            ["folic-acid"],
+            True,
+        ),
+        (
+            "cyanocobalamin 1 MG / folic acid 2.5 MG / pyridoxine 25 MG Oral Tablet",
+            ["b12-therapy", "folic-acid"],
+            False,
+        ),
+        ("Calcium Carbonate / Famotidine 10 MG / Magnesium Hydroxide Chewable Tablet", ["h2-blocker"], False),
+        ("amlodipine 5 MG Oral Tablet", [], False),
+    ],
+)
+def test_map_rules_for_combinations_local_forms_and_low_dose_b12(name, classes, low_b12):
+    knowledge = json.loads((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"))
+    module = _script()
+    found, low = module.classify(name, module._class_names(knowledge))
+    assert sorted(found) == sorted(classes)
+    assert low is low_b12
+
+
+def test_script_builds_term_types_from_rxnorm_names(tmp_path):
+    table = tmp_path / "codes.csv"
+    table.write_text(
+        "concept_id,concept_name,concept_code,vocabulary_id\n"
+        "1,omeprazole 20 MG Delayed Release Oral Capsule,198051,RxNorm\n"
+        "2,omeprazole 20 MG Delayed Release Oral Capsule [Prilosec],207212,RxNorm\n"
+        "3,{14 (omeprazole 20 MG Delayed Release Oral Capsule) } Pack,1000001,RxNorm\n"
+        "4,Omeprazole 20 MG Box of 28,OMOP385130,RxNorm Extension\n",
+        "utf-8",
+    )
+    module = _script()
+    knowledge = json.loads((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"))
+    classes, _ = module.build(module.read_omop(table), knowledge)
+    assert {code: label.split()[0] for code, label in classes["ppi"].items()} == {
+        "198051": "SCD",
+        "207212": "SBD",
+        "1000001": "GPCK",
+    }
