@@ -12,6 +12,7 @@ from cds.engine.model import Finding, Severity, Topic, TreatmentOption
 from tests.cards.card_helpers import (
     FOLATE,
     HOMOCYSTEINE,
+    KNOWLEDGE,
     MMA,
     assert_valid_response,
     context,
@@ -132,7 +133,7 @@ def _statement(concept: dict[str, Any], status: str = "active", patient: str = "
 
 def _facts(*statements: dict[str, Any]) -> ChartFacts:
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": s} for s in statements]}
-    return chart_facts({"medicationStatements": bundle}, "p1", NOW, 12)
+    return chart_facts({"medicationStatements": bundle}, "p1", NOW, KNOWLEDGE)
 
 
 @pytest.mark.parametrize(
@@ -179,29 +180,65 @@ def test_unknown_treatment_key_is_left_out() -> None:
     assert [s["label"] for s in card["suggestions"]] == ["Oral cyanocobalamin 1000 micrograms daily"]
 
 
-def _observation(code: str, when: str, status: str = "final", patient: str = "p1") -> dict[str, Any]:
-    return {
+def _observation(
+    code: str,
+    when: str,
+    status: str = "final",
+    patient: str | None = "p1",
+    value: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "Observation",
         "status": status,
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-        "subject": {"reference": f"Patient/{patient}"},
         "effectiveDateTime": when,
     }
+    if patient is not None:
+        resource["subject"] = {"reference": f"Patient/{patient}"}
+    resource.update(value if value is not None else {"valueQuantity": {"value": 0.2, "unit": "umol/L"}})
+    return resource
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"valueQuantity": {"value": value, "unit": unit}}
+
+
+def _recent(*observations: dict[str, Any]) -> frozenset[str]:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": o} for o in observations]}
+    return chart_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
 
 
 def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [
-            {"resource": _observation("13964-2", "2026-08-01T10:00:00Z")},
-            {"resource": _observation("13965-9", "2024-01-01")},
-            {"resource": _observation("19123-9", "2026-09-01", status="entered-in-error")},
-            {"resource": _observation("2132-9", "2026-09-01", patient="other")},
-        ],
-    }
-    facts = chart_facts({"observations": bundle}, "p1", NOW, 12)
-    assert facts.recent_loincs == frozenset({"13964-2"})
+    assert _recent(
+        _observation("13964-2", "2026-08-01T10:00:00Z"),
+        _observation("13965-9", "2024-01-01"),
+        _observation("19123-9", "2026-09-01", status="entered-in-error"),
+        _observation("2132-9", "2026-09-01", patient="other"),
+    ) == frozenset({"13964-2"})
+
+
+@pytest.mark.parametrize(
+    ("observation", "counts"),
+    [
+        (_observation("13964-2", "2026-09-01"), True),
+        (_observation("13964-2", "2026-09-01", status="preliminary"), True),
+        # The engine sets these aside and asks for the test again: the card must not drop it.
+        (_observation("13964-2", "2026-09-01", value={}), False),
+        (_observation("13964-2", "2026-09-01", patient=None), False),
+        (_observation("13964-2", "2027-03-01"), False),
+        (_observation("13964-2", "2026-09-01", status="registered"), False),
+        (_observation("13964-2", "2026-09-01", value={"valueString": "<0.1"}), False),
+        (_observation("13964-2", "2026-09-01", value=_quantity(0.2, "mg/L")), False),
+        (_observation("13964-2", "2026-09-01", value={"dataAbsentReason": {"text": "haemolysed"}}), False),
+        (_observation("2132-9", "2026-09-01", value=_quantity(0, "pg/mL")), False),
+        (_observation("2823-3", "2026-09-01", value=_quantity(4.1, "mmol/L")), True),
+        (_observation("62292-8", "2026-09-01", value=_quantity(60, "nmol/L")), True),
+        (_observation("62292-8", "2026-09-01", value={}), False),
+    ],
+)
+def test_a_recent_result_is_one_the_engine_would_use(observation: dict[str, Any], counts: bool) -> None:
+    recent = _recent(observation)
+    assert (observation["code"]["coding"][0]["code"] in recent) is counts
 
 
 def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:

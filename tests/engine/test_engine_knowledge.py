@@ -83,6 +83,7 @@ _CHARTS = [
     chart(meds=[med(rxnorm="6809"), med(rxnorm="7646", start="2020-01-01")]),
     chart(normal_workup()[1:], conditions=[cond("R25.3")]),
     chart([obs("17861-6", 7.0, "mg/dL"), obs("1751-7", 3.0, "g/dL")]),
+    chart([obs("2823-3", 4.1, "mg/L")]),
 ]
 
 

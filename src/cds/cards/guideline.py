@@ -36,9 +36,7 @@ def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding])
         catalog=load_catalog(),
         notes=runtime.knowledge.notes,
         sources=runtime.knowledge.sources,
-        chart=chart_facts(
-            call.prefetch.data, patient_id, call.now, call.settings.recent_months, runtime.same_test
-        ),
+        chart=chart_facts(call.prefetch.data, patient_id, call.now, runtime.knowledge),
     )
     return {"cards": build_cards(findings, ctx)}
 

@@ -13,6 +13,7 @@ from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
 from cds.engine.rules_electrolytes import electrolyte_findings
 from cds.engine.rules_twitching import twitching_findings
+from cds.engine.rules_unreadable import explain_repeats
 from cds.knowledge import Knowledge
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -52,6 +53,7 @@ def assess(
         *electrolyte_findings(facts, knowledge),
     ]
     findings = _suppress_covered(findings)
+    findings = explain_repeats(findings, facts, knowledge)
     missing = tuple(unavailable_gaps(facts))
     if missing:
         findings = [replace(f, gaps=f.gaps + missing) for f in findings]

@@ -26,6 +26,7 @@ class Topic(StrEnum):
     TWITCHING_RED_FLAGS = "twitching-red-flags"
     B12_DUPLICATE_THERAPY = "b12-duplicate-therapy"
     FOLATE_WITHOUT_B12 = "folate-without-b12"
+    RESULT_UNREADABLE = "result-unreadable"
 
 
 class Severity(StrEnum):

@@ -29,6 +29,13 @@ _ORDERED_CUTOFFS = (
     ("calcium_ionized_severe_low", "calcium_ionized_low"),
     ("potassium_severe_low", "potassium_low"),
     ("sodium_severe_low", "sodium_low"),
+    ("magnesium_plausible_low", "magnesium_severe_low"),
+    ("calcium_corrected_plausible_low", "calcium_corrected_severe_low"),
+    ("calcium_ionized_plausible_low", "calcium_ionized_severe_low"),
+    ("potassium_plausible_low", "potassium_severe_low"),
+    ("sodium_plausible_low", "sodium_severe_low"),
+    ("b12_elevated", "b12_total_plausible_high"),
+    ("holotc_indeterminate_upper", "holotc_plausible_high"),
 )
 
 
@@ -40,6 +47,7 @@ class LabDefinition:
     loincs: tuple[str, ...]
     factors: Mapping[str, float]  # lower-cased unit spelling -> factor to the canonical unit
     source: str
+    test: str = ""  # key of the orderable test that repeats it (tests.json)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,28 @@ class Cutoff:
     text: str
     source: str
     certainty: str
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """Physiological limits of an analyte, canonical unit; None where no limit is set."""
+
+    low: float | None
+    high: float | None
+
+    def holds(self, value: float) -> bool:
+        # A concentration of zero is never physiological, whatever the limits say.
+        return value > 0 and (self.low is None or value >= self.low) and (
+            self.high is None or value <= self.high
+        )
+
+    def text(self, unit: str) -> str:
+        low = f"{self.low:g}" if self.low is not None else "above 0"
+        if self.high is None:
+            return f"{low} {unit}" if self.low is None else f"at least {low} {unit}"
+        if self.low is None:
+            return f"above 0, up to {self.high:g} {unit}"
+        return f"{low}-{self.high:g} {unit}"
 
 
 @dataclass(frozen=True)
@@ -159,6 +189,18 @@ class Knowledge:
             for name in med_class.names
         )
 
+    @cached_property
+    def plausible_limits(self) -> Mapping[str, PlausibleRange]:
+        """Per analyte, from the `<analyte>_plausible_low/high` cut-offs (site-overridable)."""
+        return MappingProxyType(
+            {
+                key: PlausibleRange(
+                    self.cutoffs.get(f"{key}_plausible_low"), self.cutoffs.get(f"{key}_plausible_high")
+                )
+                for key in self.labs
+            }
+        )
+
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
         return test.loinc, test.display
@@ -196,6 +238,7 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
             loincs=loincs,
             factors=MappingProxyType({unit.lower(): float(f) for unit, f in item["units"].items()}),
             source=item["source"],
+            test=item.get("test", ""),
         )
         for code in loincs:
             by_loinc[code] = key
@@ -293,7 +336,8 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
     )
-    _ = knowledge.condition_names, knowledge.condition_codes, knowledge.medication_names  # built up front
+    _ = knowledge.condition_names, knowledge.condition_codes, knowledge.medication_names
+    _ = knowledge.plausible_limits  # built up front
     return knowledge
 
 
@@ -302,6 +346,7 @@ __all__ = [
     "Knowledge",
     "LabDefinition",
     "MedicationClass",
+    "PlausibleRange",
     "TestDefinition",
     "ValueSet",
     "ValueSetMember",
