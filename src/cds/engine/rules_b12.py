@@ -113,8 +113,8 @@ def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
         gaps.append(
             DataGap(
                 "medications",
-                "medication list unavailable: cannot tell whether the patient already takes B12, "
-                "so no treatment is offered",
+                "medication list unavailable or incomplete: cannot tell whether the patient already "
+                "takes B12, so no treatment is offered",
             )
         )
     for use in facts.meds("b12-therapy", "uncertain"):
