@@ -109,6 +109,10 @@ def _b12_therapy_uncertain(facts: PatientFacts) -> bool:
 
 def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
     gaps = []
+    if facts.age is None:
+        gaps.append(
+            DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
+        )
     if facts.medications_unavailable:
         gaps.append(
             DataGap(
@@ -133,8 +137,10 @@ def _treatments(
 ) -> tuple[TreatmentOption, ...]:
     if _b12_therapy_uncertain(facts):
         return ()
-    if is_child(facts, knowledge):
-        return ()  # the options carry adult doses: a child's dose is a clinician's decision
+    if facts.age is None or is_child(facts, knowledge):
+        # The options carry adult doses: unknown age is not adult age, and a child's dose is
+        # a clinician's decision.
+        return ()
     injection = symptoms or bool(facts.conditions_in("malabsorption"))
     return (
         TreatmentOption("b12-oral", recommended=not injection),
