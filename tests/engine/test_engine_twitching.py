@@ -58,7 +58,9 @@ def test_red_flags_with_twitching_are_critical_and_come_first():
     assert topics(result)[0] == "twitching-red-flags"
     flags = result.findings[0]
     assert flags.severity == "critical"
-    assert {s.key for s in flags.symptoms} == {"fasciculation", "motor-neuron-disease"}
+    assert {s.key for s in flags.symptoms} == {"fasciculation"}  # ALS is a diagnosis, not a symptom
+    assert {r.key for r in flags.on_record} == {"motor-neuron-disease"}
+    assert flags.title == "Twitching with motor neuron disease on record: assess promptly"
     assert "red-flags-present" in finding(result, "b12-deficiency").notes
 
 

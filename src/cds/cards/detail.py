@@ -74,7 +74,9 @@ def detail_for(
     evidence = list(finding.evidence)
     if finding.primary is not None and finding.primary not in evidence:
         evidence.insert(0, finding.primary)
-    todo = [f"- {md_text(line)}" for line in (*advice_first, *topic.advice)]
+    # A finding's own advice (urgent steps for a critical result) replaces the routine advice.
+    advice = [notes[key] for key in finding.advice if key in notes] or list(topic.advice)
+    todo = [f"- {md_text(line)}" for line in (*advice_first, *advice)]
     todo += [f"- Order {md_escape(t.display)}: {md_escape(t.reason)}" for t in finding.tests]
     todo += [f"- {md_text(line)}" for line in advice_last]
     caveats = [f"- {md_text(notes[key])}" for key in _unique(finding.notes) if key in notes]
@@ -84,6 +86,7 @@ def detail_for(
         *(_section("Evidence", _evidence_rows(evidence)) if evidence else []),
         *_section("Likely causes in the chart", [_cause_line(c) for c in finding.causes]),
         *_section("Symptoms documented", [_cause_line(s) for s in finding.symptoms]),
+        *_section("On record", [_cause_line(r) for r in finding.on_record]),
         *_section("What to do", todo),
         *_section("Caveats", caveats),
         *_section("Missing or stale data", gaps),

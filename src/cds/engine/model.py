@@ -103,3 +103,7 @@ class Finding:
     sources: tuple[str, ...] = ()  # knowledge source keys
     symptoms: tuple[Cause, ...] = ()  # documented twitching, neuropathy or red flags used
     remove_orders: tuple[Cause, ...] = ()  # draft orders the card offers to delete (order services)
+    # Records the card refers to that are neither causes nor symptoms: a diagnosis such as
+    # ALS, the B12 therapy already on record, the orders being signed.
+    on_record: tuple[Cause, ...] = ()
+    advice: tuple[str, ...] = ()  # note keys shown under "What to do" in place of the topic's routine advice

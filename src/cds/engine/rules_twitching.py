@@ -35,16 +35,27 @@ DRUG_CAUSES = (
 )
 
 
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _red_flags(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     twitching = facts.conditions_in("twitching")
     flags = facts.conditions_in("red-flags")
     if not twitching or not flags:
         return None
+    kinds = {c.member: knowledge.member("red-flags", c.member) for c in flags}
+    symptoms = [c for c in flags if (m := kinds[c.member]) is None or m.kind != "diagnosis"]
+    diagnoses = [c for c in flags if c not in symptoms]
+    # The summary names what was found, symptoms first: "Twitching with limb weakness: ..."
+    members = [m for c in (*symptoms, *diagnoses) if (m := kinds[c.member]) is not None]
+    named = list(dict.fromkeys(m.flag or m.display.lower() for m in members))
     return Finding(
         topic=Topic.TWITCHING_RED_FLAGS,
         severity=Severity.CRITICAL,
-        title="Twitching with neurological red flags",
-        symptoms=unique(condition_cause(c) for c in (*twitching, *flags)),
+        title=f"Twitching with {_joined(named)}: assess promptly",
+        symptoms=unique(condition_cause(c) for c in (*twitching, *symptoms)),
+        on_record=unique(condition_cause(c) for c in diagnoses),
         notes=("twitching-red-flags",),
         sources=("b12-fasciculation-differential", "twitching-deficiencies"),
     )

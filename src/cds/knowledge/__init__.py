@@ -90,6 +90,8 @@ class ValueSetMember:
     icd10_prefixes: tuple[str, ...]  # upper case, dots removed
     certainty: str
     names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
+    flag: str = ""  # red flags: the short name a summary uses ("limb weakness")
+    kind: str = "symptom"  # "symptom" (a symptom or sign) or "diagnosis"
 
 
 MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
@@ -201,6 +203,9 @@ class Knowledge:
             }
         )
 
+    def member(self, value_set: str, key: str) -> ValueSetMember | None:
+        return next((m for m in self.value_sets[value_set].members if m.key == key), None)
+
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
         return test.loinc, test.display
@@ -264,6 +269,8 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
                 icd10_prefixes=tuple(_icd_prefix(c) for c in m["icd10"]),
                 certainty=m["certainty"],
                 names=tuple(word_form(n) for n in m.get("names", ())),
+                flag=m.get("flag", ""),
+                kind=m.get("kind", "symptom"),
             )
             for m in item["members"]
         )
