@@ -37,8 +37,8 @@ VALUES = {
     "calcium_corrected": [1.8, 2.1, 2.4],
     "albumin": [22, 30, 40],
     "magnesium": [0.35, 0.6, 0.8, 1.0],
-    "potassium": [2.4, 3.0, 3.4, 4.5],
-    "sodium": [118, 128, 134, 140],
+    "potassium": [2.4, 3.0, 3.4, 4.5, 5.8, 7.0],
+    "sodium": [118, 128, 134, 140, 150, 165],
 }
 USED_STATUSES = ["final", "amended", "corrected", "preliminary"]
 IGNORED_STATUSES = ["entered-in-error", "cancelled"]

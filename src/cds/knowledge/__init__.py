@@ -35,6 +35,12 @@ _ORDERED_CUTOFFS = (
     ("potassium_plausible_low", "potassium_severe_low"),
     ("sodium_plausible_low", "sodium_severe_low"),
     ("b12_elevated", "b12_total_plausible_high"),
+    ("potassium_low", "potassium_high"),
+    ("potassium_high", "potassium_severe_high"),
+    ("potassium_severe_high", "potassium_plausible_high"),
+    ("sodium_low", "sodium_high"),
+    ("sodium_high", "sodium_severe_high"),
+    ("sodium_severe_high", "sodium_plausible_high"),
     ("holotc_indeterminate_upper", "holotc_plausible_high"),
 )
 
@@ -58,6 +64,7 @@ class Cutoff:
     text: str
     source: str
     certainty: str
+    rule: str = "below"  # how the cut-off is applied: "below", "above", "at_least", ...
 
 
 @dataclass(frozen=True)
@@ -320,7 +327,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     raw = _raw_files()
     labs, by_loinc = _build_labs(raw["labs"])
     cutoff_info = {
-        key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"])
+        key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"], c["rule"])
         for key, c in raw["cutoffs"]["cutoffs"].items()
     }
     systems = {**raw["medications"]["systems"], **raw["value_sets"]["systems"]}
