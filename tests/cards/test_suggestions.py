@@ -36,7 +36,7 @@ def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
     assert [s["label"] for s in card["suggestions"]] == [
         "Oral cyanocobalamin 1000 micrograms daily",
         "Sublingual cyanocobalamin 1000 micrograms daily",
-        "Intramuscular hydroxocobalamin 1000 micrograms (loading, then monthly)",
+        "Intramuscular hydroxocobalamin 1000 micrograms monthly",
     ]
     routes = []
     for resource in _resources(card):
@@ -57,6 +57,31 @@ def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
         assert dosage["doseAndRate"][0]["doseQuantity"]["code"] == "ug"
         routes.append(dosage["route"]["coding"][0]["code"])
     assert routes == ["26643006", "37839007", "78421000"]
+
+
+def _im_order(key: str) -> dict[str, Any]:
+    options = (TreatmentOption(key, recommended=True),)
+    [card] = build_cards([deficiency(treatments=options)], context())
+    [resource] = _resources(card)
+    validate_fhir(resource)
+    return resource
+
+
+def test_neurological_loading_is_two_structured_phases() -> None:
+    dosages = _im_order("b12-im-neuro")["dosageInstruction"]
+    assert [d["sequence"] for d in dosages] == [1, 2]
+    assert [d["timing"]["repeat"] for d in dosages] == [
+        {"frequency": 1, "period": 2, "periodUnit": "d"},  # loading: alternate days
+        {"frequency": 1, "period": 1, "periodUnit": "mo"},  # maintenance: the knowledge file's interval
+    ]
+    assert "alternate days" in dosages[0]["text"] and "Maintenance" in dosages[1]["text"]
+    assert all(d["route"]["coding"][0]["code"] == "78421000" for d in dosages)
+
+
+def test_intramuscular_without_neurological_involvement_is_one_monthly_instruction() -> None:
+    [dosage] = _im_order("b12-im")["dosageInstruction"]
+    assert "sequence" not in dosage
+    assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": "mo"}
 
 
 @pytest.mark.parametrize("recommended", ["b12-oral", "b12-im"])

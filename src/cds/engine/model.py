@@ -84,7 +84,7 @@ class TestRecommendation:
 
 @dataclass(frozen=True)
 class TreatmentOption:
-    key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im"
+    key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im", "b12-im-neuro"
     recommended: bool
 
 

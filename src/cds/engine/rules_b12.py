@@ -145,7 +145,8 @@ def _treatments(
     return (
         TreatmentOption("b12-oral", recommended=not injection),
         TreatmentOption("b12-sublingual", recommended=False),
-        TreatmentOption("b12-im", recommended=injection),
+        # Neurological involvement: load on alternate days before the maintenance injections.
+        TreatmentOption("b12-im-neuro" if symptoms else "b12-im", recommended=injection),
     )
 
 
@@ -171,7 +172,7 @@ def _deficiency(
     treatments = _treatments(facts, knowledge, bool(symptoms))
     notes = _common_notes(facts, knowledge, bool(symptoms))
     notes += ["folate-caution", "b12-review"]
-    if any(t.recommended and t.key == "b12-im" for t in treatments):
+    if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
     if is_child(facts, knowledge):
         notes.append("b12-paediatric-dosing")

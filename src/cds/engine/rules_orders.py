@@ -104,7 +104,7 @@ def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Kno
     notes = ["folate-masks-b12"]
     if lab is not None:
         notes += [n for n in lab.notes if n in {"b12-neuro-urgency", "b12-paediatric", "preliminary-result"}]
-    if any(t.recommended and t.key == "b12-im" for t in treatments):
+    if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
     return Finding(
         topic=Topic.FOLATE_WITHOUT_B12,
