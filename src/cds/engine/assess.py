@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cds.engine.building import unavailable_gaps
+from cds.engine.building import for_age, unavailable_gaps
 from cds.engine.facts import PatientFacts, build_facts
 from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
@@ -63,5 +63,6 @@ def assess(
         if finding.topic not in seen:
             seen.add(finding.topic)
             unique_findings.append(finding)
+    unique_findings = [for_age(f, facts, knowledge) for f in unique_findings]
     unique_findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return Assessment(findings=tuple(unique_findings), facts=facts)

@@ -24,7 +24,7 @@ from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
-from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic, TreatmentOption
+from cds.engine.model import DataGap, Evidence, Finding, Severity, TestRecommendation, Topic, TreatmentOption
 from cds.knowledge import Knowledge
 
 B12_ANALYTES = ("b12_total", "holotc", "mma", "homocysteine")
@@ -150,8 +150,22 @@ def _treatments(
     )
 
 
+def _pregnant(facts: PatientFacts) -> bool:
+    return any(c.member == "pregnancy" for c in facts.conditions_in("other-b12-risks"))
+
+
+def _pregnancy_tests(
+    facts: PatientFacts, knowledge: Knowledge, items: tuple[Evidence, ...]
+) -> tuple[TestRecommendation, ...]:
+    """In pregnancy a total B12 alone is hard to read: ask for active B12 and MMA, unless done."""
+    if not _pregnant(facts) or any(e.analyte in {"holotc", "mma"} for e in items):
+        return ()
+    why = "total B12 falls in normal pregnancy; active B12 or MMA confirms deficiency"
+    return tuple(test(knowledge, key, why) for key in ("holotc", "mma") if facts.recent(key) is None)
+
+
 def _common_notes(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> list[str]:
-    notes = []
+    notes = ["b12-pregnancy"] if _pregnant(facts) else []
     if symptoms:
         notes.append("b12-neuro-urgency")
     if is_child(facts, knowledge):
@@ -168,7 +182,7 @@ def _sources(items: tuple[Evidence, ...], extra: tuple[str, ...]) -> tuple[str, 
 def _deficiency(
     facts: PatientFacts, knowledge: Knowledge, primary: Evidence, items: tuple[Evidence, ...]
 ) -> Finding:
-    symptoms = neuro_symptoms(facts)
+    symptoms = neuro_symptoms(facts, knowledge)
     treatments = _treatments(facts, knowledge, bool(symptoms))
     notes = _common_notes(facts, knowledge, bool(symptoms))
     notes += ["folate-caution", "b12-review"]
@@ -182,6 +196,7 @@ def _deficiency(
         notes.append("preliminary-result")
     return Finding(
         topic=Topic.B12_DEFICIENCY,
+        tests=_pregnancy_tests(facts, knowledge, items),
         severity=Severity.WARNING,
         title="Vitamin B12 deficiency",
         primary=primary,
@@ -213,16 +228,18 @@ def _indeterminate(
         return _deficiency(facts, knowledge, primary, (*grey_ev, *elevated))
     if False in verdicts:
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
-    symptoms = neuro_symptoms(facts)
+    symptoms = neuro_symptoms(facts, knowledge)
     gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
     for analyte in _MARKERS:
         if analyte not in markers:
             gaps.append(
                 DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.effective}")
             )
+    # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
+    wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
-        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.effective}")
-        for key in _MARKERS
+        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.when.day}")
+        for key in wanted
     )
     notes = ["b12-indeterminate-next", *_common_notes(facts, knowledge, bool(symptoms)), "mma-renal"]
     if preliminary(grey_ev):
@@ -284,7 +301,7 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
         gaps=tuple(gaps),
         notes=ordered_unique(notes),
         sources=("nice-ng239", "b12-treatment-twitching"),
-        symptoms=neuro_symptoms(facts),
+        symptoms=neuro_symptoms(facts, knowledge),
     )
 
 
