@@ -29,6 +29,7 @@ class CardContext:
     base_url: str  # absolute base of this service, for documentation links
     catalog: CardCatalog
     notes: Mapping[str, str] = field(default_factory=dict)
+    note_priority: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     chart: ChartFacts = field(default_factory=ChartFacts)
 
@@ -87,7 +88,7 @@ def _card(
         "source": _source(topic, ctx),
     }
     shown_topic = topic if topic_advice else replace(topic, advice=())
-    detail = detail_for(finding, shown_topic, ctx.notes, ctx.sources, advice_first, advice_last)
+    detail = detail_for(finding, shown_topic, ctx.notes, advice_first, advice_last, ctx.note_priority)
     if detail:
         card["detail"] = detail
     reasons = _override_reasons(topic, ctx)

@@ -35,6 +35,7 @@ def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding])
         base_url=call.base_url,
         catalog=load_catalog(),
         notes=runtime.knowledge.notes,
+        note_priority=runtime.knowledge.note_priority,
         sources=runtime.knowledge.sources,
         chart=chart_facts(call.prefetch.data, patient_id, call.now, runtime.knowledge),
     )

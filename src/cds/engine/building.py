@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from cds.engine.conditions import ConditionMatch
+from cds.engine.dates import duration_words
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
 from cds.engine.medications import MedicationUse
@@ -45,7 +46,7 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
             gaps.append(
                 DataGap(
                     knowledge.labs[analyte].display,
-                    f"latest result ({latest.reported}, {latest.effective}) is older than "
+                    f"latest result ({latest.reported}, {latest.when.day}) is older than "
                     f"{knowledge.recent_months} months",
                 )
             )
@@ -69,11 +70,10 @@ def test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
 def medication_cause(use: MedicationUse, facts: PatientFacts | None = None) -> Cause:
     since = use.start.raw if use.start else None
     label = use.name
-    if since:
-        label += f" (since {since}"
-        if facts is not None and use.start is not None:
-            months = (facts.today.year - use.start.day.year) * 12 + facts.today.month - use.start.day.month
-            label += f", about {max(months, 0)} months"
+    if use.start is not None:
+        label += f" (since {use.start.day}"  # a date, not the record's timestamp
+        if facts is not None and use.start.day <= facts.today:
+            label += f", {duration_words(use.start.day, facts.today)}"
         label += ")"
     return Cause(
         kind="medication",

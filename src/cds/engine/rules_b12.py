@@ -233,7 +233,7 @@ def _indeterminate(
     for analyte in _MARKERS:
         if analyte not in markers:
             gaps.append(
-                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.effective}")
+                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
             )
     # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
     wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
@@ -279,8 +279,9 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
             for r in latest
             if band(r, knowledge) in {"deficient", "indeterminate", "unclear-low"}
         )
-    causes = [medication_cause(m, facts) for m in therapy]
-    causes += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
+    # The therapy and the documented deficiency are on record; they are not causes.
+    on_record = [medication_cause(m, facts) for m in therapy]
+    on_record += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
     notes = ["b12-on-therapy", "b12-review", "b12-twitching-flare"]
     if is_child(facts, knowledge):
         notes.append("b12-paediatric")
@@ -297,7 +298,8 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
         title="On B12 therapy: review the response",
         primary=items[0] if items else None,
         evidence=items,
-        causes=unique(causes),
+        causes=b12_risk_causes(facts, knowledge),
+        on_record=unique(on_record),
         gaps=tuple(gaps),
         notes=ordered_unique(notes),
         sources=("nice-ng239", "b12-treatment-twitching"),

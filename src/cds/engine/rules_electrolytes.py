@@ -55,6 +55,8 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         tests.append(test(knowledge, "potassium", "low magnesium often comes with low potassium"))
     if not any(facts.recent(a) for a in ("calcium_ionized", "calcium_corrected", "calcium_total")):
         tests.append(test(knowledge, "calcium", "low magnesium can lower calcium"))
+        if facts.recent("albumin") is None:  # a total calcium cannot be read without it
+            tests.append(test(knowledge, "albumin", "needed to correct calcium for albumin"))
     return Finding(
         topic=Topic.HYPOMAGNESEMIA,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -136,7 +138,7 @@ def _corrected_calcium(
     reference_albumin = knowledge.cutoffs["albumin_reference"]
     value = total.value + 0.02 * (reference_albumin - albumin.value)
     note = (
-        f"corrected for albumin {albumin.value:g} g/L ({albumin.effective}): {total.value:.2f} + 0.02 x "
+        f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day}): {total.value:.2f} + 0.02 x "
         f"({reference_albumin:g} - {albumin.value:g}) = {value:.2f} mmol/L"
     )
     derived = LabResult(

@@ -6,7 +6,6 @@ from cds.engine.building import (
     condition_cause,
     current_medication_causes,
     lab_gaps,
-    missing_gap,
     test,
     unique,
 )
@@ -87,8 +86,8 @@ def _workup(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     tests = missing_workup_tests(facts, knowledge)
     if not tests:
         return None
-    gaps = [missing_gap(knowledge, t.display) for t in tests]
-    gaps += lab_gaps(facts, WORKUP_ANALYTES, knowledge)
+    # Each order already says "no usable result": the gaps add only what was set aside or stale.
+    gaps = lab_gaps(facts, WORKUP_ANALYTES, knowledge)
     causes = current_medication_causes(facts, DRUG_CAUSES)
     causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     notes = ["twitching-benign-causes"]

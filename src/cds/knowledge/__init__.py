@@ -157,6 +157,7 @@ class Knowledge:
     tests: Mapping[str, TestDefinition]
     notes: Mapping[str, str]
     note_sources: Mapping[str, str]
+    note_priority: Mapping[str, int]  # lower is shown first; a card shows at most two caveats
     sources: Mapping[str, Mapping[str, str]]
     systems: Mapping[str, frozenset[str]]  # "rxnorm", "atc", "snomed", "icd10" -> system URIs
     recent_months: int
@@ -346,6 +347,9 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         ),
         notes=MappingProxyType({key: n["text"] for key, n in raw["notes"]["notes"].items()}),
         note_sources=MappingProxyType({key: n["source"] for key, n in raw["notes"]["notes"].items()}),
+        note_priority=MappingProxyType(
+            {key: int(n.get("priority", 5)) for key, n in raw["notes"]["notes"].items()}
+        ),
         sources=MappingProxyType(raw["sources"]["sources"]),
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
