@@ -279,6 +279,21 @@ def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:
     assert "Order Homocysteine" in card["detail"]
 
 
+def test_a_card_never_refers_to_tests_it_does_not_carry() -> None:
+    finding = Finding(
+        topic=Topic.TWITCHING_WORKUP,
+        severity=Severity.INFO,
+        title="Twitching: tests to complete the work-up",
+        tests=(MMA,),
+    )
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert "suggestions" not in card
+    assert "below" not in card["detail"]
+    assert "Methylmalonic acid was not suggested" in card["detail"]
+    [card] = build_cards([finding], context())  # with the test on the card, the advice stays
+    assert "Complete the missing tests below." in card["detail"]
+
+
 def test_no_order_promised_when_every_test_was_dropped() -> None:
     finding = Finding(
         topic=Topic.B12_TESTING_RECOMMENDED,

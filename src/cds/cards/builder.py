@@ -143,9 +143,12 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     elif options:
         first.append("Start vitamin B12 replacement: choose one of the options on this card.")
 
-    # The card lists and orders only the tests it suggests; dropped ones are explained.
+    # The card lists and orders only the tests it suggests; dropped ones are explained, and
+    # advice that points at tests ("complete the missing tests below") goes when none are left.
     shown = replace(finding, tests=tuple(tests))
-    card = _card(shown, key, ctx, summary_for(shown), finding.severity.value, first, dropped)
+    keep_advice = not finding.tests or bool(tests)
+    summary = summary_for(shown)
+    card = _card(shown, key, ctx, summary, finding.severity.value, first, dropped, topic_advice=keep_advice)
     result = [card]
     if finding.remove_orders:
         card["suggestions"] = _removals(finding, ctx.hook_instance, key)
