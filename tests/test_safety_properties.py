@@ -37,8 +37,8 @@ VALUES = {
     "calcium_corrected": [1.8, 2.1, 2.4],
     "albumin": [22, 30, 40],
     "magnesium": [0.35, 0.6, 0.8, 1.0],
-    "potassium": [2.4, 3.0, 3.4, 4.5],
-    "sodium": [118, 128, 134, 140],
+    "potassium": [2.4, 3.0, 3.4, 4.5, 5.8, 7.0],
+    "sodium": [118, 128, 134, 140, 150, 165],
 }
 USED_STATUSES = ["final", "amended", "corrected", "preliminary"]
 IGNORED_STATUSES = ["entered-in-error", "cancelled"]
@@ -79,6 +79,45 @@ def observations(draw: st.DrawFn, index: int) -> dict[str, Any]:
         "effectiveDateTime": (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "valueQuantity": {"value": value, "unit": unit},
     }
+
+
+# Limits a value must stay within to be used (canonical unit), per the knowledge data.
+PLAUSIBLE = KNOWLEDGE.plausible_limits
+
+
+@st.composite
+def unusable_observations(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    """A recent result of this patient that cannot be used: no number, a reason its value is
+    absent, an unknown unit, or a value outside physiological limits (zero included)."""
+    analyte = draw(st.sampled_from(sorted(VALUES)))
+    lab = KNOWLEDGE.labs[analyte]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"bad{index:03d}z",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": draw(st.sampled_from(lab.loincs))}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": (NOW - timedelta(days=draw(st.sampled_from([0, 5, 40])))).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+    }
+    limits = PLAUSIBLE[analyte]
+    implausible = [0.0]
+    implausible += [limits.low / 2] if limits.low else []
+    implausible += [limits.high * 3] if limits.high else []
+    shape = draw(st.sampled_from(["text", "absent", "unit", "implausible", "implausible"]))
+    if shape == "text":
+        resource["valueString"] = draw(st.sampled_from(["<150", "see comment", "haemolysed", ">2000"]))
+    elif shape == "absent":
+        reason = draw(st.sampled_from(["error", "not-performed"]))
+        resource["dataAbsentReason"] = {"coding": [{"code": reason}]}
+    elif shape == "unit":
+        resource["valueQuantity"] = {"value": draw(st.sampled_from(VALUES[analyte])), "unit": "mg/L"}
+    else:
+        unit = draw(st.sampled_from(sorted(lab.factors)))
+        value = draw(st.sampled_from(implausible)) / lab.factors[unit]
+        resource["valueQuantity"] = {"value": value, "unit": unit}
+    return resource
 
 
 @st.composite
@@ -267,6 +306,48 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
         for coding in a.get("code", {}).get("coding", [])
     }
     assert not ordered & fresh_loincs, f"ordered again: {ordered & fresh_loincs}"
+
+
+_JUDGED_RESULTS = {
+    "b12-deficiency",
+    "b12-indeterminate",
+    "b12-elevated",
+    "hypomagnesemia",
+    "hypocalcemia",
+    "electrolyte-imbalance",
+}
+
+
+def _judgements(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """What the cards conclude from results: topic, urgency and summary of each judged card."""
+    return sorted(
+        (c["source"]["topic"]["code"], c["indicator"], c["summary"])
+        for c in result["cards"]
+        if c["source"]["topic"]["code"] in _JUDGED_RESULTS
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chart=charts(), bad=st.lists(st.integers(0, 999), max_size=3, unique=True).flatmap(
+    lambda ids: st.tuples(*(unusable_observations(i) for i in ids))
+))
+def test_unusable_and_implausible_results_never_change_a_finding(
+    chart: dict[str, list[dict[str, Any]]], bad: tuple[dict[str, Any], ...]
+) -> None:
+    """Adding results that cannot be read changes no judged card; each is named or superseded."""
+    with_bad = {**chart, "observations": [*chart["observations"], *bad]}
+    before = _call(chart)
+    after = _call(with_bad)
+    assert _judgements(after) == _judgements(before)
+    shown = json.dumps(after)
+    for resource in bad:
+        loinc = resource["code"]["coding"][0]["code"]
+        analyte = KNOWLEDGE.loinc_to_analyte[loinc]
+        if any(
+            o["code"]["coding"][0]["code"] in KNOWLEDGE.labs[analyte].loincs for o in chart["observations"]
+        ):
+            continue  # another result of the same test may be the one that counts
+        assert resource["id"] in shown, f"{resource['id']} is set aside without a word"
 
 
 def _topics(observations: list[dict[str, Any]]) -> list[tuple[str, str]]:

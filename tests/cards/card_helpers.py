@@ -101,6 +101,7 @@ def context(chart: ChartFacts | None = None, hook_instance: str = HOOK_INSTANCE)
         base_url=BASE,
         catalog=load_catalog(),
         notes=KNOWLEDGE.notes,
+        note_priority=KNOWLEDGE.note_priority,
         sources=KNOWLEDGE.sources,
         chart=chart or ChartFacts(),
     )

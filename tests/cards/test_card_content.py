@@ -97,7 +97,7 @@ def test_override_reasons_come_from_topic_data() -> None:
     assert all(r["display"] and r["system"].endswith("/override-reason") for r in card["overrideReasons"])
 
 
-def test_detail_has_evidence_causes_advice_caveats_gaps_and_sources() -> None:
+def test_detail_has_evidence_causes_advice_caveats_and_gaps_but_no_source_list() -> None:
     [card] = build_cards([deficiency()], context())
     detail = card["detail"]
     assert "| Vitamin B12 | 150 pg/mL | 150 ng/L | 2026-09-02 | \\< 180 ng/L |" in detail
@@ -105,8 +105,9 @@ def test_detail_has_evidence_causes_advice_caveats_gaps_and_sources() -> None:
     assert KNOWLEDGE.notes["b12-total-late-marker"] in detail
     assert KNOWLEDGE.notes["folate-caution"] in detail
     assert "Active B12: no result in the last 12 months" in detail
+    # Sources are the card's links; the detail does not repeat them.
     nice = KNOWLEDGE.sources["nice-ng239"]
-    assert f"[{nice['title']}]({nice['url']})" in detail
+    assert nice["url"] not in detail and "**Sources**" not in detail
     assert "Start vitamin B12 replacement" in detail
     headings = ("Evidence", "Likely causes in the chart", "What to do", "Caveats", "Missing or stale data")
     for heading in headings:
@@ -202,3 +203,41 @@ def test_summary_names_the_grey_zone_result_and_the_marker_that_decided() -> Non
 )
 def test_values_are_never_rounded_onto_the_cut_off(value: float, cutoff: str, shown: str) -> None:
     assert shown_number(value, cutoff) == shown
+
+
+@pytest.mark.parametrize(
+    ("notes", "shown"),
+    [
+        # At most two, safety-critical first, then in the finding's order.
+        (
+            ("b12-review", "folate-caution", "b12-neuro-urgency", "mma-renal"),
+            ["b12-neuro-urgency", "folate-caution"],
+        ),
+        (("b12-review", "mma-renal", "red-flags-present"), ["red-flags-present", "b12-review"]),
+        (("b12-review",), ["b12-review"]),
+        ((), []),
+    ],
+)
+def test_at_most_two_caveats_the_most_relevant_first(notes, shown) -> None:
+    [card] = build_cards([deficiency(notes=notes)], context())
+    detail = card["detail"]
+    present = [key for key in notes if KNOWLEDGE.notes[key] in detail]
+    assert sorted(present, key=lambda key: detail.index(KNOWLEDGE.notes[key])) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "reported", "unit", "shown"),
+    [
+        (180.215, "133 pmol/L", "ng/L", "180 ng/L"),  # 133 pmol/L has three significant digits
+        (178.86, "132 pmol/L", "ng/L", "179 ng/L"),
+        (0.4935, "1.2 mg/dL", "mmol/L", "0.49 mmol/L"),
+        (0.45, "450 nmol/L", "umol/L", "0.45 umol/L"),
+        (2.1186, "2.1186 mmol/L", "mmol/L", "2.1186 mmol/L"),
+        (150.0, "150 pg/mL", "ng/L", "150 ng/L"),
+    ],
+)
+def test_values_are_shown_at_the_precision_the_laboratory_reported(value, reported, unit, shown) -> None:
+    item = b12_evidence(value=value, reported=reported, unit=unit)
+    [card] = build_cards([deficiency(primary=item, evidence=(item,))], context())
+    assert f"| {shown} |" in card["detail"]
+    assert "180.215" not in card["summary"] + card["detail"]

@@ -9,9 +9,11 @@ import pytest
 
 from cds.cards import chart_facts
 from cds.cards.chart import takes_any
+from cds.knowledge import load_knowledge
 
 NOW = datetime(2026, 10, 15, 9, 30, tzinfo=UTC)
 GUARD = {"textPatterns": ["cyanocobalamin"]}
+KNOWLEDGE = load_knowledge()
 
 
 def _record(kind: str, **dates: Any) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def _record(kind: str, **dates: Any) -> dict[str, Any]:
 def _taking(resource: dict[str, Any]) -> bool:
     key = "medicationRequests" if resource["resourceType"] == "MedicationRequest" else "medicationStatements"
     bundle = {"resourceType": "Bundle", "entry": [{"resource": resource}]}
-    return takes_any(chart_facts({key: bundle}, "p1", NOW, 12), GUARD)
+    return takes_any(chart_facts({key: bundle}, "p1", NOW, KNOWLEDGE), GUARD)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from cds.engine.model import Finding, Severity, Topic, TreatmentOption
 from tests.cards.card_helpers import (
     FOLATE,
     HOMOCYSTEINE,
+    KNOWLEDGE,
     MMA,
     assert_valid_response,
     context,
@@ -35,7 +36,7 @@ def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
     assert [s["label"] for s in card["suggestions"]] == [
         "Oral cyanocobalamin 1000 micrograms daily",
         "Sublingual cyanocobalamin 1000 micrograms daily",
-        "Intramuscular hydroxocobalamin 1000 micrograms (loading, then monthly)",
+        "Intramuscular hydroxocobalamin 1000 micrograms monthly",
     ]
     routes = []
     for resource in _resources(card):
@@ -56,6 +57,31 @@ def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
         assert dosage["doseAndRate"][0]["doseQuantity"]["code"] == "ug"
         routes.append(dosage["route"]["coding"][0]["code"])
     assert routes == ["26643006", "37839007", "78421000"]
+
+
+def _im_order(key: str) -> dict[str, Any]:
+    options = (TreatmentOption(key, recommended=True),)
+    [card] = build_cards([deficiency(treatments=options)], context())
+    [resource] = _resources(card)
+    validate_fhir(resource)
+    return resource
+
+
+def test_neurological_loading_is_two_structured_phases() -> None:
+    dosages = _im_order("b12-im-neuro")["dosageInstruction"]
+    assert [d["sequence"] for d in dosages] == [1, 2]
+    assert [d["timing"]["repeat"] for d in dosages] == [
+        {"frequency": 1, "period": 2, "periodUnit": "d"},  # loading: alternate days
+        {"frequency": 1, "period": 1, "periodUnit": "mo"},  # maintenance: the knowledge file's interval
+    ]
+    assert "alternate days" in dosages[0]["text"] and "Maintenance" in dosages[1]["text"]
+    assert all(d["route"]["coding"][0]["code"] == "78421000" for d in dosages)
+
+
+def test_intramuscular_without_neurological_involvement_is_one_monthly_instruction() -> None:
+    [dosage] = _im_order("b12-im")["dosageInstruction"]
+    assert "sequence" not in dosage
+    assert dosage["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": "mo"}
 
 
 @pytest.mark.parametrize("recommended", ["b12-oral", "b12-im"])
@@ -132,7 +158,7 @@ def _statement(concept: dict[str, Any], status: str = "active", patient: str = "
 
 def _facts(*statements: dict[str, Any]) -> ChartFacts:
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": s} for s in statements]}
-    return chart_facts({"medicationStatements": bundle}, "p1", NOW, 12)
+    return chart_facts({"medicationStatements": bundle}, "p1", NOW, KNOWLEDGE)
 
 
 @pytest.mark.parametrize(
@@ -179,29 +205,65 @@ def test_unknown_treatment_key_is_left_out() -> None:
     assert [s["label"] for s in card["suggestions"]] == ["Oral cyanocobalamin 1000 micrograms daily"]
 
 
-def _observation(code: str, when: str, status: str = "final", patient: str = "p1") -> dict[str, Any]:
-    return {
+def _observation(
+    code: str,
+    when: str,
+    status: str = "final",
+    patient: str | None = "p1",
+    value: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "Observation",
         "status": status,
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-        "subject": {"reference": f"Patient/{patient}"},
         "effectiveDateTime": when,
     }
+    if patient is not None:
+        resource["subject"] = {"reference": f"Patient/{patient}"}
+    resource.update(value if value is not None else {"valueQuantity": {"value": 0.2, "unit": "umol/L"}})
+    return resource
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"valueQuantity": {"value": value, "unit": unit}}
+
+
+def _recent(*observations: dict[str, Any]) -> frozenset[str]:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": o} for o in observations]}
+    return chart_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
 
 
 def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [
-            {"resource": _observation("13964-2", "2026-08-01T10:00:00Z")},
-            {"resource": _observation("13965-9", "2024-01-01")},
-            {"resource": _observation("19123-9", "2026-09-01", status="entered-in-error")},
-            {"resource": _observation("2132-9", "2026-09-01", patient="other")},
-        ],
-    }
-    facts = chart_facts({"observations": bundle}, "p1", NOW, 12)
-    assert facts.recent_loincs == frozenset({"13964-2"})
+    assert _recent(
+        _observation("13964-2", "2026-08-01T10:00:00Z"),
+        _observation("13965-9", "2024-01-01"),
+        _observation("19123-9", "2026-09-01", status="entered-in-error"),
+        _observation("2132-9", "2026-09-01", patient="other"),
+    ) == frozenset({"13964-2"})
+
+
+@pytest.mark.parametrize(
+    ("observation", "counts"),
+    [
+        (_observation("13964-2", "2026-09-01"), True),
+        (_observation("13964-2", "2026-09-01", status="preliminary"), True),
+        # The engine sets these aside and asks for the test again: the card must not drop it.
+        (_observation("13964-2", "2026-09-01", value={}), False),
+        (_observation("13964-2", "2026-09-01", patient=None), False),
+        (_observation("13964-2", "2027-03-01"), False),
+        (_observation("13964-2", "2026-09-01", status="registered"), False),
+        (_observation("13964-2", "2026-09-01", value={"valueString": "<0.1"}), False),
+        (_observation("13964-2", "2026-09-01", value=_quantity(0.2, "mg/L")), False),
+        (_observation("13964-2", "2026-09-01", value={"dataAbsentReason": {"text": "haemolysed"}}), False),
+        (_observation("2132-9", "2026-09-01", value=_quantity(0, "pg/mL")), False),
+        (_observation("2823-3", "2026-09-01", value=_quantity(4.1, "mmol/L")), True),
+        (_observation("62292-8", "2026-09-01", value=_quantity(60, "nmol/L")), True),
+        (_observation("62292-8", "2026-09-01", value={}), False),
+    ],
+)
+def test_a_recent_result_is_one_the_engine_would_use(observation: dict[str, Any], counts: bool) -> None:
+    recent = _recent(observation)
+    assert (observation["code"]["coding"][0]["code"] in recent) is counts
 
 
 def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:
@@ -215,6 +277,21 @@ def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:
     assert card["summary"] == "Twitching: tests to complete the work-up (Homocysteine)"
     assert "Order Methylmalonic acid" not in card["detail"]
     assert "Order Homocysteine" in card["detail"]
+
+
+def test_a_card_never_refers_to_tests_it_does_not_carry() -> None:
+    finding = Finding(
+        topic=Topic.TWITCHING_WORKUP,
+        severity=Severity.INFO,
+        title="Twitching: tests to complete the work-up",
+        tests=(MMA,),
+    )
+    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    assert "suggestions" not in card
+    assert "below" not in card["detail"]
+    assert "Methylmalonic acid was not suggested" in card["detail"]
+    [card] = build_cards([finding], context())  # with the test on the card, the advice stays
+    assert "Complete the missing tests below." in card["detail"]
 
 
 def test_no_order_promised_when_every_test_was_dropped() -> None:

@@ -83,6 +83,7 @@ _CHARTS = [
     chart(meds=[med(rxnorm="6809"), med(rxnorm="7646", start="2020-01-01")]),
     chart(normal_workup()[1:], conditions=[cond("R25.3")]),
     chart([obs("17861-6", 7.0, "mg/dL"), obs("1751-7", 3.0, "g/dL")]),
+    chart([obs("2823-3", 4.1, "mg/L")]),
 ]
 
 
@@ -95,7 +96,7 @@ def test_every_topic_is_reachable_and_every_key_it_emits_exists():
             assert set(f.sources) <= set(KNOWLEDGE.sources), f.topic
             assert all(e.source in KNOWLEDGE.sources for e in f.evidence)
             assert all(t.key in KNOWLEDGE.tests for t in f.tests)
-            assert {t.key for t in f.treatments} <= {"b12-oral", "b12-sublingual", "b12-im"}
+            assert {t.key for t in f.treatments} <= {"b12-oral", "b12-sublingual", "b12-im", "b12-im-neuro"}
     # The order topics come from assess_orders only; tests/orders checks their keys the same way.
     assert seen == set(Topic) - {Topic.B12_DUPLICATE_THERAPY, Topic.FOLATE_WITHOUT_B12}
 

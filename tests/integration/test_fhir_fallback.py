@@ -43,8 +43,15 @@ STARTUP_TIMEOUT_S = 60
 
 
 def _fixture_files() -> list[Path]:
+    """Fixtures a FHIR server can reproduce; a fixture marked `prefetchOnly` holds a shape only
+    a prefetch can carry (a partial page, a subject-less result) and says why."""
     files = [*sorted((_REPO_ROOT / "fixtures").glob("*.json")), *sorted(OWN_DATA.glob("*.json"))]
-    return [f for f in files if not f.name.endswith(".expected.json")]
+    return [
+        f
+        for f in files
+        if not f.name.endswith(".expected.json")
+        and "prefetchOnly" not in json.loads(f.read_text(encoding="utf-8"))
+    ]
 
 
 @dataclass

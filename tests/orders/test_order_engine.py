@@ -48,7 +48,8 @@ def test_b12_ordered_while_b12_is_current_is_a_duplicate_naming_the_order() -> N
     found = finding(result, Topic.B12_DUPLICATE_THERAPY)
     assert found.severity.value == "warning"
     assert [c.reference for c in found.remove_orders] == ["MedicationRequest/new-b12"]
-    assert any("since 2026-03-01" in c.display and "Cyanocobalamin" in c.display for c in found.causes)
+    assert any("since 2026-03-01" in c.display and "Cyanocobalamin" in c.display for c in found.on_record)
+    assert found.causes == ()  # the current course and the orders are not causes
 
 
 def test_two_b12_orders_together_are_a_duplicate_without_b12_in_the_chart() -> None:
@@ -76,7 +77,8 @@ def test_folic_acid_with_a_deficient_b12_and_no_b12_therapy_warns_and_offers_b12
     assert found.severity.value == "warning"
     assert found.primary is not None and found.primary.value == 140
     assert [t.key for t in found.treatments] == ["b12-oral", "b12-sublingual", "b12-im"]
-    assert any(c.reference == "MedicationRequest/fa" for c in found.causes)
+    assert any(c.reference == "MedicationRequest/fa" for c in found.on_record)
+    assert not any(c.reference == "MedicationRequest/fa" for c in found.causes)  # the order is no cause
     assert "folate-masks-b12" in found.notes
 
 
@@ -94,7 +96,7 @@ def test_folic_acid_with_coded_pernicious_anaemia_warns() -> None:
     result = run(chart([B12_NORMAL], conditions=[cond("D51.0")]), drafts(order("fa", text="Folic acid 5 mg")))
     found = finding(result, Topic.FOLATE_WITHOUT_B12)
     assert found.primary is None and found.treatments == ()
-    assert any(c.kind == "condition" for c in found.causes)
+    assert any(c.kind == "condition" for c in found.on_record)
 
 
 @pytest.mark.parametrize("where", ["chart", "order"])

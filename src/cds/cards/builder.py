@@ -29,6 +29,7 @@ class CardContext:
     base_url: str  # absolute base of this service, for documentation links
     catalog: CardCatalog
     notes: Mapping[str, str] = field(default_factory=dict)
+    note_priority: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     chart: ChartFacts = field(default_factory=ChartFacts)
 
@@ -87,7 +88,7 @@ def _card(
         "source": _source(topic, ctx),
     }
     shown_topic = topic if topic_advice else replace(topic, advice=())
-    detail = detail_for(finding, shown_topic, ctx.notes, ctx.sources, advice_first, advice_last)
+    detail = detail_for(finding, shown_topic, ctx.notes, advice_first, advice_last, ctx.note_priority)
     if detail:
         card["detail"] = detail
     reasons = _override_reasons(topic, ctx)
@@ -142,9 +143,12 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     elif options:
         first.append("Start vitamin B12 replacement: choose one of the options on this card.")
 
-    # The card lists and orders only the tests it suggests; dropped ones are explained.
+    # The card lists and orders only the tests it suggests; dropped ones are explained, and
+    # advice that points at tests ("complete the missing tests below") goes when none are left.
     shown = replace(finding, tests=tuple(tests))
-    card = _card(shown, key, ctx, summary_for(shown), finding.severity.value, first, dropped)
+    keep_advice = not finding.tests or bool(tests)
+    summary = summary_for(shown)
+    card = _card(shown, key, ctx, summary, finding.severity.value, first, dropped, topic_advice=keep_advice)
     result = [card]
     if finding.remove_orders:
         card["suggestions"] = _removals(finding, ctx.hook_instance, key)

@@ -7,13 +7,16 @@ patient already takes, even if a rule has a bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-LOINC = "http://loinc.org"
-_COUNTED_RESULT = {"final", "amended", "corrected", "preliminary", "registered"}
+from cds.engine.dates import as_utc, months_before
+from cds.engine.fhirjson import SubjectCheck, entries
+from cds.engine.labs import recent_result_codes
+from cds.knowledge import Knowledge
+
 _ACTIVE_REQUEST = {"active", "on-hold", "draft"}
 _ACTIVE_STATEMENT = {"active", "intended", "on-hold", "unknown"}
 
@@ -46,15 +49,16 @@ def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
     return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
 
 
-def _date_of(resource: Mapping[str, Any]) -> date | None:
-    raw = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-    raw = raw or resource.get("issued")
-    if not isinstance(raw, str) or len(raw) < 4:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]) if len(raw) >= 10 else date(int(raw[:4]), 1, 1)
-    except ValueError:
-        return None
+def _patient_aliases(data: Mapping[str, Any], patient_id: str) -> frozenset[str]:
+    """fullUrls under which the context Patient appears (urn:uuid subjects), as the engine reads them."""
+    return frozenset(
+        entry.full_url
+        for value in data.values()
+        for entry in entries(value)
+        if entry.full_url
+        and entry.resource.get("resourceType") == "Patient"
+        and entry.resource.get("id") == patient_id
+    )
 
 
 def _codings(concept: Any) -> Iterator[dict[str, Any]]:
@@ -100,26 +104,18 @@ def _all_ended(med: Mapping[str, Any], today: date) -> bool:
     return True
 
 
-def chart_facts(
-    data: Mapping[str, Any],
-    patient_id: str,
-    now: datetime,
-    recent_months: int,
-    same_test: Mapping[str, Iterable[str]] | None = None,
-) -> ChartFacts:
-    """`same_test` maps a LOINC to the codes of the same analyte (mass and molar B12, ...)."""
-    since = now.date() - timedelta(days=round(recent_months * 30.44))
-    loincs: set[str] = set()
-    for obs in resources_of(data.get("observations"), "Observation"):
-        if obs.get("status") not in _COUNTED_RESULT or not _belongs_to(obs, patient_id):
-            continue
-        when = _date_of(obs)
-        if when is None or when < since:
-            continue
-        for coding in _codings(obs.get("code")):
-            if coding.get("system") == LOINC:
-                loincs.add(coding["code"])
-                loincs.update((same_test or {}).get(coding["code"], ()))
+def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowledge: Knowledge) -> ChartFacts:
+    """Recent results by the engine's own definition of a usable, recent result (this
+    patient, a status that counts, a readable and plausible value, not in the future, inside
+    the window), so a retest the rules ask for is never dropped here as "already done"."""
+    subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
+    loincs = recent_result_codes(
+        entries(data.get("observations")),
+        knowledge,
+        subject,
+        as_utc(now).date(),
+        months_before(now, knowledge.recent_months),
+    )
 
     codes: set[str] = set()
     texts: list[str] = []
@@ -138,7 +134,7 @@ def chart_facts(
             reference = med.get("medicationReference")
             if isinstance(reference, dict) and isinstance(reference.get("display"), str):
                 texts.append(reference["display"].lower())
-    return ChartFacts(frozenset(loincs), frozenset(codes), tuple(texts))
+    return ChartFacts(loincs, frozenset(codes), tuple(texts))
 
 
 def takes_any(facts: ChartFacts, guard: Mapping[str, Any]) -> bool:

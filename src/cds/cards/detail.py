@@ -1,4 +1,7 @@
-"""The card's markdown detail: evidence table, causes, what to do, caveats, gaps, sources.
+"""The card's markdown detail: evidence table, causes, what to do, caveats, gaps.
+
+Kept short enough to read in seconds: at most two caveats, the most relevant first, and no
+list of sources (the card's links carry them).
 
 Everything that came from the chart goes through `md_escape`, so a hostile display
 string cannot break the table, add a link or inject HTML.
@@ -8,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from cds.cards.catalog import TopicInfo
-from cds.cards.summary import shown_number
+from cds.cards.summary import shown_value
 from cds.cards.text import date_part, md_escape, md_text
 from cds.engine.model import Cause, Evidence, Finding
 
@@ -26,7 +28,7 @@ def _evidence_rows(evidence: Iterable[Evidence]) -> list[str]:
     rows = ["| Test | Reported | Value used | Date | Cut-off |", "|---|---|---|---|---|"]
     footnotes = []
     for item in evidence:
-        value = f"{item.comparator or ''}{shown_number(item.value, item.cutoff)} {item.unit}".strip()
+        value = f"{item.comparator or ''}{shown_value(item)} {item.unit}".strip()
         test = md_escape(item.display)
         if item.status != "final":
             test += f" ({md_escape(item.status)})"
@@ -46,47 +48,45 @@ def _cause_line(cause: Cause) -> str:
     return line
 
 
-def _source_line(key: str, sources: Mapping[str, Mapping[str, Any]]) -> str:
-    source = sources.get(key)
-    if source is None:
-        return f"- {md_escape(key)}"
-    title = md_text(str(source.get("title") or key))
-    url = source.get("url")
-    line = f"- [{title}]({url})" if isinstance(url, str) and _SAFE_URL.match(url) else f"- {title}"
-    citation = source.get("citation")
-    if citation:
-        line += f": {md_text(str(citation))}"
-    return line
-
-
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+MAX_CAVEATS = 2
+
+
+def _caveats(keys: Sequence[str], notes: Mapping[str, str], priority: Mapping[str, int]) -> list[str]:
+    """The most relevant caveats: by priority (safety first), then in the finding's order."""
+    known = [key for key in _unique(keys) if key in notes]
+    ranked = sorted(known, key=lambda key: priority.get(key, 5))  # stable: ties keep their order
+    return [f"- {md_text(notes[key])}" for key in ranked[:MAX_CAVEATS]]
 
 
 def detail_for(
     finding: Finding,
     topic: TopicInfo,
     notes: Mapping[str, str],
-    sources: Mapping[str, Mapping[str, Any]],
     advice_first: Sequence[str] = (),
     advice_last: Sequence[str] = (),
+    note_priority: Mapping[str, int] | None = None,
 ) -> str:
     evidence = list(finding.evidence)
     if finding.primary is not None and finding.primary not in evidence:
         evidence.insert(0, finding.primary)
-    todo = [f"- {md_text(line)}" for line in (*advice_first, *topic.advice)]
+    # A finding's own advice (urgent steps for a critical result) replaces the routine advice.
+    advice = [notes[key] for key in finding.advice if key in notes] or list(topic.advice)
+    todo = [f"- {md_text(line)}" for line in (*advice_first, *advice)]
     todo += [f"- Order {md_escape(t.display)}: {md_escape(t.reason)}" for t in finding.tests]
     todo += [f"- {md_text(line)}" for line in advice_last]
-    caveats = [f"- {md_text(notes[key])}" for key in _unique(finding.notes) if key in notes]
+    caveats = _caveats(finding.notes, notes, note_priority or {})
     gaps = [f"- {md_escape(g.item)}: {md_escape(g.reason)}" for g in finding.gaps]
-    source_keys = _unique([*finding.sources, *(e.source for e in evidence if e.source), *topic.sources])
     lines = [
         *(_section("Evidence", _evidence_rows(evidence)) if evidence else []),
         *_section("Likely causes in the chart", [_cause_line(c) for c in finding.causes]),
         *_section("Symptoms documented", [_cause_line(s) for s in finding.symptoms]),
+        *_section("On record", [_cause_line(r) for r in finding.on_record]),
         *_section("What to do", todo),
         *_section("Caveats", caveats),
         *_section("Missing or stale data", gaps),
-        *_section("Sources", [_source_line(k, sources) for k in source_keys]),
     ]
     return "\n".join(lines).strip()

@@ -33,10 +33,9 @@ def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding])
         base_url=call.base_url,
         catalog=load_catalog(),
         notes=runtime.knowledge.notes,
+        note_priority=runtime.knowledge.note_priority,
         sources=runtime.knowledge.sources,
-        chart=chart_facts(
-            call.prefetch.data, patient_id, call.now, call.settings.recent_months, runtime.same_test
-        ),
+        chart=chart_facts(call.prefetch.data, patient_id, call.now, runtime.knowledge),
     )
     return {"cards": build_cards(findings, ctx)}
 

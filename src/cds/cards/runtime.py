@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,15 +12,11 @@ from cds.knowledge import Knowledge, load_knowledge
 @dataclass(frozen=True)
 class Runtime:
     knowledge: Knowledge
-    # LOINC -> every LOINC of the same analyte, so a molar result counts for a mass-unit test
-    same_test: Mapping[str, tuple[str, ...]]
 
 
 @lru_cache(maxsize=8)
 def _runtime(overrides: tuple[tuple[str, float], ...], recent_months: int) -> Runtime:
-    knowledge = load_knowledge(dict(overrides), recent_months)
-    same = {code: lab.loincs for lab in knowledge.labs.values() for code in lab.loincs}
-    return Runtime(knowledge, same)
+    return Runtime(load_knowledge(dict(overrides), recent_months))
 
 
 def runtime_for(settings: Settings) -> Runtime:

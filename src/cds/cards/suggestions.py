@@ -53,11 +53,51 @@ def test_suggestion(
     }
 
 
+def _repeat(timing: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "repeat": {
+            "frequency": int(timing["frequency"]),
+            "period": timing["period"],
+            "periodUnit": timing["periodUnit"],
+        }
+    }
+
+
+def _dosage(option: Mapping[str, Any], text: str, timing: Mapping[str, Any]) -> dict[str, Any]:
+    dose = option["dose"]
+    return {
+        "text": text,
+        "timing": _repeat(timing),
+        "route": {"coding": [_coding(option["route"])], "text": option["route"]["display"]},
+        "doseAndRate": [
+            {
+                "doseQuantity": {
+                    "value": dose["value"],
+                    "unit": _UCUM_DISPLAY.get(dose["unit"], dose["unit"]),
+                    "system": UCUM,
+                    "code": dose["unit"],
+                }
+            }
+        ],
+    }
+
+
+def dosage_instructions(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One instruction, or one per phase (loading then maintenance) with `sequence`, so an EHR
+    that schedules from the structure gives the loading doses and not only the monthly ones."""
+    phases = option.get("phases")
+    if not phases:
+        return [_dosage(option, option["dosageText"], option["timing"])]
+    result = []
+    for phase in phases:
+        timing = option["maintenance"] if phase["timing"] == "maintenance" else phase["timing"]
+        result.append({"sequence": int(phase["sequence"]), **_dosage(option, phase["text"], timing)})
+    return result
+
+
 def medication_request(
     option: Mapping[str, Any], reason: Mapping[str, Any], patient_id: str
 ) -> dict[str, Any]:
-    dose = option["dose"]
-    timing = option["timing"]
     medication = option["medication"]
     return {
         "resourceType": "MedicationRequest",
@@ -69,29 +109,7 @@ def medication_request(
         },
         "subject": {"reference": f"Patient/{patient_id}"},
         "reasonCode": [{"coding": [_coding(reason)], "text": reason["display"]}],
-        "dosageInstruction": [
-            {
-                "text": option["dosageText"],
-                "timing": {
-                    "repeat": {
-                        "frequency": int(timing["frequency"]),
-                        "period": timing["period"],
-                        "periodUnit": timing["periodUnit"],
-                    }
-                },
-                "route": {"coding": [_coding(option["route"])], "text": option["route"]["display"]},
-                "doseAndRate": [
-                    {
-                        "doseQuantity": {
-                            "value": dose["value"],
-                            "unit": _UCUM_DISPLAY.get(dose["unit"], dose["unit"]),
-                            "system": UCUM,
-                            "code": dose["unit"],
-                        }
-                    }
-                ],
-            }
-        ],
+        "dosageInstruction": dosage_instructions(option),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
@@ -26,9 +27,38 @@ def shown_number(value: float, cutoff: str) -> str:
     return shown
 
 
+_REPORTED_NUMBER = re.compile(r"^\s*[<>]?=?\s*(\d+(?:\.\d+)?)")
+
+
+def _significant_digits(number: str) -> int:
+    """Significant digits of a reported number; trailing zeros of a whole number ("450")
+    are taken as placeholders, not as precision."""
+    digits = number.replace(".", "").lstrip("0") if "." in number else number.lstrip("0").rstrip("0")
+    return len(digits) or 1
+
+
+def _at_precision(value: float, digits: int) -> str:
+    if value == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    if decimals <= 0:
+        return str(int(round(value, decimals)))
+    return f"{round(value, decimals):.{decimals}f}"
+
+
+def shown_value(evidence: Evidence) -> str:
+    """The value used, at the precision the laboratory reported it (133 pmol/L is 180 ng/L,
+    not 180.215 ng/L). A value the engine derived (corrected calcium) has no reported form
+    of its own and is rounded for reading."""
+    match = _REPORTED_NUMBER.match(evidence.reported) if evidence.loinc else None
+    if match is None or not math.isfinite(evidence.value):
+        return shown_number(evidence.value, evidence.cutoff)
+    return _at_precision(evidence.value, max(_significant_digits(match.group(1)), 2))
+
+
 def _value(evidence: Evidence) -> str:
     comparator = evidence.comparator or ""
-    return f"{comparator}{shown_number(evidence.value, evidence.cutoff)} {evidence.unit}".strip()
+    return f"{comparator}{shown_value(evidence)} {evidence.unit}".strip()
 
 
 def _named(evidence: Evidence, title: str) -> str:
@@ -47,7 +77,7 @@ def _reported_differs(evidence: Evidence) -> bool:
     match = _LEADING_NUMBER.match(evidence.reported)
     if match is None:
         return bool(evidence.reported.strip())
-    return format_number(float(match.group(2))) != format_number(evidence.value)
+    return format_number(float(match.group(2))) != shown_value(evidence)
 
 
 def evidence_phrase(evidence: Evidence, title: str = "") -> str:

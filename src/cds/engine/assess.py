@@ -7,13 +7,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cds.engine.building import unavailable_gaps
+from cds.engine.building import for_age, unavailable_gaps
 from cds.engine.facts import PatientFacts, build_facts
 from cds.engine.medication_gaps import medication_record_gaps
 from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
 from cds.engine.rules_electrolytes import electrolyte_findings
 from cds.engine.rules_twitching import twitching_findings
+from cds.engine.rules_unreadable import explain_repeats
 from cds.knowledge import Knowledge
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -56,6 +57,7 @@ def assess(
     ]
     findings = _suppress_covered(findings)
     findings = medication_record_gaps(findings, facts)
+    findings = explain_repeats(findings, facts, knowledge)
     missing = tuple(unavailable_gaps(facts))
     if missing:
         findings = [replace(f, gaps=f.gaps + missing) for f in findings]
@@ -65,5 +67,6 @@ def assess(
         if finding.topic not in seen:
             seen.add(finding.topic)
             unique_findings.append(finding)
+    unique_findings = [for_age(f, facts, knowledge) for f in unique_findings]
     unique_findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return Assessment(findings=tuple(unique_findings), facts=facts)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from cds.engine.assess import Assessment
-from cds.engine.building import unavailable_gaps
+from cds.engine.building import for_age, unavailable_gaps
 from cds.engine.facts import build_facts
 from cds.engine.model import Severity
 from cds.engine.orders import read_draft_orders
@@ -42,5 +42,6 @@ def assess_orders(
     if missing:
         findings = [replace(f, gaps=f.gaps + missing) for f in findings]
     # Each order rule has its own topic, so there is at most one finding per topic.
+    findings = [for_age(f, facts, knowledge) for f in findings]
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return Assessment(findings=tuple(findings), facts=facts)

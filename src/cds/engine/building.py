@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from cds.engine.conditions import ConditionMatch
+from cds.engine.dates import duration_words
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
 from cds.engine.medications import MedicationUse
-from cds.engine.model import Cause, DataGap, Evidence, TestRecommendation
+from cds.engine.model import Cause, DataGap, Evidence, Finding, TestRecommendation
 from cds.knowledge import Knowledge
 
 B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
@@ -44,7 +46,7 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
             gaps.append(
                 DataGap(
                     knowledge.labs[analyte].display,
-                    f"latest result ({latest.reported}, {latest.effective}) is older than "
+                    f"latest result ({latest.reported}, {latest.when.day}) is older than "
                     f"{knowledge.recent_months} months",
                 )
             )
@@ -68,11 +70,10 @@ def test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
 def medication_cause(use: MedicationUse, facts: PatientFacts | None = None) -> Cause:
     since = use.start.raw if use.start else None
     label = use.name
-    if since:
-        label += f" (since {since}"
-        if facts is not None and use.start is not None:
-            months = (facts.today.year - use.start.day.year) * 12 + facts.today.month - use.start.day.month
-            label += f", about {max(months, 0)} months"
+    if use.start is not None:
+        label += f" (since {use.start.day}"  # a date, not the record's timestamp
+        if facts is not None and use.start.day <= facts.today:
+            label += f", {duration_words(use.start.day, facts.today)}"
         label += ")"
     return Cause(
         kind="medication",
@@ -120,14 +121,42 @@ def b12_risk_causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[Cause, .
     return unique(causes)
 
 
-def neuro_symptoms(facts: PatientFacts) -> tuple[Cause, ...]:
-    return unique(
-        condition_cause(c) for c in (*facts.conditions_in("twitching"), *facts.conditions_in("neuropathy"))
-    )
+def neuro_symptoms(facts: PatientFacts, knowledge: Knowledge) -> tuple[Cause, ...]:
+    """Documented neurological involvement; in a child, seizures and developmental delay too."""
+    found = [*facts.conditions_in("twitching"), *facts.conditions_in("neuropathy")]
+    if is_child(facts, knowledge):
+        found += facts.conditions_in("paediatric-neuro")
+    return unique(condition_cause(c) for c in found)
 
 
 def is_child(facts: PatientFacts, knowledge: Knowledge) -> bool:
     return facts.age is not None and facts.age < knowledge.cutoffs["paediatric_age_years"]
+
+
+def for_age(finding: Finding, facts: PatientFacts, knowledge: Knowledge) -> Finding:
+    """A card never cites a source written for older patients than this one (NICE NG239 is for
+    over 16s) as the basis of its rule; a cut-off taken from it is credited to the reference."""
+    if facts.age is None:
+        return finding
+    too_old = {
+        key
+        for key, source in knowledge.sources.items()
+        if isinstance(source.get("minAgeYears"), int | float) and facts.age < source["minAgeYears"]
+    }
+    if not too_old or not ({*finding.sources, *(e.source for e in finding.evidence)} & too_old):
+        return finding
+
+    def fix(item: Evidence | None) -> Evidence | None:
+        if item is None or item.source not in too_old:
+            return item
+        return replace(item, source="codes-reference")
+
+    return replace(
+        finding,
+        sources=tuple(s for s in finding.sources if s not in too_old),
+        primary=fix(finding.primary),
+        evidence=tuple(fix(e) for e in finding.evidence),  # type: ignore[misc]
+    )
 
 
 def preliminary(items: Iterable[Evidence]) -> bool:

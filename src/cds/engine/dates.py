@@ -72,3 +72,18 @@ def age_years(birth: date, today: date) -> int:
     if (today.month, today.day) < (birth.month, birth.day):
         years -= 1
     return years
+
+
+def duration_words(start: date, today: date) -> str:
+    """How long since `start`, in words a clinician reads at a glance: "less than a month",
+    "5 months", "about 2 years"."""
+    months = (today.year - start.year) * 12 + today.month - start.month - (today.day < start.day)
+    if months < 1:
+        return "less than a month"
+    if months < 12:
+        return f"{months} month{'s' if months > 1 else ''}"
+    years, rest = divmod(months, 12)
+    if years < 2 and rest:
+        return f"1 year {rest} month{'s' if rest > 1 else ''}"
+    plural = "s" if years > 1 else ""
+    return f"about {years} year{plural}" if rest else f"{years} year{plural}"

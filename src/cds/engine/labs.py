@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from cds.engine.dates import When, parse_when
-from cds.engine.fhirjson import Entry, SubjectCheck, arr, number, obj, reference_id, text
+from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, number, obj, reference_id, text
 from cds.knowledge import Knowledge, LabDefinition
 
 LOINC_SYSTEM = "http://loinc.org"
@@ -56,6 +56,11 @@ class SetAside:
     analyte: str
     item: str  # "Observation/42 (Vitamin B12)"
     reason: str
+    # The result exists but cannot be read (no number, unknown unit, implausible value...):
+    # it is effectively missing and the test is worth repeating. False when the remedy is not
+    # a new sample (a pending status, a record that may be another patient's).
+    unreadable: bool = False
+    day: date | None = None  # when it was taken, where that is known and not in the future
 
 
 def _format_number(value: float | int) -> str:
@@ -101,6 +106,35 @@ def _effective(resource: dict[str, Any]) -> When | None:
         if when is not None:
             return when
     return None
+
+
+_ABSENT_WORDS = {
+    "error": "the laboratory reported an error (for example a rejected or haemolysed specimen)",
+    "not-performed": "the test was not performed",
+    "unknown": "value unknown",
+    "as-text": "reported as text only",
+    "not-a-number": "the value is not a number",
+    "masked": "the value is withheld",
+}
+
+
+def _absent_reason(absent: Any) -> str:
+    code = next((c for x in arr(absent, "coding") if (c := text(x, "code"))), None)
+    words = text(absent, "text") if isinstance(absent, dict) else None
+    return words or _ABSENT_WORDS.get(code or "", code or "reason not given")
+
+
+def _non_numeric(resource: dict[str, Any]) -> str:
+    """Why a result without a valueQuantity cannot be read, quoting a short text value."""
+    value = resource.get("valueString")
+    if isinstance(value, str) and value.strip():
+        shown = value.strip()
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        return f"reported as text '{shown}', not as a number with a unit"
+    concept = resource.get("valueCodeableConcept")
+    if isinstance(concept, dict):
+        return "reported as a coded answer, not as a number with a unit"
+    return "no numeric value"
 
 
 UnitVerdict = tuple[float | None, str, str | None]  # factor, unit as reported, problem
@@ -159,30 +193,42 @@ def _read_one(
         return aside(f"{verdict}; cannot confirm it belongs to this patient")
     if status not in USABLE_STATUSES:
         return aside(f"status '{status or 'missing'}' is not a reportable result")
+    when = _effective(resource)
+    day = when.day if when is not None and when.day <= latest_day else None
+
+    def unreadable(reason: str) -> SetAside:
+        return SetAside(analyte, f"{reference_id(resource)} ({lab.display})", reason, True, day)
+
     quantity = resource.get("valueQuantity")
+    absent = resource.get("dataAbsentReason")
+    if absent is not None:
+        # A reason the value is absent (specimen error, not performed...) wins over any value.
+        return unreadable(f"no result: {_absent_reason(absent)}")
     if not quantity or not isinstance(quantity, dict):
-        absent = obj(resource, "dataAbsentReason")
-        reason = text(absent, "text") or next(
-            (c for x in arr(absent, "coding") if (c := text(x, "code"))), None
-        )
-        return aside(f"no value ({reason})" if reason else "no numeric value")
+        return unreadable(_non_numeric(resource))
     raw_value = quantity.get("value")
     value = number(raw_value)
     if value is None:
-        return aside("value is not a finite number")
+        return unreadable("value is not a finite number")
     if value < 0:
-        return aside("negative value")
+        return unreadable("negative value")
     comparator = quantity.get("comparator")
     if comparator is not None and comparator not in COMPARATORS:
-        return aside(f"comparator {comparator!r} cannot be interpreted")
+        return unreadable(f"comparator {comparator!r} cannot be interpreted")
     factor, unit_shown, unit_problem = _unit_of(quantity, lab, memo)
     if unit_problem or factor is None:
-        return aside(unit_problem or "unit not usable")
-    when = _effective(resource)
+        return unreadable(unit_problem or "unit not usable")
     if when is None:
-        return aside("no usable date")
+        return unreadable("no usable date")
     if when.day > latest_day:
-        return aside(f"dated in the future ({when.raw})")
+        return unreadable(f"dated in the future ({when.raw[:10]})")
+    shown = f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip()
+    limits = knowledge.plausible_limits.get(analyte)
+    if limits is not None and not limits.holds(value * factor):
+        return unreadable(
+            f"{shown} is outside physiological limits ({limits.text(lab.unit)}): probable data or "
+            "sample error, not used"
+        )
     return LabResult(
         analyte,
         lab.display,
@@ -191,7 +237,7 @@ def _read_one(
         value * factor,
         lab.unit,
         comparator,
-        f"{comparator or ''}{_format_number(raw_value)} {unit_shown}".strip(),
+        shown,
         when,
         status,
         factor,
@@ -224,3 +270,49 @@ def read_lab_results(
         for analyte, results in usable.items()
     }
     return ordered, tuple(aside)
+
+
+def _other_result_usable(
+    resource: dict[str, Any], subject: SubjectCheck, latest_day: date, window_start: date
+) -> bool:
+    """The same rule for a test the knowledge does not interpret (vitamin D, a panel): this
+    patient, a status that counts, a value and no reason it is absent, dated in the window."""
+    if resource.get("status") not in USABLE_STATUSES or subject.verdict(resource) is not None:
+        return False
+    if resource.get("dataAbsentReason") is not None:
+        return False
+    quantity = resource.get("valueQuantity")
+    has_value = (isinstance(quantity, dict) and number(quantity.get("value")) is not None) or any(
+        resource.get(key) for key in ("valueCodeableConcept", "valueString", "component", "hasMember")
+    )
+    when = _effective(resource)
+    return has_value and when is not None and window_start <= when.day <= latest_day
+
+
+def recent_result_codes(
+    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
+) -> frozenset[str]:
+    """LOINCs of the tests with a usable result on or after `window_start`: the one
+    definition of "a recent result" that the rules and the cards' own check both use. A
+    result counts for every code of its analyte (a molar B12 answers a mass B12 test)."""
+    latest_day = today + timedelta(days=1)
+    memo: UnitMemo = {}
+    found: set[str] = set()
+    for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") != "Observation":
+            continue
+        try:
+            outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+            if isinstance(outcome, LabResult):
+                if outcome.when.day >= window_start:
+                    found.update(knowledge.labs[outcome.analyte].loincs)
+            elif (
+                outcome is None
+                and _analyte_of(resource, knowledge) is None
+                and _other_result_usable(resource, subject, latest_day, window_start)
+            ):
+                found.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue
+    return frozenset(found)

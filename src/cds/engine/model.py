@@ -26,6 +26,7 @@ class Topic(StrEnum):
     TWITCHING_RED_FLAGS = "twitching-red-flags"
     B12_DUPLICATE_THERAPY = "b12-duplicate-therapy"
     FOLATE_WITHOUT_B12 = "folate-without-b12"
+    RESULT_UNREADABLE = "result-unreadable"
 
 
 class Severity(StrEnum):
@@ -83,7 +84,7 @@ class TestRecommendation:
 
 @dataclass(frozen=True)
 class TreatmentOption:
-    key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im"
+    key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im", "b12-im-neuro"
     recommended: bool
 
 
@@ -102,3 +103,7 @@ class Finding:
     sources: tuple[str, ...] = ()  # knowledge source keys
     symptoms: tuple[Cause, ...] = ()  # documented twitching, neuropathy or red flags used
     remove_orders: tuple[Cause, ...] = ()  # draft orders the card offers to delete (order services)
+    # Records the card refers to that are neither causes nor symptoms: a diagnosis such as
+    # ALS, the B12 therapy already on record, the orders being signed.
+    on_record: tuple[Cause, ...] = ()
+    advice: tuple[str, ...] = ()  # note keys shown under "What to do" in place of the topic's routine advice

@@ -24,7 +24,7 @@ from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
-from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic, TreatmentOption
+from cds.engine.model import DataGap, Evidence, Finding, Severity, TestRecommendation, Topic, TreatmentOption
 from cds.knowledge import Knowledge
 
 B12_ANALYTES = ("b12_total", "holotc", "mma", "homocysteine")
@@ -109,12 +109,16 @@ def _b12_therapy_uncertain(facts: PatientFacts) -> bool:
 
 def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
     gaps = []
+    if facts.age is None:
+        gaps.append(
+            DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
+        )
     if facts.medications_unavailable:
         gaps.append(
             DataGap(
                 "medications",
-                "medication list unavailable: cannot tell whether the patient already takes B12, "
-                "so no treatment is offered",
+                "medication list unavailable or incomplete: cannot tell whether the patient already "
+                "takes B12, so no treatment is offered",
             )
         )
     for use in facts.meds("b12-therapy", "uncertain"):
@@ -133,18 +137,35 @@ def _treatments(
 ) -> tuple[TreatmentOption, ...]:
     if _b12_therapy_uncertain(facts):
         return ()
-    if is_child(facts, knowledge):
-        return ()  # the options carry adult doses: a child's dose is a clinician's decision
+    if facts.age is None or is_child(facts, knowledge):
+        # The options carry adult doses: unknown age is not adult age, and a child's dose is
+        # a clinician's decision.
+        return ()
     injection = symptoms or bool(facts.conditions_in("malabsorption"))
     return (
         TreatmentOption("b12-oral", recommended=not injection),
         TreatmentOption("b12-sublingual", recommended=False),
-        TreatmentOption("b12-im", recommended=injection),
+        # Neurological involvement: load on alternate days before the maintenance injections.
+        TreatmentOption("b12-im-neuro" if symptoms else "b12-im", recommended=injection),
     )
 
 
+def _pregnant(facts: PatientFacts) -> bool:
+    return any(c.member == "pregnancy" for c in facts.conditions_in("other-b12-risks"))
+
+
+def _pregnancy_tests(
+    facts: PatientFacts, knowledge: Knowledge, items: tuple[Evidence, ...]
+) -> tuple[TestRecommendation, ...]:
+    """In pregnancy a total B12 alone is hard to read: ask for active B12 and MMA, unless done."""
+    if not _pregnant(facts) or any(e.analyte in {"holotc", "mma"} for e in items):
+        return ()
+    why = "total B12 falls in normal pregnancy; active B12 or MMA confirms deficiency"
+    return tuple(test(knowledge, key, why) for key in ("holotc", "mma") if facts.recent(key) is None)
+
+
 def _common_notes(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> list[str]:
-    notes = []
+    notes = ["b12-pregnancy"] if _pregnant(facts) else []
     if symptoms:
         notes.append("b12-neuro-urgency")
     if is_child(facts, knowledge):
@@ -161,11 +182,11 @@ def _sources(items: tuple[Evidence, ...], extra: tuple[str, ...]) -> tuple[str, 
 def _deficiency(
     facts: PatientFacts, knowledge: Knowledge, primary: Evidence, items: tuple[Evidence, ...]
 ) -> Finding:
-    symptoms = neuro_symptoms(facts)
+    symptoms = neuro_symptoms(facts, knowledge)
     treatments = _treatments(facts, knowledge, bool(symptoms))
     notes = _common_notes(facts, knowledge, bool(symptoms))
     notes += ["folate-caution", "b12-review"]
-    if any(t.recommended and t.key == "b12-im" for t in treatments):
+    if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
     if is_child(facts, knowledge):
         notes.append("b12-paediatric-dosing")
@@ -175,6 +196,7 @@ def _deficiency(
         notes.append("preliminary-result")
     return Finding(
         topic=Topic.B12_DEFICIENCY,
+        tests=_pregnancy_tests(facts, knowledge, items),
         severity=Severity.WARNING,
         title="Vitamin B12 deficiency",
         primary=primary,
@@ -206,16 +228,18 @@ def _indeterminate(
         return _deficiency(facts, knowledge, primary, (*grey_ev, *elevated))
     if False in verdicts:
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
-    symptoms = neuro_symptoms(facts)
+    symptoms = neuro_symptoms(facts, knowledge)
     gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
     for analyte in _MARKERS:
         if analyte not in markers:
             gaps.append(
-                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.effective}")
+                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
             )
+    # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
+    wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
-        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.effective}")
-        for key in _MARKERS
+        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.when.day}")
+        for key in wanted
     )
     notes = ["b12-indeterminate-next", *_common_notes(facts, knowledge, bool(symptoms)), "mma-renal"]
     if preliminary(grey_ev):
@@ -255,8 +279,9 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
             for r in latest
             if band(r, knowledge) in {"deficient", "indeterminate", "unclear-low"}
         )
-    causes = [medication_cause(m, facts) for m in therapy]
-    causes += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
+    # The therapy and the documented deficiency are on record; they are not causes.
+    on_record = [medication_cause(m, facts) for m in therapy]
+    on_record += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
     notes = ["b12-on-therapy", "b12-review", "b12-twitching-flare"]
     if is_child(facts, knowledge):
         notes.append("b12-paediatric")
@@ -273,11 +298,12 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
         title="On B12 therapy: review the response",
         primary=items[0] if items else None,
         evidence=items,
-        causes=unique(causes),
+        causes=b12_risk_causes(facts, knowledge),
+        on_record=unique(on_record),
         gaps=tuple(gaps),
         notes=ordered_unique(notes),
         sources=("nice-ng239", "b12-treatment-twitching"),
-        symptoms=neuro_symptoms(facts),
+        symptoms=neuro_symptoms(facts, knowledge),
     )
 
 

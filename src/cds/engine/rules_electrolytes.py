@@ -15,7 +15,7 @@ from cds.engine.building import (
     test,
     unique,
 )
-from cds.engine.compare import result_below
+from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
@@ -55,6 +55,8 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         tests.append(test(knowledge, "potassium", "low magnesium often comes with low potassium"))
     if not any(facts.recent(a) for a in ("calcium_ionized", "calcium_corrected", "calcium_total")):
         tests.append(test(knowledge, "calcium", "low magnesium can lower calcium"))
+        if facts.recent("albumin") is None:  # a total calcium cannot be read without it
+            tests.append(test(knowledge, "albumin", "needed to correct calcium for albumin"))
     return Finding(
         topic=Topic.HYPOMAGNESEMIA,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -136,7 +138,7 @@ def _corrected_calcium(
     reference_albumin = knowledge.cutoffs["albumin_reference"]
     value = total.value + 0.02 * (reference_albumin - albumin.value)
     note = (
-        f"corrected for albumin {albumin.value:g} g/L ({albumin.effective}): {total.value:.2f} + 0.02 x "
+        f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day}): {total.value:.2f} + 0.02 x "
         f"({reference_albumin:g} - {albumin.value:g}) = {value:.2f} mmol/L"
     )
     derived = LabResult(
@@ -222,26 +224,63 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     )
 
 
+_URGENT = {
+    ("potassium", "high"): "potassium-high-urgent",
+    ("potassium", "low"): "potassium-low-urgent",
+    ("sodium", "high"): "sodium-severe-slowly",
+    ("sodium", "low"): "sodium-severe-slowly",
+}
+
+
+def _out_of_range(result: LabResult, knowledge: Knowledge) -> tuple[str, bool, Evidence] | None:
+    """('low' or 'high', severe?, evidence) for a potassium or sodium outside its range."""
+    analyte = result.analyte
+    if _is_low(result, knowledge, f"{analyte}_low"):
+        severe = _is_low(result, knowledge, f"{analyte}_severe_low")
+        key = f"{analyte}_{'severe_low' if severe else 'low'}"
+        return "low", severe, evidence(result, knowledge, key, "<")
+    if result_above(result, knowledge.cutoffs[f"{analyte}_high"]) is not True:
+        return None
+    severe_key = f"{analyte}_severe_high"
+    severe_info = knowledge.cutoff_info[severe_key]
+    if severe_info.rule == "at_least":  # ">= 6.5": not below the cut-off
+        severe = result_below(result, knowledge.cutoffs[severe_key]) is False
+        op = ">="
+    else:
+        severe = result_above(result, knowledge.cutoffs[severe_key]) is True
+        op = ">"
+    item = evidence(result, knowledge, severe_key, op) if severe else evidence(
+        result, knowledge, f"{analyte}_high", ">"
+    )
+    return "high", severe, item
+
+
 def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
-    found: list[tuple[bool, Evidence]] = []
+    found: list[tuple[bool, str, Evidence]] = []
     for analyte in ("potassium", "sodium"):
         result = facts.recent(analyte)
-        if result is None or not _is_low(result, knowledge, f"{analyte}_low"):
-            continue
-        severe = _is_low(result, knowledge, f"{analyte}_severe_low")
-        found.append(
-            (severe, evidence(result, knowledge, f"{analyte}_{'severe_low' if severe else 'low'}", "<"))
-        )
+        judged = _out_of_range(result, knowledge) if result is not None else None
+        if judged is not None:
+            direction, severe, item = judged
+            found.append((severe, direction, item))
     if not found:
         return None
-    found.sort(key=lambda pair: not pair[0])  # the most severe abnormality leads (stable otherwise)
-    items = tuple(e for _severe, e in found)
+    found.sort(key=lambda entry: not entry[0])  # the most severe abnormality leads (stable otherwise)
+    items = tuple(e for _severe, _direction, e in found)
     severe = found[0][0]
-    title = " and ".join(f"{'severely low' if s else 'low'} {e.display.lower()}" for s, e in found)
-    causes = current_medication_causes(facts, DIURETICS)
-    if any(e.analyte == "potassium" for e in items):
+    title = " and ".join(f"{'severely ' if s else ''}{d} {e.display.lower()}" for s, d, e in found)
+    low = {e.analyte for _s, d, e in found if d == "low"}
+    causes = current_medication_causes(facts, DIURETICS) if low else []
+    if "potassium" in low:
         causes += current_medication_causes(facts, ("systemic-corticosteroid",))
-    notes = ["electrolytes-twitching"] + (["preliminary-result"] if preliminary(items) else [])
+    notes = ["electrolytes-twitching"]
+    if any(e.analyte == "potassium" and d == "high" and not s for s, d, e in found):
+        notes.append("potassium-haemolysis")
+    if preliminary(items):
+        notes.append("preliminary-result")
+    # A critical result gets urgent advice in place of the routine "repeat if unexpected".
+    urgent = [_URGENT[(e.analyte, d)] for s, d, e in found if s]
+    advice = (*ordered_unique(urgent), "electrolytes-review-causes") if urgent else ()
     return Finding(
         topic=Topic.ELECTROLYTE_IMBALANCE,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -252,6 +291,7 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         gaps=tuple(lab_gaps(facts, ("potassium", "sodium"), knowledge)),
         notes=tuple(notes),
         sources=ordered_unique((*(e.source for e in items), "twitching-deficiencies")),
+        advice=advice,
     )
 
 

@@ -55,7 +55,8 @@ def _duplicate_b12(facts: PatientFacts, orders: DraftOrders) -> Finding | None:
     notes = ["b12-on-therapy"] if current else []
     notes.append("b12-duplicate-order")
     others = [o for o in all_orders if o.reference not in {j.reference for j in judged}]
-    causes = [
+    # The current course and the orders are what the card is about, not causes.
+    on_record = [
         *(medication_cause(m, facts) for m in current),
         *(order_cause(o) for o in judged),
         *(order_cause(o) for o in others),
@@ -71,7 +72,7 @@ def _duplicate_b12(facts: PatientFacts, orders: DraftOrders) -> Finding | None:
         topic=Topic.B12_DUPLICATE_THERAPY,
         severity=Severity.WARNING,
         title="Vitamin B12 therapy is already current" if current else "Two vitamin B12 orders",
-        causes=unique(causes),
+        on_record=unique(on_record),
         gaps=tuple(gaps),
         notes=tuple(notes),
         sources=("b12-pathway-2025", "nice-ng239"),
@@ -96,15 +97,12 @@ def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Kno
         gaps.append(
             DataGap("medications", "medication list unavailable: cannot tell whether B12 is already given")
         )
-    causes = [
-        *(order_cause(o) for o in folate),
-        *(condition_cause(c) for c in documented),
-        *b12_risk_causes(facts, knowledge),
-    ]
+    causes = list(b12_risk_causes(facts, knowledge))
+    on_record = [*(order_cause(o) for o in folate), *(condition_cause(c) for c in documented)]
     notes = ["folate-masks-b12"]
     if lab is not None:
         notes += [n for n in lab.notes if n in {"b12-neuro-urgency", "b12-paediatric", "preliminary-result"}]
-    if any(t.recommended and t.key == "b12-im" for t in treatments):
+    if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
     return Finding(
         topic=Topic.FOLATE_WITHOUT_B12,
@@ -117,6 +115,7 @@ def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Kno
         primary=lab.primary if lab is not None else None,
         evidence=lab.evidence if lab is not None else (),
         causes=unique(causes),
+        on_record=unique(on_record),
         gaps=tuple(gaps),
         treatments=treatments,
         notes=ordered_unique(notes),

@@ -6,7 +6,6 @@ from cds.engine.building import (
     condition_cause,
     current_medication_causes,
     lab_gaps,
-    missing_gap,
     test,
     unique,
 )
@@ -35,16 +34,27 @@ DRUG_CAUSES = (
 )
 
 
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _red_flags(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     twitching = facts.conditions_in("twitching")
     flags = facts.conditions_in("red-flags")
     if not twitching or not flags:
         return None
+    kinds = {c.member: knowledge.member("red-flags", c.member) for c in flags}
+    symptoms = [c for c in flags if (m := kinds[c.member]) is None or m.kind != "diagnosis"]
+    diagnoses = [c for c in flags if c not in symptoms]
+    # The summary names what was found, symptoms first: "Twitching with limb weakness: ..."
+    members = [m for c in (*symptoms, *diagnoses) if (m := kinds[c.member]) is not None]
+    named = list(dict.fromkeys(m.flag or m.display.lower() for m in members))
     return Finding(
         topic=Topic.TWITCHING_RED_FLAGS,
         severity=Severity.CRITICAL,
-        title="Twitching with neurological red flags",
-        symptoms=unique(condition_cause(c) for c in (*twitching, *flags)),
+        title=f"Twitching with {_joined(named)}: assess promptly",
+        symptoms=unique(condition_cause(c) for c in (*twitching, *symptoms)),
+        on_record=unique(condition_cause(c) for c in diagnoses),
         notes=("twitching-red-flags",),
         sources=("b12-fasciculation-differential", "twitching-deficiencies"),
     )
@@ -76,8 +86,8 @@ def _workup(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     tests = missing_workup_tests(facts, knowledge)
     if not tests:
         return None
-    gaps = [missing_gap(knowledge, t.display) for t in tests]
-    gaps += lab_gaps(facts, WORKUP_ANALYTES, knowledge)
+    # Each order already says "no usable result": the gaps add only what was set aside or stale.
+    gaps = lab_gaps(facts, WORKUP_ANALYTES, knowledge)
     causes = current_medication_causes(facts, DRUG_CAUSES)
     causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     notes = ["twitching-benign-causes"]

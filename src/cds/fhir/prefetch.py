@@ -75,6 +75,31 @@ def _precondition_failed(reasons: Mapping[str, str]) -> PreconditionFailed:
     return PreconditionFailed(f"required prefetch data unavailable ({listed})", location="prefetch")
 
 
+def obj_of(value: Any, key: str) -> dict[str, Any]:
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def incomplete_reason(value: Any) -> str | None:
+    """Why a prefetched Bundle is only part of the answer, or None when it says it is whole.
+
+    A searchset that carries a `next` link, or a `total` larger than the matches it holds, is
+    one page of a longer list: judged like a fetch that could not get every page."""
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return None
+    entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+    # `total` counts matches only; resources brought in by _include are not part of it.
+    matches = sum(1 for e in entries if (obj_of(e, "search")).get("mode") != "include")
+    total = value.get("total")
+    links = value.get("link") if isinstance(value.get("link"), list) else []
+    has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
+    if isinstance(total, int) and not isinstance(total, bool) and total > matches:
+        return f"incomplete: the EHR sent {matches} of {total} entries"
+    if has_next:
+        return f"incomplete: the EHR sent one page ({matches} entries) and did not follow the next link"
+    return None
+
+
 def resolve_prefetch(
     service: ServiceDefinition,
     request: HookRequest,
@@ -91,8 +116,10 @@ def resolve_prefetch(
             missing[key] = "the EHR's prefetch failed (OperationOutcome)"
         else:
             data[key] = request.prefetch[key]
+    # Partial lists are used for what they hold, but are never taken as the whole list.
+    partial = {key: why for key in data if (why := incomplete_reason(data[key])) is not None}
     if not missing:
-        return PrefetchResult(data=data)
+        return PrefetchResult(data=data, unavailable=partial)
 
     failed: dict[str, str] = {}
     queries: dict[str, str] = {}
@@ -145,6 +172,6 @@ def resolve_prefetch(
         raise _precondition_failed(doomed)
     return PrefetchResult(
         data=data,
-        unavailable={k: failed[k] for k in service.prefetch if k in failed},
+        unavailable={k: failed.get(k) or partial[k] for k in service.prefetch if k in failed or k in partial},
         fetched=tuple(k for k in service.prefetch if k in fetched),
     )

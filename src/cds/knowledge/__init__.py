@@ -29,6 +29,19 @@ _ORDERED_CUTOFFS = (
     ("calcium_ionized_severe_low", "calcium_ionized_low"),
     ("potassium_severe_low", "potassium_low"),
     ("sodium_severe_low", "sodium_low"),
+    ("magnesium_plausible_low", "magnesium_severe_low"),
+    ("calcium_corrected_plausible_low", "calcium_corrected_severe_low"),
+    ("calcium_ionized_plausible_low", "calcium_ionized_severe_low"),
+    ("potassium_plausible_low", "potassium_severe_low"),
+    ("sodium_plausible_low", "sodium_severe_low"),
+    ("b12_elevated", "b12_total_plausible_high"),
+    ("potassium_low", "potassium_high"),
+    ("potassium_high", "potassium_severe_high"),
+    ("potassium_severe_high", "potassium_plausible_high"),
+    ("sodium_low", "sodium_high"),
+    ("sodium_high", "sodium_severe_high"),
+    ("sodium_severe_high", "sodium_plausible_high"),
+    ("holotc_indeterminate_upper", "holotc_plausible_high"),
 )
 
 
@@ -40,6 +53,7 @@ class LabDefinition:
     loincs: tuple[str, ...]
     factors: Mapping[str, float]  # lower-cased unit spelling -> factor to the canonical unit
     source: str
+    test: str = ""  # key of the orderable test that repeats it (tests.json)
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,29 @@ class Cutoff:
     text: str
     source: str
     certainty: str
+    rule: str = "below"  # how the cut-off is applied: "below", "above", "at_least", ...
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """Physiological limits of an analyte, canonical unit; None where no limit is set."""
+
+    low: float | None
+    high: float | None
+
+    def holds(self, value: float) -> bool:
+        # A concentration of zero is never physiological, whatever the limits say.
+        return value > 0 and (self.low is None or value >= self.low) and (
+            self.high is None or value <= self.high
+        )
+
+    def text(self, unit: str) -> str:
+        low = f"{self.low:g}" if self.low is not None else "above 0"
+        if self.high is None:
+            return f"{low} {unit}" if self.low is None else f"at least {low} {unit}"
+        if self.low is None:
+            return f"above 0, up to {self.high:g} {unit}"
+        return f"{low}-{self.high:g} {unit}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +99,8 @@ class ValueSetMember:
     names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
     whole_name_only: bool = False  # names must be the condition's whole name, not a phrase in it
     valid_months: int | None = None  # time-limited: not current once recorded longer ago than this
+    flag: str = ""  # red flags: the short name a summary uses ("limb weakness")
+    kind: str = "symptom"  # "symptom" (a symptom or sign) or "diagnosis"
 
 
 MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
@@ -120,6 +159,7 @@ class Knowledge:
     tests: Mapping[str, TestDefinition]
     notes: Mapping[str, str]
     note_sources: Mapping[str, str]
+    note_priority: Mapping[str, int]  # lower is shown first; a card shows at most two caveats
     sources: Mapping[str, Mapping[str, str]]
     systems: Mapping[str, frozenset[str]]  # "rxnorm", "atc", "snomed", "icd10" -> system URIs
     recent_months: int
@@ -194,6 +234,21 @@ class Knowledge:
             for name in med_class.names
         )
 
+    @cached_property
+    def plausible_limits(self) -> Mapping[str, PlausibleRange]:
+        """Per analyte, from the `<analyte>_plausible_low/high` cut-offs (site-overridable)."""
+        return MappingProxyType(
+            {
+                key: PlausibleRange(
+                    self.cutoffs.get(f"{key}_plausible_low"), self.cutoffs.get(f"{key}_plausible_high")
+                )
+                for key in self.labs
+            }
+        )
+
+    def member(self, value_set: str, key: str) -> ValueSetMember | None:
+        return next((m for m in self.value_sets[value_set].members if m.key == key), None)
+
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
         return test.loinc, test.display
@@ -231,6 +286,7 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
             loincs=loincs,
             factors=MappingProxyType({unit.lower(): float(f) for unit, f in item["units"].items()}),
             source=item["source"],
+            test=item.get("test", ""),
         )
         for code in loincs:
             by_loinc[code] = key
@@ -258,6 +314,8 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
                 names=tuple(word_form(n) for n in m.get("names", ())),
                 whole_name_only=m.get("name_match") == "whole",
                 valid_months=m.get("valid_months"),
+                flag=m.get("flag", ""),
+                kind=m.get("kind", "symptom"),
             )
             for m in item["members"]
         )
@@ -309,7 +367,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     raw = _raw_files()
     labs, by_loinc = _build_labs(raw["labs"])
     cutoff_info = {
-        key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"])
+        key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"], c["rule"])
         for key, c in raw["cutoffs"]["cutoffs"].items()
     }
     systems = {**raw["medications"]["systems"], **raw["value_sets"]["systems"]}
@@ -328,6 +386,9 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         ),
         notes=MappingProxyType({key: n["text"] for key, n in raw["notes"]["notes"].items()}),
         note_sources=MappingProxyType({key: n["source"] for key, n in raw["notes"]["notes"].items()}),
+        note_priority=MappingProxyType(
+            {key: int(n.get("priority", 5)) for key, n in raw["notes"]["notes"].items()}
+        ),
         sources=MappingProxyType(raw["sources"]["sources"]),
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,
@@ -336,6 +397,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     _ = knowledge.condition_names, knowledge.condition_codes
     _ = knowledge.condition_whole_names, knowledge.condition_validity
     _ = knowledge.medication_names, knowledge.medication_codes
+    _ = knowledge.plausible_limits
     return knowledge
 
 
@@ -344,6 +406,7 @@ __all__ = [
     "Knowledge",
     "LabDefinition",
     "MedicationClass",
+    "PlausibleRange",
     "TestDefinition",
     "ValueSet",
     "ValueSetMember",

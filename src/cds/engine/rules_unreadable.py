@@ -1,0 +1,81 @@
+"""Results that cannot be read: effectively missing, so the card names them and offers the test again.
+
+A result with no number, a text value, a reason its value is absent, an unknown unit or a
+value outside physiological limits never drives a finding. When it is the only recent
+result of its test, that test is as good as not done: say which result and why, and offer
+to repeat it (other rules that already ask for the test carry the same explanation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cds.engine.building import test
+from cds.engine.facts import PatientFacts
+from cds.engine.labs import SetAside
+from cds.engine.model import DataGap, Finding, Severity, Topic
+from cds.knowledge import Knowledge
+
+
+def unreadable_results(facts: PatientFacts) -> list[SetAside]:
+    """Unreadable results in the window of tests that have no usable recent result."""
+    if "observations" in facts.unavailable:
+        return []
+    return [
+        item
+        for item in facts.set_aside
+        if item.unreadable
+        and facts.recent(item.analyte) is None
+        # an old unreadable result is as stale as an old readable one
+        and (item.day is None or item.day >= facts.window_start)
+    ]
+
+
+def unreadable_finding(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    gaps: list[DataGap] = []
+    tests = []
+    names: list[str] = []
+    for item in unreadable_results(facts):
+        gaps.append(DataGap(item.item, item.reason))
+        lab = knowledge.labs[item.analyte]
+        if lab.test and lab.test not in {t.key for t in tests}:
+            names.append(lab.display if not names else lab.display[0].lower() + lab.display[1:])
+            tests.append(test(knowledge, lab.test, "repeats a result that could not be read"))
+    if not tests:
+        return None
+    named = " and ".join(names) if len(names) <= 2 else f"{len(names)} test"
+    return Finding(
+        topic=Topic.RESULT_UNREADABLE,
+        severity=Severity.INFO,
+        title=f"{named} result{'s' if len(names) > 1 else ''} could not be read",
+        gaps=tuple(gaps),
+        tests=tuple(tests),
+        notes=("unreadable-result",),
+        sources=("codes-reference",),
+    )
+
+
+def explain_repeats(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    """Each card that asks for a test whose only recent result is unreadable says so; the
+    unreadable-result card keeps only the repeats no other card asks for (one order per test)."""
+    items = unreadable_results(facts)
+    if not items:
+        return findings
+    result = []
+    asked: set[str] = set()
+    for finding in findings:
+        keys = {t.key for t in finding.tests}
+        asked |= keys
+        extra = tuple(
+            gap
+            for item in items
+            if knowledge.labs[item.analyte].test in keys
+            and (gap := DataGap(item.item, item.reason)) not in finding.gaps
+        )
+        result.append(replace(finding, gaps=finding.gaps + extra) if extra else finding)
+    unreadable = unreadable_finding(facts, knowledge)
+    if unreadable is not None:
+        tests = tuple(t for t in unreadable.tests if t.key not in asked)
+        if tests:
+            result.append(replace(unreadable, tests=tests))
+    return result

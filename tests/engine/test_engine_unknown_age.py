@@ -1,0 +1,44 @@
+"""Unknown age is not adult age: no dose-bearing options, and the card says the age is unknown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.engine.engine_fhir import PID, chart, finding, obs, run
+
+
+def _with_patient(patient: dict[str, Any] | None) -> dict[str, Any]:
+    resources = chart([obs("2132-9", 120, "pg/mL")])
+    if patient is None:
+        del resources["patient"]
+    else:
+        resources["patient"] = patient
+    return resources
+
+
+@pytest.mark.parametrize(
+    ("label", "patient"),
+    [
+        ("no birthDate", {"resourceType": "Patient", "id": PID}),
+        ("empty birthDate", {"resourceType": "Patient", "id": PID, "birthDate": ""}),
+        ("birthDate not a date", {"resourceType": "Patient", "id": PID, "birthDate": "unknown"}),
+        ("birthDate in the future", {"resourceType": "Patient", "id": PID, "birthDate": "2031-01-01"}),
+        ("no Patient resource", None),
+        ("another patient's resource", {"resourceType": "Patient", "id": "p2", "birthDate": "1960-01-01"}),
+    ],
+)
+def test_unknown_age_gets_no_doses_and_says_so(label, patient):
+    deficiency = finding(run(_with_patient(patient)), "b12-deficiency")
+    assert deficiency is not None, label
+    assert deficiency.treatments == ()
+    assert any(g.item == "Age" and "unknown" in g.reason for g in deficiency.gaps)
+
+
+@pytest.mark.parametrize("birth_date", ["1960-01-01", "1960"])
+def test_known_adult_age_gets_the_options(birth_date):
+    resources = _with_patient({"resourceType": "Patient", "id": PID, "birthDate": birth_date})
+    deficiency = finding(run(resources), "b12-deficiency")
+    assert [t.key for t in deficiency.treatments] == ["b12-oral", "b12-sublingual", "b12-im"]
+    assert not any(g.item == "Age" for g in deficiency.gaps)
