@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cds.knowledge import code_fits
+
 LOINC = "http://loinc.org"
 _COUNTED_RESULT = {"final", "amended", "corrected", "preliminary", "registered"}
 _ACTIVE_REQUEST = {"active", "on-hold", "draft"}
@@ -57,18 +59,27 @@ def _date_of(resource: Mapping[str, Any]) -> date | None:
         return None
 
 
-def _codings(concept: Any) -> Iterator[dict[str, Any]]:
+def _all_codings(concept: Any) -> Iterator[dict[str, Any]]:
     if isinstance(concept, dict):
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, dict) and coding.get("code"):
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, dict):
                 yield coding
+
+
+def _codings(concept: Any) -> Iterator[dict[str, Any]]:
+    """Codings whose code can be looked up: a string no longer than any real code."""
+    for coding in _all_codings(concept):
+        code = coding.get("code")
+        if isinstance(code, str) and code_fits(code):
+            yield coding
 
 
 def _names(concept: Any) -> Iterator[str]:
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str):
             yield concept["text"].lower()
-        for coding in _codings(concept):
+        for coding in _all_codings(concept):
             if isinstance(coding.get("display"), str):
                 yield coding["display"].lower()
 

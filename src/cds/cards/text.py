@@ -15,7 +15,9 @@ _ACTIVE = frozenset("\\`*_[]<>#!|~@")
 _BLOCK_START = re.compile(r"^([-+=]|\d+[.)])(?=\s|$)")
 # URL autolinks ("http://", "www.") are broken up; other colons and dots stay readable.
 _WWW = re.compile(r"(?i)\bwww\.")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+# Only the colon is matched: a pattern over the scheme's letters would rescan them from every
+# word start, quadratic in the text's length.
+_SCHEME = re.compile(r":(?=//)")
 
 
 # Text with none of these is already one line and needs no escaping; most card text is
@@ -42,7 +44,7 @@ def md_escape(text: str) -> str:
         return text
     escaped = one_line(text).translate(_ESCAPE_ACTIVE)
     escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
-    escaped = _SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
+    escaped = _SCHEME.sub(r"\\:", escaped)
     return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 

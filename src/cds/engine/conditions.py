@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
-from cds.knowledge import Knowledge, word_form
+from cds.knowledge import Knowledge, code_fits, word_form
 from cds.knowledge.phrases import PhraseIndex
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
@@ -62,7 +62,7 @@ def read_conditions(
             if not _usable(resource, subject):
                 continue
             code = obj(resource, "code")
-            coded = [(s, c.upper().replace(".", ""), d) for s, c, d in codings(code)]
+            coded = [(s, c.upper().replace(".", "") if code_fits(c) else "", d) for s, c, d in codings(code)]
             label = text(code, "text") or next((d for _s, _c, d in coded if d), None)
             # Text is the last resort, for codes the value sets do not list (e.g. another
             # SNOMED CT descendant): whole words of code.text and every coding display.
@@ -73,7 +73,7 @@ def read_conditions(
             how_matched: dict[tuple[str, str], str] = {}
             for system, value, _display in coded:
                 if system in snomed:
-                    for vs_key, member in index.snomed.get(value, ()):
+                    for vs_key, member in index.by_snomed(value):
                         how_matched.setdefault((vs_key, member.key), "snomed")
                 elif system in icd10:
                     for vs_key, member in index.by_icd10(value):

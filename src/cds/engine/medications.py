@@ -14,7 +14,7 @@ from typing import Any
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
-from cds.knowledge import Knowledge, word_form
+from cds.knowledge import Knowledge, code_fits, word_form
 
 _STATES = {
     "MedicationStatement": {
@@ -94,7 +94,9 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
         if label := text(concept, "text"):
             texts.append(label)
         for system, code, display in codings(concept):
-            if system in rxnorm:
+            if not code_fits(code):
+                pass  # over-long: cannot be an RxNorm or ATC code, never looked up
+            elif system in rxnorm:
                 rx_codes.add(code)
             elif system in atc:
                 atc_codes.append(code.upper())

@@ -64,6 +64,16 @@ class ValueSetMember:
 
 MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
 
+# The longest code any terminology we look up issues is far shorter (LOINC 10 characters,
+# SNOMED CT 18, ICD-10-CM 8, RxNorm 8, ATC 7). A longer "code" cannot match anything, so it
+# is never looked up: every lookup then costs at most a constant, whatever the request holds.
+MAX_CODE_LENGTH = 40
+
+
+def code_fits(code: str) -> bool:
+    """Whether `code` is short enough to be looked up (see MAX_CODE_LENGTH)."""
+    return 0 < len(code) <= MAX_CODE_LENGTH
+
 
 @dataclass(frozen=True)
 class ConditionCodeIndex:
@@ -72,10 +82,22 @@ class ConditionCodeIndex:
     order: Mapping[tuple[str, str], int]  # (value set, member) -> position in the knowledge files
     displays: Mapping[tuple[str, str], str]
 
+    longest_icd10_prefix: int = 0
+
+    def by_snomed(self, code: str) -> list[MemberRef]:
+        """Members listing this SNOMED CT code."""
+        return list(self.snomed.get(code, ())) if code_fits(code) else []
+
     def by_icd10(self, code: str) -> list[MemberRef]:
-        """Members with an ICD-10-CM prefix of `code` (upper case, no dot)."""
+        """Members with an ICD-10-CM prefix of `code` (upper case, no dot).
+
+        Only prefixes as long as the longest listed one are tried, and over-long codes not at
+        all, so a lookup costs a bounded number of short dictionary reads.
+        """
+        if not code_fits(code):
+            return []
         found: list[MemberRef] = []
-        for end in range(len(code) + 1):
+        for end in range(min(len(code), self.longest_icd10_prefix) + 1):
             found.extend(self.icd10_prefixes.get(code[:end], ()))
         return found
 
@@ -148,7 +170,7 @@ class Knowledge:
                     snomed.setdefault(code, []).append(ref)
                 for prefix in member.icd10_prefixes:
                     icd10.setdefault(prefix, []).append(ref)
-        return ConditionCodeIndex(snomed, icd10, order, displays)
+        return ConditionCodeIndex(snomed, icd10, order, displays, max(map(len, icd10), default=0))
 
     @cached_property
     def medication_names(self) -> PhraseIndex[str]:
@@ -158,6 +180,10 @@ class Knowledge:
             for key, med_class in self.medication_classes.items()
             for name in med_class.names
         )
+
+    def analyte_for_loinc(self, code: str) -> str | None:
+        """The analyte a LOINC code measures, or None (over-long codes are not looked up)."""
+        return self.loinc_to_analyte.get(code) if code_fits(code) else None
 
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
@@ -298,6 +324,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
 
 
 __all__ = [
+    "MAX_CODE_LENGTH",
     "Cutoff",
     "Knowledge",
     "LabDefinition",
@@ -305,5 +332,6 @@ __all__ = [
     "TestDefinition",
     "ValueSet",
     "ValueSetMember",
+    "code_fits",
     "load_knowledge",
 ]
