@@ -224,3 +224,29 @@ def test_jwt_mode_without_issuers_refuses_to_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "issuers" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("arguments", "environment", "named"),
+    [
+        (["--workers", "0"], {}, "setting 'workers': expected a whole number from 1 to 256, got 0"),
+        ([], {"CDS_LOG_LEVEL": "LOUD"}, "setting 'log_level': expected one of 'DEBUG', 'INFO'"),
+        ([], {"CDS_FHIR_DEADLINE_S": "-1"}, "setting 'fhir_deadline_s': expected a number of seconds"),
+        ([], {"CDS_CUTOFF_OVERRIDES": '{"magnesium_low": 0.1}'}, "setting 'cutoff_overrides': cut-off"),
+    ],
+)
+def test_a_bad_setting_stops_startup_with_one_line(
+    tmp_path: Path, arguments: list[str], environment: dict[str, str], named: str
+) -> None:
+    result = subprocess.run(
+        [str(CDS), "serve", "--port", str(_free_port()), *arguments],
+        env=_environment(tmp_path, **environment),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert named in result.stderr
+    assert "service started" not in result.stderr + result.stdout
