@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +115,38 @@ def test_chunked_body_over_the_limit_is_413(server: tuple[str, Path]) -> None:
     response = connection.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["resourceType"] == "OperationOutcome"
+
+
+def _urllib_post(url: str, data: object) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)  # type: ignore[arg-type]
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.integration
+def test_a_client_that_sends_its_whole_body_first_reads_the_413(server: tuple[str, Path]) -> None:
+    """urllib writes the whole body before it reads: the server must not close while it sends."""
+    base, _ = server
+    status, outcome = _urllib_post(f"{base}/cds-services/deficiency-screen", b"x" * (16 * 1024 * 1024))
+    assert status == 413
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "4000 bytes" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.integration
+def test_a_chunked_upload_over_the_limit_reads_the_413(server: tuple[str, Path]) -> None:
+    base, _ = server
+    chunks = (b"x" * 65536 for _ in range(256))  # 16 MiB, length not known in advance: chunked
+    status, outcome = _urllib_post(f"{base}/cds-services/deficiency-screen", chunks)
+    assert status == 413
+    assert outcome["resourceType"] == "OperationOutcome"
+    # the service still answers normally afterwards
+    call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=5)
+    assert call.status_code == 200
 
 
 @pytest.mark.integration
