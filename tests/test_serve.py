@@ -149,6 +149,61 @@ def test_a_chunked_upload_over_the_limit_reads_the_413(server: tuple[str, Path])
     assert call.status_code == 200
 
 
+def _raw_exchange(base: str, request: bytes) -> tuple[int, str, dict]:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers.get("content-type", ""), json.loads(body)
+
+
+@pytest.mark.integration
+def test_an_authorization_header_over_the_limit_gets_an_operation_outcome(server: tuple[str, Path]) -> None:
+    base, _ = server
+    token = "e" * (17 * 1024)  # over max_header_bytes (16 KiB by default)
+    response = requests.post(
+        f"{base}/cds-services/deficiency-screen",
+        json=patient_view_request(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 431
+    assert response.headers["Content-Type"] == "application/json"
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "max_header_bytes" in outcome["issue"][0]["diagnostics"]
+    # a token just under the limit reaches the service (open mode without issuers: not verified)
+    near_limit = {"Authorization": "Bearer " + "e" * 15000}
+    near = requests.post(
+        f"{base}/cds-services/deficiency-screen", json=patient_view_request(), headers=near_limit, timeout=10
+    )
+    assert near.status_code == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+    ],
+)
+def test_requests_the_server_refuses_get_operation_outcomes(
+    server: tuple[str, Path], request_bytes: bytes, status: int
+) -> None:
+    base, _ = server
+    answered, content_type, outcome = _raw_exchange(base, request_bytes)
+    assert answered == status
+    assert content_type == "application/json"
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"]
+
+
 @pytest.mark.integration
 def test_clients_that_stop_sending_do_not_hold_the_server(server: tuple[str, Path]) -> None:
     base, log_path = server

@@ -90,6 +90,8 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", "warning")
+            # A longer header (a large Authorization token too) is answered 431, as JSON.
+            self.cfg.set("limit_request_field_size", settings.max_header_bytes)
             # Workers fork from a master that already loaded and validated everything.
             self.cfg.set("preload_app", True)
             self.cfg.set(
