@@ -20,10 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds.cards.summary import without_trailing_parenthetical
-from cds.cards.text import md_escape
+from cds.cards.text import SHOWN_MAX, md_escape, one_line
 from cds.config import load_settings
 from cds.http.app import create_app
-from cds.knowledge import MAX_CODE_LENGTH, load_knowledge
+from cds.knowledge import MAX_CODE_LENGTH, MAX_NAME_LENGTH, load_knowledge
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from engine_fhir import SNOMED, chart, cond, med, obs, run
@@ -149,3 +149,21 @@ def test_a_call_of_hostile_strings_at_the_body_limit_is_answered(hang_guard: Non
     response = client.post(SERVICE, data=body, content_type="application/json")
     assert response.status_code == 200
     assert response.get_json()["cards"]  # the low B12 still gets its card
+
+
+def test_text_longer_than_any_name_is_never_matched_by_name() -> None:
+    long_tail = " filler" * (MAX_NAME_LENGTH // 7 + 1)
+    facts = run(
+        chart(
+            meds=[med(text="metformin" + long_tail), med(text="omeprazole")],
+            conditions=[cond("Z00") | {"code": {"text": "hemifacial spasm" + long_tail}}],
+        )
+    ).facts
+    assert [m.class_key for m in facts.medications] == ["ppi"]  # the short name still matches
+    assert facts.conditions == ()
+
+
+def test_chart_text_on_a_card_is_cut_before_any_other_work() -> None:
+    shown = md_escape("a" * 5_000_000)
+    assert len(shown) == SHOWN_MAX and shown.endswith("…")
+    assert len(one_line("b " * 3_000_000)) <= SHOWN_MAX

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
-from cds.knowledge import Knowledge, code_fits, word_form
+from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 from cds.knowledge.phrases import PhraseIndex
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
@@ -66,8 +66,9 @@ def read_conditions(
             label = text(code, "text") or next((d for _s, _c, d in coded if d), None)
             # Text is the last resort, for codes the value sets do not list (e.g. another
             # SNOMED CT descendant): whole words of code.text and every coding display.
-            words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
-            if _NOT_THE_PATIENTS_CONDITION.find(words):
+            names = (text(code, "text"), *(d for *_, d in coded))
+            words = word_form(" ".join(n for n in names if n and name_fits(n)))
+            if _NOT_THE_PATIENTS_CONDITION.any(words):
                 words = ""  # "Family history of ALS", "No facial weakness": never a text match
             # The first coding that names a member decides how it matched; text comes last.
             how_matched: dict[tuple[str, str], str] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
-from cds.knowledge import Knowledge, code_fits, word_form
+from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 
 _STATES = {
     "MedicationStatement": {
@@ -91,7 +91,7 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
     atc_codes: list[str] = []
     texts: list[str] = []
     for concept in concepts:
-        if label := text(concept, "text"):
+        if (label := text(concept, "text")) and name_fits(label):
             texts.append(label)
         for system, code, display in codings(concept):
             if not code_fits(code):
@@ -100,7 +100,7 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
                 rx_codes.add(code)
             elif system in atc:
                 atc_codes.append(code.upper())
-            if display:
+            if display and name_fits(display):
                 texts.append(display)
     named = knowledge.medication_names.find(word_form(" ".join(texts))) if texts else set()
     matches: dict[str, str] = {}

@@ -75,6 +75,16 @@ def code_fits(code: str) -> bool:
     return 0 < len(code) <= MAX_CODE_LENGTH
 
 
+# Condition and medication names run to a few hundred characters at most. Longer chart text is
+# not a name: the text fallback ignores it (silence, never a guess from a fragment).
+MAX_NAME_LENGTH = 1000
+
+
+def name_fits(text: str) -> bool:
+    """Whether chart text is short enough to be matched against known names."""
+    return len(text) <= MAX_NAME_LENGTH
+
+
 @dataclass(frozen=True)
 class ConditionCodeIndex:
     snomed: Mapping[str, list[MemberRef]]
@@ -325,6 +335,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
 
 __all__ = [
     "MAX_CODE_LENGTH",
+    "MAX_NAME_LENGTH",
     "Cutoff",
     "Knowledge",
     "LabDefinition",
@@ -334,4 +345,5 @@ __all__ = [
     "ValueSetMember",
     "code_fits",
     "load_knowledge",
+    "name_fits",
 ]
