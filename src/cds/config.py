@@ -128,7 +128,9 @@ class Settings:
 
     # --- input limits
     max_body_bytes: Bytes = 5 * 1024 * 1024
-    max_header_bytes: whole(1024, 1024 * 1024) = 16 * 1024  # one header line, Authorization included
+    # One header line, Authorization included: above the 16 KiB token limit, so an oversized
+    # token still gets the authentication 401, and only a header past this gets 431.
+    max_header_bytes: whole(1024, 1024 * 1024) = 20 * 1024
     max_json_depth: whole(1, 1000) = 64
     max_resources_per_key: Count = 10_000
     client_read_timeout_s: IdleSeconds = 5.0  # a client silent this long mid-request is dropped
