@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import adversarial
 from payloads import PATIENT_ID, patient_view, resource_count
 
 from cds.config import Settings, load_settings
@@ -404,6 +405,21 @@ def fallback(repeat: int) -> list[str]:
     ]
 
 
+def adversarial_inputs(repeat: int) -> list[str]:
+    """bench/adversarial.py's table: each worst case next to the typical 5,000-Observation call."""
+    client = _app().test_client()
+    settings = client.application.extensions["cds"].settings
+
+    def post(body: bytes) -> tuple[int, float]:
+        def call() -> int:
+            return client.post(SERVICE_URL, data=body, content_type="application/json").status_code
+
+        return call(), _percentile(_time_ms(call, repeat), 50)
+
+    typical = json.dumps(patient_view(5_000)).encode()
+    return adversarial.section(post, typical, settings.max_body_bytes, settings.max_resources_per_key)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter load")
@@ -428,6 +444,7 @@ def main() -> int:
             seconds, args.workers, args.threads, 1 if args.quick else 3, 3 if args.quick else 10
         )
     report += fallback(max(10, repeat // 10))
+    report += adversarial_inputs(5 if args.quick else 15)
     text = "\n".join(report)
     print(text)
     out = ROOT / "bench" / "results"

@@ -45,7 +45,7 @@ def test_environment_lists_and_booleans() -> None:
     ("environ", "message"),
     [
         ({"CDS_PORT": "eighty"}, "'port'"),
-        ({"CDS_MAX_BODY_BYTES": "-1"}, "must not be negative"),
+        ({"CDS_MAX_BODY_BYTES": "-1"}, "'max_body_bytes': expected a whole number from 1 up, got '-1'"),
         ({"CDS_PREVIEW_ENABLED": "perhaps"}, "true or false"),
         ({"CDS_AUTH_MODE": "sometimes"}, "'auth_mode'"),
         ({"CDS_AUTH_MODE": "jwt"}, "no [[issuers]]"),
@@ -68,3 +68,38 @@ def test_unknown_setting_in_file_is_an_error(tmp_path: Path) -> None:
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"workers": 0}, "setting 'workers': expected a whole number from 1 to 256, got 0"),
+        ({"threads": True}, "setting 'threads': expected a whole number"),
+        ({"port": 70000}, "setting 'port': expected a whole number from 1 to 65535"),
+        ({"log_level": "LOUD"}, "'log_level': expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'"),
+        ({"fhir_deadline_s": -1}, "setting 'fhir_deadline_s': expected a number of seconds greater than 0"),
+        ({"fhir_request_timeout_s": float("nan")}, "'fhir_request_timeout_s': expected a number of seconds"),
+        ({"client_read_timeout_s": -1}, "'client_read_timeout_s': expected a number of seconds, at least 0"),
+        ({"max_json_depth": 0}, "setting 'max_json_depth'"),
+        ({"recent_months": 0}, "setting 'recent_months'"),
+        ({"public_base_url": "cds.example.org"}, "'public_base_url': expected an http:// or https:// URL"),
+        ({"feedback_db": ""}, "setting 'feedback_db': expected non-empty text"),
+        ({"cutoff_overrides": {"b12_total_deficient": "low"}}, "setting 'cutoff_overrides'"),
+        ({"prot": 1}, "unknown setting 'prot'"),
+    ],
+)
+def test_every_setting_has_a_type_and_range(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, **changes)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_values_from_the_environment_are_checked_after_conversion() -> None:
+    environ = {"CDS_WORKERS": "3", "CDS_LOG_LEVEL": "debug", "CDS_FHIR_DEADLINE_S": "2.5"}
+    settings = load_settings(environ=environ)
+    assert (settings.workers, settings.log_level, settings.fhir_deadline_s) == (3, "DEBUG", 2.5)
+    with pytest.raises(ConfigError, match="'workers'"):
+        load_settings(environ={"CDS_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="'workers'"):
+        settings.with_overrides(workers=-2)

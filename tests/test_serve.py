@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +115,93 @@ def test_chunked_body_over_the_limit_is_413(server: tuple[str, Path]) -> None:
     response = connection.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["resourceType"] == "OperationOutcome"
+
+
+def _urllib_post(url: str, data: object) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)  # type: ignore[arg-type]
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.integration
+def test_a_client_that_sends_its_whole_body_first_reads_the_413(server: tuple[str, Path]) -> None:
+    """urllib writes the whole body before it reads: the server must not close while it sends."""
+    base, _ = server
+    status, outcome = _urllib_post(f"{base}/cds-services/deficiency-screen", b"x" * (16 * 1024 * 1024))
+    assert status == 413
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "4000 bytes" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.integration
+def test_a_chunked_upload_over_the_limit_reads_the_413(server: tuple[str, Path]) -> None:
+    base, _ = server
+    chunks = (b"x" * 65536 for _ in range(256))  # 16 MiB, length not known in advance: chunked
+    status, outcome = _urllib_post(f"{base}/cds-services/deficiency-screen", chunks)
+    assert status == 413
+    assert outcome["resourceType"] == "OperationOutcome"
+    # the service still answers normally afterwards
+    call = requests.post(f"{base}/cds-services/deficiency-screen", json=patient_view_request(), timeout=5)
+    assert call.status_code == 200
+
+
+def _raw_exchange(base: str, request: bytes) -> tuple[int, str, dict]:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers.get("content-type", ""), json.loads(body)
+
+
+@pytest.mark.integration
+def test_an_authorization_header_over_the_limit_gets_an_operation_outcome(server: tuple[str, Path]) -> None:
+    base, _ = server
+    token = "e" * (21 * 1024)  # over max_header_bytes (20 KiB by default)
+    response = requests.post(
+        f"{base}/cds-services/deficiency-screen",
+        json=patient_view_request(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 431
+    assert response.headers["Content-Type"] == "application/json"
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "max_header_bytes" in outcome["issue"][0]["diagnostics"]
+    # a token just under the limit reaches the service (open mode without issuers: not verified)
+    near_limit = {"Authorization": "Bearer " + "e" * 15000}
+    near = requests.post(
+        f"{base}/cds-services/deficiency-screen", json=patient_view_request(), headers=near_limit, timeout=10
+    )
+    assert near.status_code == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400),
+    ],
+)
+def test_requests_the_server_refuses_get_operation_outcomes(
+    server: tuple[str, Path], request_bytes: bytes, status: int
+) -> None:
+    base, _ = server
+    answered, content_type, outcome = _raw_exchange(base, request_bytes)
+    assert answered == status
+    assert content_type == "application/json"
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"]
 
 
 @pytest.mark.integration
@@ -224,3 +313,29 @@ def test_jwt_mode_without_issuers_refuses_to_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "issuers" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("arguments", "environment", "named"),
+    [
+        (["--workers", "0"], {}, "setting 'workers': expected a whole number from 1 to 256, got 0"),
+        ([], {"CDS_LOG_LEVEL": "LOUD"}, "setting 'log_level': expected one of 'DEBUG', 'INFO'"),
+        ([], {"CDS_FHIR_DEADLINE_S": "-1"}, "setting 'fhir_deadline_s': expected a number of seconds"),
+        ([], {"CDS_CUTOFF_OVERRIDES": '{"magnesium_low": 0.1}'}, "setting 'cutoff_overrides': cut-off"),
+    ],
+)
+def test_a_bad_setting_stops_startup_with_one_line(
+    tmp_path: Path, arguments: list[str], environment: dict[str, str], named: str
+) -> None:
+    result = subprocess.run(
+        [str(CDS), "serve", "--port", str(_free_port()), *arguments],
+        env=_environment(tmp_path, **environment),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert named in result.stderr
+    assert "service started" not in result.stderr + result.stdout

@@ -3,6 +3,8 @@
 Every setting is documented in docs/configuration.md. Scalars can be set from the
 environment as ``CDS_<NAME>`` (upper case); structured settings (trusted issuers,
 cut-off overrides) come from the TOML file named by ``--config`` or ``CDS_CONFIG``.
+Each setting declares its type and accepted values (checked when Settings is built, so
+at start-up): a bad value is one ConfigError line naming the setting and what it accepts.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as checked_dataclass
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,99 +49,137 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message says which setting and why."""
 
 
-@dataclass(frozen=True)
+# Kinds of setting: a type, its accepted values and the words an error uses for them. A new
+# setting declares one of these (or its own, the same way) next to its name.
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number, not true or false")
+    return value
+
+
+def whole(low: int, high: int | None = None) -> Any:
+    """A whole number from `low` (to `high`)."""
+    accepted = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")
+    return Annotated[int, BeforeValidator(_not_bool), Field(ge=low, le=high, description=accepted)]
+
+
+def seconds(*, zero_means: str | None = None) -> Any:
+    """A duration in seconds: greater than 0, or at least 0 when `zero_means` says what 0 does."""
+    if zero_means:
+        accepted = f"a number of seconds, at least 0 (0: {zero_means})"
+        bound = Field(ge=0, allow_inf_nan=False, description=accepted)
+    else:
+        bound = Field(gt=0, allow_inf_nan=False, description="a number of seconds greater than 0")
+    return Annotated[float, BeforeValidator(_not_bool), bound]
+
+
+def choice(*values: str, upper: bool = False) -> Any:
+    """One of `values` (given in any case when `upper`)."""
+    accepted = "one of " + ", ".join(repr(v) for v in values)
+    normalise = BeforeValidator(lambda v: v.upper() if upper and isinstance(v, str) else v)
+    return Annotated[Literal[values], normalise, Field(description=accepted)]  # type: ignore[valid-type]
+
+
+def _split_list(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _json_table(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+Text = Annotated[str, Field(description="text")]
+NonEmpty = Annotated[str, Field(min_length=1, description="non-empty text")]
+WebUrl = Annotated[str, Field(pattern=r"^https?://\S+$", description="an http:// or https:// URL")]
+OptionalUrl = Annotated[WebUrl | None, Field(description="an http:// or https:// URL (or none)")]
+Flag = Annotated[bool, Field(description="true or false")]
+TextList = Annotated[tuple[str, ...], BeforeValidator(_split_list), Field(description="a list of text")]
+NumberTable = Annotated[
+    dict[str, Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]],
+    BeforeValidator(_json_table),
+    Field(description="a table of name = number"),
+]
+Port = whole(1, 65535)
+Processes = whole(1, 256)
+Count = whole(1)
+Bytes = whole(1)
+Seconds = seconds()
+IdleSeconds = seconds(zero_means="never")
+LogLevel = choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True)
+AuthMode = choice("open", "jwt")
+
+
+@checked_dataclass(frozen=True, config=ConfigDict(coerce_numbers_to_str=True))
 class Settings:
     # --- HTTP server
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 2
-    threads: int = 2  # CPU-bound calls: more threads per worker only add GIL contention
-    public_base_url: str | None = None  # e.g. https://cds.example.org behind a proxy
-    cors_allow_origin: str = "*"
-    log_level: str = "INFO"
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 8080
+    workers: Processes = 2
+    threads: Processes = 2  # CPU-bound calls: more threads per worker only add GIL contention
+    public_base_url: OptionalUrl = None  # e.g. https://cds.example.org behind a proxy
+    cors_allow_origin: NonEmpty = "*"
+    log_level: LogLevel = "INFO"
 
     # --- services
-    hooks_dir: str = field(default_factory=_default_hooks_dir)
-    docs_base_url: str = "https://myelin-cds.github.io/myelin-cds"
+    hooks_dir: NonEmpty = field(default_factory=_default_hooks_dir)
+    docs_base_url: WebUrl = "https://myelin-cds.github.io/myelin-cds"
 
     # --- input limits
-    max_body_bytes: int = 5 * 1024 * 1024
-    max_json_depth: int = 64
-    max_resources_per_key: int = 10_000
-    client_read_timeout_s: float = 5.0  # a client silent this long mid-request is dropped; 0: never
-    client_request_deadline_s: float = 10.0  # a request not received whole by then is dropped; 0: never
+    max_body_bytes: Bytes = 5 * 1024 * 1024
+    # One header line, Authorization included: above the 16 KiB token limit, so an oversized
+    # token still gets the authentication 401, and only a header past this gets 431.
+    max_header_bytes: whole(1024, 1024 * 1024) = 20 * 1024
+    max_json_depth: whole(1, 1000) = 64
+    max_resources_per_key: Count = 10_000
+    client_read_timeout_s: IdleSeconds = 5.0  # a client silent this long mid-request is dropped
+    client_request_deadline_s: IdleSeconds = 10.0  # a request not received whole by then is dropped
 
     # --- FHIR server fallback
-    fhir_allowed_servers: tuple[str, ...] = (
+    fhir_allowed_servers: TextList = (
         "http://127.0.0.1",
         "http://localhost",
         "http://[::1]",
     )
-    fhir_request_timeout_s: float = 1.5
-    fhir_deadline_s: float = 2.0
-    fhir_max_pages: int = 5
-    fhir_pool_size: int = 16
-    fhir_max_response_bytes: int = 10 * 1024 * 1024  # per answer (one page), decompressed
+    fhir_request_timeout_s: Seconds = 1.5
+    fhir_deadline_s: Seconds = 2.0
+    fhir_max_pages: whole(1, 1000) = 5
+    fhir_pool_size: whole(1, 1024) = 16
+    fhir_max_response_bytes: Bytes = 10 * 1024 * 1024  # per answer (one page), decompressed
 
     # --- trust (JWT)
-    auth_mode: str = "open"  # "open": calls without a token are accepted; "jwt": required
+    auth_mode: AuthMode = "open"  # "open": calls without a token are accepted; "jwt": required
     issuers: tuple[IssuerConfig, ...] = ()
-    jwt_clock_skew_s: int = 60
-    jwt_max_lifetime_s: int = 3600
-    jwks_cache_s: int = 3600
-    jwks_fetch_timeout_s: float = 2.0
-    jwt_replay_db: str = ""  # SQLite file shared by all workers for used jti; empty: per process
+    jwt_clock_skew_s: whole(0, 3600) = 60
+    jwt_max_lifetime_s: whole(1) = 3600
+    jwks_cache_s: whole(0) = 3600
+    jwks_fetch_timeout_s: Seconds = 2.0
+    jwt_replay_db: Text = ""  # SQLite file shared by all workers for used jti; empty: per process
 
     # --- guideline
-    recent_months: int = 12
-    cutoff_overrides: dict[str, float] = field(default_factory=dict)
+    recent_months: whole(1, 120) = 12
+    cutoff_overrides: NumberTable = field(default_factory=dict)
 
     # --- storage and pages
-    feedback_db: str = "cds-feedback.sqlite3"
-    preview_enabled: bool = True
-    fixtures_dir: str = field(default_factory=_default_fixtures_dir)
+    feedback_db: NonEmpty = "cds-feedback.sqlite3"
+    preview_enabled: Flag = True
+    fixtures_dir: NonEmpty = field(default_factory=_default_fixtures_dir)
 
     def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        return checked(lambda: replace(self, **changes))
 
 
-
-
-def _coerce(name: str, raw: Any, target: Any) -> Any:
-    """Convert a file or environment value to the type of the default, or fail clearly."""
-    kind = type(target) if target is not None else str
+def checked(build: Callable[[], Settings]) -> Settings:
+    """Build Settings; the first invalid value becomes one ConfigError line."""
     try:
-        if kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"expected true or false, got {raw!r}")
-        if kind is tuple:
-            if isinstance(raw, str):
-                raw = [part.strip() for part in raw.split(",") if part.strip()]
-            if not isinstance(raw, list | tuple):
-                raise ValueError("expected a list")
-            return tuple(str(item) for item in raw)
-        if kind is dict:
-            if isinstance(raw, str):
-                raw = json.loads(raw)
-            if not isinstance(raw, dict):
-                raise ValueError("expected a table of name = number")
-            return {str(k): float(v) for k, v in raw.items()}
-        if kind in (int, float):
-            if isinstance(raw, bool):
-                raise ValueError("expected a number")
-            value = kind(raw)
-            if value < 0:
-                raise ValueError("must not be negative")
-            return value
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r}: {exc}") from None
+        return build()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        info = Settings.__pydantic_fields__.get(name)  # type: ignore[attr-defined]
+        wanted = f"expected {info.description}" if info is not None and info.description else error["msg"]
+        raise ConfigError(f"setting {name!r}: {wanted}, got {error.get('input')!r:.80}") from None
 
 
 def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
@@ -167,9 +211,8 @@ def load_settings(
 ) -> Settings:
     """Build Settings from defaults, an optional TOML file, ``CDS_*`` variables and overrides."""
     env = os.environ if environ is None else environ
-    defaults = Settings()
     values: dict[str, Any] = {}
-    known = {f.name: f for f in fields(Settings)}
+    known = {f.name for f in fields(Settings)}
 
     path = config_file or env.get("CDS_CONFIG")
     if path:
@@ -184,14 +227,14 @@ def load_settings(
             if name == "issuers":
                 values["issuers"] = _parse_issuers(raw)
             elif name in known:
-                values[name] = _coerce(name, raw, getattr(defaults, name))
+                values[name] = raw
             else:
                 raise ConfigError(f"config file {path}: unknown setting {name!r}")
 
-    for name in known:
+    for name in known - {"issuers"}:
         env_name = f"CDS_{name.upper()}"
-        if env_name in env and name != "issuers":
-            values[name] = _coerce(name, env[env_name], getattr(defaults, name))
+        if env_name in env:
+            values[name] = env[env_name]
     if "CDS_ISSUERS" in env:
         try:
             values["issuers"] = _parse_issuers(json.loads(env["CDS_ISSUERS"]))
@@ -199,9 +242,10 @@ def load_settings(
             raise ConfigError(f"CDS_ISSUERS: not JSON ({exc})") from None
 
     values.update(overrides)
-    settings = replace(defaults, **values)
-    if settings.auth_mode not in {"open", "jwt"}:
-        raise ConfigError(f"setting 'auth_mode': expected 'open' or 'jwt', got {settings.auth_mode!r}")
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}")
+    settings = checked(lambda: Settings(**values))
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
     return settings

@@ -24,7 +24,7 @@ def full_one_line(text: str) -> str:
 def full_md_escape(text: str) -> str:
     escaped = full_one_line(text).translate(cards_text._ESCAPE_ACTIVE)
     escaped = cards_text._WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
-    escaped = cards_text._SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
+    escaped = cards_text._SCHEME.sub(r"\\:", escaped)
     return cards_text._BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 

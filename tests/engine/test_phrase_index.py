@@ -18,6 +18,7 @@ def test_matches_the_whole_word_substring_search(phrases: list[str], text: str) 
     words = word_form(text)
     expected = {i for i, p in enumerate(phrases) if word_form(p) in words}
     assert index.find(words) == expected
+    assert index.any(words) is bool(expected)
 
 
 def test_phrases_sharing_a_first_word_are_all_found() -> None:

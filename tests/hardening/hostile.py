@@ -150,7 +150,10 @@ VALID_FEEDBACK: dict[str, Any] = {
         {
             "card": "7f4b5a9e-0a59-4d3b-9a1e-8c1f7d0f2a10",
             "outcome": "overridden",
-            "overrideReason": {"reason": {"code": "not-relevant"}, "userComment": "seen"},
+            "overrideReason": {
+                "reason": {"system": "https://example.org/override-reason", "code": "not-relevant"},
+                "userComment": "seen",
+            },
             "outcomeTimestamp": "2025-01-01T10:00:00Z",
         }
     ]

@@ -15,7 +15,7 @@ from typing import Any
 from cds.engine.dates import as_utc, months_before
 from cds.engine.fhirjson import SubjectCheck, entries
 from cds.engine.labs import recent_result_codes
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, code_fits
 
 _ACTIVE_REQUEST = {"active", "on-hold", "draft"}
 _ACTIVE_STATEMENT = {"active", "intended", "on-hold", "unknown"}
@@ -61,18 +61,27 @@ def _patient_aliases(data: Mapping[str, Any], patient_id: str) -> frozenset[str]
     )
 
 
-def _codings(concept: Any) -> Iterator[dict[str, Any]]:
+def _all_codings(concept: Any) -> Iterator[dict[str, Any]]:
     if isinstance(concept, dict):
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, dict) and coding.get("code"):
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, dict):
                 yield coding
+
+
+def _codings(concept: Any) -> Iterator[dict[str, Any]]:
+    """Codings whose code can be looked up: a string no longer than any real code."""
+    for coding in _all_codings(concept):
+        code = coding.get("code")
+        if isinstance(code, str) and code_fits(code):
+            yield coding
 
 
 def _names(concept: Any) -> Iterator[str]:
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str):
             yield concept["text"].lower()
-        for coding in _codings(concept):
+        for coding in _all_codings(concept):
             if isinstance(coding.get("display"), str):
                 yield coding["display"].lower()
 

@@ -8,11 +8,19 @@ import re
 from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
 from cds.engine.model import Evidence, Finding, Topic
 
-_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
 _MARKERS = frozenset({"mma", "homocysteine"})
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def without_trailing_parenthetical(name: str) -> str:
+    """'Magnesium (serum)' -> 'Magnesium'. String scans, not a regex: a pattern anchored at
+    the end would be retried from every '(' or space, quadratic in the text's length."""
+    if not name.endswith(")"):
+        return name
+    opening = name.find("(", name.rfind(")", 0, len(name) - 1) + 1)
+    return name if opening < 0 else name[:opening].rstrip()
 
 
 def shown_number(value: float, cutoff: str) -> str:
@@ -63,7 +71,7 @@ def _value(evidence: Evidence) -> str:
 
 def _named(evidence: Evidence, title: str) -> str:
     """The value, named when the title does not already say what was measured."""
-    name = _PARENTHETICAL.sub("", one_line(evidence.display))
+    name = without_trailing_parenthetical(one_line(evidence.display))
     if not name or name.lower() in title.lower():
         return _value(evidence)
     return f"{name[0].lower()}{name[1:]} {_value(evidence)}"
@@ -122,6 +130,6 @@ def summary_for(finding: Finding) -> str:
         return truncate(next((c for c in candidates if len(c) <= SUMMARY_MAX), candidates[-1]))
     if tests:
         # "(serum)" and similar qualifiers are on the orders; the summary keeps the names short.
-        names = ", ".join(_PARENTHETICAL.sub("", one_line(t.display)) for t in tests)
+        names = ", ".join(without_trailing_parenthetical(one_line(t.display)) for t in tests)
         return truncate(f"{title} ({names})" if ":" in title else f"{title}: order {names}")
     return truncate(title)

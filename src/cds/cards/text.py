@@ -5,6 +5,15 @@ from __future__ import annotations
 import re
 
 SUMMARY_MAX = 139  # the spec says "< 140 characters"
+# Longer text is cut before any other work: no name, unit or note a card quotes is this long
+# (reviewed knowledge text stays under 600), and a chart string of megabytes, shown on every
+# card, would otherwise be scanned and copied again for each.
+SHOWN_MAX = 1000
+
+
+def clip(text: str) -> str:
+    """At most SHOWN_MAX characters, marked with an ellipsis where cut."""
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 # Characters that can open emphasis, code, links, images, HTML, table cells or e-mail
@@ -15,7 +24,9 @@ _ACTIVE = frozenset("\\`*_[]<>#!|~@")
 _BLOCK_START = re.compile(r"^([-+=]|\d+[.)])(?=\s|$)")
 # URL autolinks ("http://", "www.") are broken up; other colons and dots stay readable.
 _WWW = re.compile(r"(?i)\bwww\.")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+# Only the colon is matched: a pattern over the scheme's letters would rescan them from every
+# word start, quadratic in the text's length.
+_SCHEME = re.compile(r":(?=//)")
 
 
 # Text with none of these is already one line and needs no escaping; most card text is
@@ -28,6 +39,7 @@ _PLAIN_ALREADY = re.compile(
 
 def one_line(text: str) -> str:
     """Collapse line breaks and control characters so text cannot start a new block."""
+    text = clip(text)
     if _ONE_LINE_ALREADY.search(text) is None:
         return text
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -38,11 +50,12 @@ _ESCAPE_ACTIVE = str.maketrans({ch: "\\" + ch for ch in _ACTIVE})
 
 def md_escape(text: str) -> str:
     """Escape text that came from the chart for use anywhere in GitHub markdown."""
+    text = clip(text)
     if _PLAIN_ALREADY.search(text) is None:
         return text
     escaped = one_line(text).translate(_ESCAPE_ACTIVE)
     escaped = _WWW.sub(lambda m: m.group(0)[:-1] + "\\.", escaped)
-    escaped = _SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
+    escaped = _SCHEME.sub(r"\\:", escaped)
     return _BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 

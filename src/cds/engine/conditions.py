@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cds.engine.dates import When, months_before, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
-from cds.knowledge import Knowledge, word_form
+from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 from cds.knowledge.phrases import PhraseIndex
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
@@ -82,18 +82,19 @@ def read_conditions(
             if not _usable(resource, subject):
                 continue
             code = obj(resource, "code")
-            coded = [(s, c.upper().replace(".", ""), d) for s, c, d in codings(code)]
+            coded = [(s, c.upper().replace(".", "") if code_fits(c) else "", d) for s, c, d in codings(code)]
             label = text(code, "text") or next((d for _s, _c, d in coded if d), None)
             # Text is the last resort, for codes the value sets do not list (e.g. another
             # SNOMED CT descendant): whole words of code.text and every coding display.
-            words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
-            if _NOT_THE_PATIENTS_CONDITION.find(words):
+            names = (text(code, "text"), *(d for *_, d in coded))
+            words = word_form(" ".join(n for n in names if n and name_fits(n)))
+            if _NOT_THE_PATIENTS_CONDITION.any(words):
                 words = ""  # "Family history of ALS", "No facial weakness": never a text match
             # The first coding that names a member decides how it matched; text comes last.
             how_matched: dict[tuple[str, str], str] = {}
             for system, value, _display in coded:
                 if system in snomed:
-                    for vs_key, member in index.snomed.get(value, ()):
+                    for vs_key, member in index.by_snomed(value):
                         how_matched.setdefault((vs_key, member.key), "snomed")
                 elif system in icd10:
                     for vs_key, member in index.by_icd10(value):

@@ -82,11 +82,10 @@ def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, st
     found = code.get("coding") if isinstance(code, dict) else None
     if not isinstance(found, list):
         return None
-    by_loinc = knowledge.loinc_to_analyte
     for coding in found:
         if isinstance(coding, dict) and coding.get("system") == LOINC_SYSTEM:
             value = coding.get("code")
-            if isinstance(value, str) and (analyte := by_loinc.get(value.strip())):
+            if isinstance(value, str) and (analyte := knowledge.analyte_for_loinc(value.strip())):
                 return analyte, value.strip()
     return None
 

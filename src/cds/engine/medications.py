@@ -20,7 +20,7 @@ from typing import Any
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
-from cds.knowledge import Knowledge, word_form
+from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 
 _STATES = {
     "MedicationStatement": {
@@ -60,9 +60,6 @@ class UnidentifiedMedication:
 
     reference: str
 
-
-# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
-MAX_CODE_LENGTH = 40
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:
@@ -109,16 +106,16 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
     atc_codes: list[str] = []
     texts: list[str] = []
     for concept in concepts:
-        if label := text(concept, "text"):
+        if (label := text(concept, "text")) and name_fits(label):
             texts.append(label)
         for system, code, display in codings(concept):
-            if len(code) > MAX_CODE_LENGTH:
-                continue  # not a real code: never looked up
-            if system in rxnorm:
+            if not code_fits(code):
+                pass  # over-long: cannot be an RxNorm or ATC code, never looked up
+            elif system in rxnorm:
                 rx_codes.add(code)
             elif system in atc:
                 atc_codes.append(code.upper())
-            if display:
+            if display and name_fits(display):
                 texts.append(display)
     named = knowledge.medication_names.find(word_form(" ".join(texts))) if texts else set()
     matches: dict[str, str] = {}

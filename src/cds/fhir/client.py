@@ -6,6 +6,7 @@ else: it is not kept on the client, not logged and never part of a failure reaso
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -221,24 +222,30 @@ class FhirClient:
     def _get(
         self, session: requests.Session, base: str, url: str, token: str, deadline: float
     ) -> dict[str, Any]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline")
-        timeout = min(self.settings.fhir_request_timeout_s, remaining)
-        try:
-            response = session.get(
-                url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-                timeout=timeout,
-                allow_redirects=False,  # a redirect could carry the token to another server
-                stream=True,  # the body is read below, bounded in size and time
-            )
-        except requests.Timeout:
-            raise _Failed(f"FHIR server did not answer within {timeout:.2g} s") from None
-        except requests.ConnectionError:
-            raise _Failed("could not connect to the FHIR server") from None
-        except requests.RequestException as exc:
-            raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})") from None
+        for attempt in (1, 2):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline")
+            timeout = min(self.settings.fhir_request_timeout_s, remaining)
+            try:
+                response = session.get(
+                    url,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+                    timeout=timeout,
+                    allow_redirects=False,  # a redirect could carry the token to another server
+                    stream=True,  # the body is read below, bounded in size and time
+                )
+                break
+            except requests.Timeout:
+                raise _Failed(f"FHIR server did not answer within {timeout:.2g} s") from None
+            except requests.ConnectionError as exc:
+                # A kept-alive connection the server closed while idle fails at once, before any
+                # byte of an answer: a GET is safe to send again, once, on a new connection.
+                if attempt == 1 and _closed_before_answering(exc):
+                    continue
+                raise _Failed("could not connect to the FHIR server") from None
+            except requests.RequestException as exc:
+                raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})") from None
         try:
             content = read_body_bounded(
                 response, max_bytes=self.settings.fhir_max_response_bytes, deadline=deadline
@@ -272,6 +279,32 @@ class FhirClient:
         if body["resourceType"] == "OperationOutcome":
             raise _Failed("FHIR server answered with an OperationOutcome")
         return body
+
+
+_CLOSED_BEFORE_ANSWER = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
+
+
+def _closed_before_answering(error: BaseException) -> bool:
+    """Whether the connection was closed or reset before any byte of an answer came back
+    (RemoteDisconnected is http.client's "closed connection without response")."""
+    seen: list[BaseException] = [error]
+    index = 0
+    while index < min(len(seen), 16):  # requests and urllib3 wrap the cause a few levels deep
+        current = seen[index]
+        index += 1
+        if isinstance(current, _CLOSED_BEFORE_ANSWER):
+            return True
+        seen.extend(
+            item
+            for item in (current.__cause__, current.__context__, *current.args)
+            if isinstance(item, BaseException) and item not in seen
+        )
+    return False
 
 
 def _next_link(bundle: dict[str, Any], current_url: str) -> str | None:

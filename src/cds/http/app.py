@@ -28,6 +28,7 @@ from cds.errors import (
 from cds.fhir.client import FhirClient
 from cds.fhir.prefetch import resolve_prefetch
 from cds.http.docs_pages import docs
+from cds.http.drain import drain_body
 from cds.http.read_deadline import DEADLINES
 from cds.http.request import parse_hook_request, parse_json, validate_against
 from cds.limits import check_resources_per_key
@@ -52,6 +53,8 @@ def _error_response(error: CdsError) -> Response:
     response = _json_response(outcome_for(error), error.status)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: name the scheme, nothing more
+    if error.status == 413:
+        drain_body(request.environ)  # the client may still be sending: so it can read this answer
     return response
 
 

@@ -110,6 +110,9 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     where = location or "(request body)"
     if error.validator == "pattern":
         return f"field '{where}' has an invalid value {error.instance!r:.80}", where
+    if error.validator == "anyOf" and all(set(option) == {"required"} for option in error.validator_value):
+        names = " or ".join(f"'{name}'" for option in error.validator_value for name in option["required"])
+        return f"field '{where}' must carry {names}", where
     if error.validator in {"const", "enum"}:
         return f"field '{where}': {error.message}", where
     if error.validator == "type":

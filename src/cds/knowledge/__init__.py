@@ -105,6 +105,26 @@ class ValueSetMember:
 
 MemberRef = tuple[str, ValueSetMember]  # (value set key, member)
 
+# The longest code any terminology we look up issues is far shorter (LOINC 10 characters,
+# SNOMED CT 18, ICD-10-CM 8, RxNorm 8, ATC 7). A longer "code" cannot match anything, so it
+# is never looked up: every lookup then costs at most a constant, whatever the request holds.
+MAX_CODE_LENGTH = 40
+
+
+def code_fits(code: str) -> bool:
+    """Whether `code` is short enough to be looked up (see MAX_CODE_LENGTH)."""
+    return 0 < len(code) <= MAX_CODE_LENGTH
+
+
+# Condition and medication names run to a few hundred characters at most. Longer chart text is
+# not a name: the text fallback ignores it (silence, never a guess from a fragment).
+MAX_NAME_LENGTH = 1000
+
+
+def name_fits(text: str) -> bool:
+    """Whether chart text is short enough to be matched against known names."""
+    return len(text) <= MAX_NAME_LENGTH
+
 
 @dataclass(frozen=True)
 class ConditionCodeIndex:
@@ -113,10 +133,22 @@ class ConditionCodeIndex:
     order: Mapping[tuple[str, str], int]  # (value set, member) -> position in the knowledge files
     displays: Mapping[tuple[str, str], str]
 
+    longest_icd10_prefix: int = 0
+
+    def by_snomed(self, code: str) -> list[MemberRef]:
+        """Members listing this SNOMED CT code."""
+        return list(self.snomed.get(code, ())) if code_fits(code) else []
+
     def by_icd10(self, code: str) -> list[MemberRef]:
-        """Members with an ICD-10-CM prefix of `code` (upper case, no dot)."""
+        """Members with an ICD-10-CM prefix of `code` (upper case, no dot).
+
+        Only prefixes as long as the longest listed one are tried, and over-long codes not at
+        all, so a lookup costs a bounded number of short dictionary reads.
+        """
+        if not code_fits(code):
+            return []
         found: list[MemberRef] = []
-        for end in range(len(code) + 1):
+        for end in range(min(len(code), self.longest_icd10_prefix) + 1):
             found.extend(self.icd10_prefixes.get(code[:end], ()))
         return found
 
@@ -214,7 +246,7 @@ class Knowledge:
                     snomed.setdefault(code, []).append(ref)
                 for prefix in member.icd10_prefixes:
                     icd10.setdefault(prefix, []).append(ref)
-        return ConditionCodeIndex(snomed, icd10, order, displays)
+        return ConditionCodeIndex(snomed, icd10, order, displays, max(map(len, icd10), default=0))
 
     @cached_property
     def medication_codes(self) -> Mapping[str, tuple[str, ...]]:
@@ -248,6 +280,10 @@ class Knowledge:
 
     def member(self, value_set: str, key: str) -> ValueSetMember | None:
         return next((m for m in self.value_sets[value_set].members if m.key == key), None)
+
+    def analyte_for_loinc(self, code: str) -> str | None:
+        """The analyte a LOINC code measures, or None (over-long codes are not looked up)."""
+        return self.loinc_to_analyte.get(code) if code_fits(code) else None
 
     def test_for(self, key: str) -> tuple[str, str]:
         test = self.tests[key]
@@ -402,6 +438,8 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
 
 
 __all__ = [
+    "MAX_CODE_LENGTH",
+    "MAX_NAME_LENGTH",
     "Cutoff",
     "Knowledge",
     "LabDefinition",
@@ -410,5 +448,7 @@ __all__ = [
     "TestDefinition",
     "ValueSet",
     "ValueSetMember",
+    "code_fits",
     "load_knowledge",
+    "name_fits",
 ]

@@ -137,6 +137,9 @@ def _keyword_check(keyword: str, value: Any, schema: dict[str, Any], properties:
         return lambda v: not isinstance(v, dict) or all(
             extra(item) for key, item in v.items() if key not in known
         )
+    if keyword == "anyOf":
+        options = [compile_schema(sub) for sub in value]
+        return lambda v: any(option(v) for option in options)
     if keyword == "allOf":
         parts = [compile_schema(sub) for sub in value]
         return lambda v: all(part(v) for part in parts)

@@ -7,6 +7,7 @@ import gc
 import sys
 from typing import Any
 
+from cds.cards.runtime import knowledge_for
 from cds.config import ConfigError, Settings, load_settings
 from cds.logs import log_event
 from cds.server.wsgi import build_app
@@ -25,6 +26,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         app = build_app(settings)  # fails here, before forking, on a bad definition
+        _check_knowledge(settings)
     except (ConfigError, ServiceDefinitionError) as exc:
         print(f"cds: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -46,6 +48,15 @@ def serve(args: argparse.Namespace) -> int:
     tune_garbage_collection()  # before the fork, so every worker inherits it
     _run_gunicorn(app, settings)
     return 0
+
+
+def _check_knowledge(settings: Settings) -> None:
+    """Apply the cut-off overrides now (and load the knowledge once for every worker), so a
+    bad override stops the start instead of failing the first call."""
+    try:
+        knowledge_for(settings)
+    except ValueError as exc:
+        raise ConfigError(f"setting 'cutoff_overrides': {exc}") from None
 
 
 def _url_host(host: str) -> str:
@@ -79,6 +90,8 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", "warning")
+            # A longer header (a large Authorization token too) is answered 431, as JSON.
+            self.cfg.set("limit_request_field_size", settings.max_header_bytes)
             # Workers fork from a master that already loaded and validated everything.
             self.cfg.set("preload_app", True)
             self.cfg.set(

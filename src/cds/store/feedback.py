@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from cds.store.sqlite import ThreadLocalSqlite
 
@@ -19,11 +22,20 @@ class FeedbackRecord:
     accepted_suggestions: tuple[str, ...]
     override_reason: dict[str, Any] | None
     received_at: str
+    item_key: str = ""  # see item_key(): equal for an identical item sent again
+
+
+def item_key(item: dict[str, Any]) -> str:
+    """The natural key of one feedback item: SHA-256 (hex) of its canonical JSON, that is
+    the item as received, keys sorted, no whitespace, UTF-8 (orjson with OPT_SORT_KEYS).
+    Stored with the service id under a unique constraint, so a retried item is kept once."""
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class FeedbackStore(Protocol):
     def add(self, records: list[FeedbackRecord]) -> None:
-        """Persist all records or none (one transaction)."""
+        """Persist all records or none (one transaction); a record whose item_key the
+        service already holds is not stored again."""
 
     def for_card(self, card_uuid: str) -> list[FeedbackRecord]:
         """Every feedback received for a card, oldest first (a card may get several)."""
@@ -38,9 +50,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     outcome_timestamp TEXT NOT NULL,
     accepted_suggestions TEXT NOT NULL,
     override_reason TEXT,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    item_key TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card);
+"""
+# A file written before item keys existed gains the column; its old rows keep NULL keys.
+_ITEM_KEY = """
+CREATE UNIQUE INDEX IF NOT EXISTS feedback_item ON feedback (service_id, item_key);
 """
 
 
@@ -49,7 +66,11 @@ class SqliteFeedbackStore:
 
     def __init__(self, path: str) -> None:
         self._db = ThreadLocalSqlite(path)
-        self._connect().executescript(_SCHEMA)
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        if "item_key" not in {row[1] for row in conn.execute("PRAGMA table_info(feedback)")}:
+            conn.execute("ALTER TABLE feedback ADD COLUMN item_key TEXT")
+        conn.executescript(_ITEM_KEY)
 
     def _connect(self) -> sqlite3.Connection:
         return self._db.connection()
@@ -65,6 +86,7 @@ class SqliteFeedbackStore:
                 json.dumps(list(r.accepted_suggestions)),
                 json.dumps(r.override_reason) if r.override_reason else None,
                 r.received_at,
+                r.item_key or None,
             )
             for r in records
         ]
@@ -72,8 +94,9 @@ class SqliteFeedbackStore:
         try:
             conn.executemany(
                 "INSERT INTO feedback (service_id, card, outcome, outcome_timestamp,"
-                " accepted_suggestions, override_reason, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " accepted_suggestions, override_reason, received_at, item_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (service_id, item_key) DO NOTHING",
                 rows,
             )
         except BaseException:
@@ -114,6 +137,7 @@ def records_from_request(
             accepted_suggestions=tuple(s["id"] for s in item.get("acceptedSuggestions", ())),
             override_reason=item.get("overrideReason"),
             received_at=received_at,
+            item_key=item_key(item),
         )
         for item in body["feedback"]
     ]
