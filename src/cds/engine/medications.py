@@ -20,7 +20,7 @@ from typing import Any
 
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
-from cds.knowledge import Knowledge, word_form
+from cds.knowledge import MAX_CODE_LENGTH, Knowledge, word_form
 
 _STATES = {
     "MedicationStatement": {
@@ -59,10 +59,6 @@ class UnidentifiedMedication:
     """A current medication record with neither a code the knowledge maps nor any name."""
 
     reference: str
-
-
-# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
-MAX_CODE_LENGTH = 40
 
 
 def _concepts(resource: dict[str, Any], medications: Mapping[str, dict[str, Any]]) -> list[Any]:

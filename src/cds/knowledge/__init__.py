@@ -295,6 +295,9 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
+# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
+MAX_CODE_LENGTH = 40
+
 
 def word_form(value: str) -> str:
     """Lower-case words separated and surrounded by single spaces, for whole-word matching."""
