@@ -16,6 +16,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from cds.knowledge.doses import CombinationRule, combination_rule
 from cds.knowledge.phrases import PhraseIndex
 
 _FILES = ("labs", "cutoffs", "value_sets", "medications", "tests", "notes", "sources")
@@ -138,6 +139,7 @@ class MedicationClass:
     rxcuis: frozenset[str]  # ingredient and mapped product codes
     atc_prefixes: tuple[str, ...]
     names: tuple[str, ...]  # lower-case ingredient names, aliases and brands for text matching
+    combination: CombinationRule | None = None  # when a combination product counts (by name)
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,7 @@ def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
             rxcuis=frozenset(rxcuis),
             atc_prefixes=tuple(p.upper() for p in item["atc_prefixes"]),
             names=tuple(n.lower() for n in names),
+            combination=combination_rule(item),
         )
     return result
 
