@@ -13,8 +13,11 @@ Inputs (not kept in the repository; see docs/guideline.md, "Medication map"):
   --synthea FILE   Synthea's src/main/resources/costs/medications.csv (CODE, ..., COMMENTS):
                    the RxNorm codes the synthetic patient generator writes into charts.
   --omop FILE ...  OMOP concept code sets (concept_name, concept_code, vocabulary_id), e.g.
-                   the PEDSnet Variable Dictionary's drugs/*.csv; only vocabulary_id "RxNorm"
-                   rows with numeric codes are read.
+                   the PEDSnet Variable Dictionary's drugs/*.csv (PEDSnet/Variable-Dictionary
+                   at commit 009e8ba179c8, 2024-05-06: rx_2019_11_Steroids_V1,
+                   rx_2021_02_Furosemide_V1, rx_2021_05_Thiazides_V1, rx_2021_11_LoopDiuretic_V1,
+                   rx_2022_08_ProtonPumpInhibitors_V1); only vocabulary_id "RxNorm" rows with
+                   numeric codes are read.
 
 Rules the map follows:
 - systemic corticosteroids: topical, inhaled, nasal, eye, ear, rectal and other local forms
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 "name": "PEDSnet Variable Dictionary, drug code sets (OMOP vocabulary, RxNorm rows)",
                 "files": sorted(p.name for p in args.omop),
                 "repository": "PEDSnet/Variable-Dictionary",
+                "path": "drugs/",
+                "commit": "009e8ba179c84d844a0c5b898132efb33acdef9e (2024-05-06)",
                 "licence": "none stated: the inputs are not kept, only the codes derived from them",
             },
         ],
