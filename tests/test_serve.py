@@ -46,9 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         process = subprocess.Popen(
             [str(CDS), "serve", "--port", str(port), "--workers", "1"],
             env=_environment(
-                tmp_path,
-                CDS_MAX_BODY_BYTES="4000",
-                CDS_CLIENT_READ_TIMEOUT_S="1",
+                tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1",
                 CDS_CLIENT_REQUEST_DEADLINE_S="2",
             ),
             stdout=log,

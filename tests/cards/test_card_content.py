@@ -177,22 +177,12 @@ def test_companion_card_detail_lists_only_the_tests() -> None:
 
 def test_summary_names_the_grey_zone_result_and_the_marker_that_decided() -> None:
     grey = b12_evidence(
-        analyte="holotc",
-        display="Active B12 (holotranscobalamin)",
-        value=37.4,
-        unit="pmol/L",
-        reported="37.4 pmol/L",
-        cutoff="25-70 pmol/L indeterminate",
+        analyte="holotc", display="Active B12 (holotranscobalamin)", value=37.4, unit="pmol/L",
+        reported="37.4 pmol/L", cutoff="25-70 pmol/L indeterminate",
     )
     mma = b12_evidence(
-        analyte="mma",
-        display="Methylmalonic acid",
-        value=0.45,
-        unit="umol/L",
-        reported="450 nmol/L",
-        cutoff="> 0.28 umol/L",
-        effective="2026-09-10",
-        reference="Observation/mma",
+        analyte="mma", display="Methylmalonic acid", value=0.45, unit="umol/L", reported="450 nmol/L",
+        cutoff="> 0.28 umol/L", effective="2026-09-10", reference="Observation/mma",
     )
     [card] = build_cards([deficiency(primary=grey, evidence=(grey, mma))], context())
     assert card["summary"] == (

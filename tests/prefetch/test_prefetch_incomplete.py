@@ -40,14 +40,10 @@ def _with(**props: Any) -> dict[str, Any]:
             None,
         ),
         (
-            {
-                **bundle(),
-                "total": 2,
-                "entry": [
-                    {"resource": observation("o1"), "search": {"mode": "match"}},
-                    {"resource": {"resourceType": "Medication", "id": "m"}, "search": {"mode": "include"}},
-                ],
-            },
+            {**bundle(), "total": 2, "entry": [
+                {"resource": observation("o1"), "search": {"mode": "match"}},
+                {"resource": {"resourceType": "Medication", "id": "m"}, "search": {"mode": "include"}},
+            ]},
             "1 of 2",
         ),
         ({"resourceType": "Patient", "id": "p1"}, None),

@@ -27,7 +27,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
-HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
 STUB_CARD: dict[str, Any] = {
     "uuid": "6a1f0c52-2f0b-4a52-9c59-1f6d4c3f1b10",
     "summary": "Vitamin B12 deficiency: B12 <150 pg/mL",
@@ -47,18 +47,10 @@ STUB_CARD: dict[str, Any] = {
         {
             "label": "Order methylmalonic acid",
             "isRecommended": True,
-            "actions": [
-                {
-                    "type": "create",
-                    "description": "Order MMA",
-                    "resource": {
-                        "resourceType": "ServiceRequest",
-                        "status": "draft",
-                        "intent": "proposal",
-                        "code": {"coding": [{"system": "http://loinc.org", "code": "13964-2"}]},
-                    },
-                }
-            ],
+            "actions": [{"type": "create", "description": "Order MMA", "resource": {
+                "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "13964-2"}]},
+            }}],
         }
     ],
     "links": [{"label": "NICE NG239", "url": "https://www.nice.org.uk/guidance/ng239", "type": "absolute"}],
@@ -88,16 +80,9 @@ def browser() -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,1000",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -183,9 +168,7 @@ def test_page_renders_a_card_as_an_ehr_would(browser: Any, stub_service: str) ->
     shown = json.loads(card.find_element(By.CSS_SELECTOR, ".suggestion-resource").text)
     assert shown[0]["resource"]["code"]["coding"][0]["code"] == "13964-2"
     link = card.find_element(By.CSS_SELECTOR, ".card-links a")
-    assert (
-        link.text == "NICE NG239" and link.get_attribute("href") == "https://www.nice.org.uk/guidance/ng239"
-    )
+    assert link.text == "NICE NG239" and link.get_attribute("href") == "https://www.nice.org.uk/guidance/ng239"
     _screenshot(driver, "preview-stub-card.png")
 
 

@@ -31,15 +31,10 @@ STUB_CARD = {
     "suggestions": [
         {
             "label": "Order magnesium",
-            "actions": [
-                {
-                    "type": "create",
-                    "resource": {
-                        "resourceType": "ServiceRequest",
-                        "code": {"coding": [{"system": "http://loinc.org", "code": "2601-3"}]},
-                    },
-                }
-            ],
+            "actions": [{"type": "create", "resource": {
+                "resourceType": "ServiceRequest",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2601-3"}]},
+            }}],
         }
     ],
 }
@@ -96,10 +91,8 @@ def test_the_clock_is_pinned_to_the_fixture_now(workdir: Path, stubbed: None) ->
     ("golden_edit", "reported"),
     [
         (lambda c: c[0].update(indicator="warning"), "indicator expected warning, got critical"),
-        (
-            lambda c: c.append({"topic": "hypocalcemia", "indicator": "warning", "suggestions": []}),
-            "missing card hypocalcemia",
-        ),
+        (lambda c: c.append({"topic": "hypocalcemia", "indicator": "warning", "suggestions": []}),
+         "missing card hypocalcemia"),
         (lambda c: c[0]["suggestions"].clear(), "extra suggestion(s) 2601-3"),
     ],
     ids=["changed-indicator", "missing-card", "extra-suggestion"],
@@ -169,11 +162,9 @@ def running_service() -> Iterator[str]:
 
 
 def test_replay_against_a_running_service(workdir: Path, running_service: str) -> None:
-    (workdir / f"{SCENARIO}.expected.json").write_text(
-        json.dumps(
-            {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
-        )
-    )
+    (workdir / f"{SCENARIO}.expected.json").write_text(json.dumps(
+        {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
+    ))
     out = io.StringIO()
     assert run([str(workdir)], url=running_service, out=out) == 0
     [call] = CALLS
