@@ -13,15 +13,20 @@ Inputs (not kept in the repository; see docs/guideline.md, "Medication map"):
   --synthea FILE   Synthea's src/main/resources/costs/medications.csv (CODE, ..., COMMENTS):
                    the RxNorm codes the synthetic patient generator writes into charts.
   --omop FILE ...  OMOP concept code sets (concept_name, concept_code, vocabulary_id), e.g.
-                   the PEDSnet Variable Dictionary's drugs/*.csv; only vocabulary_id "RxNorm"
-                   rows with numeric codes are read.
+                   the PEDSnet Variable Dictionary's drugs/*.csv (PEDSnet/Variable-Dictionary
+                   at commit 009e8ba179c8, 2024-05-06: rx_2019_11_Steroids_V1,
+                   rx_2021_02_Furosemide_V1, rx_2021_05_Thiazides_V1, rx_2021_11_LoopDiuretic_V1,
+                   rx_2022_08_ProtonPumpInhibitors_V1); only vocabulary_id "RxNorm" rows with
+                   numeric codes are read.
 
 Rules the map follows:
 - systemic corticosteroids: topical, inhaled, nasal, eye, ear, rectal and other local forms
   are left out (they do not act systemically);
-- vitamin B12: a combination product counts as B12 therapy only when it is an injection or
-  holds at least 0.5 mg of B12 per unit; low-dose B12 inside multivitamins does not treat a
-  deficiency, so those codes are listed under `not_counted` and match no class.
+- vitamin B12 and folic acid: a combination product counts only when it holds enough per
+  unit (`classes.*.combination_rule`: B12 at least 0.5 mg or injected, folic acid at least
+  1 mg); the engine applies the same rule (cds.knowledge.doses) to names. Low doses inside
+  multivitamins neither treat a deficiency nor mask one, so those codes are listed under
+  `not_counted` and match no class.
 
 Usage:
   python scripts/build_medication_map.py --synthea medications.csv --omop a.csv b.csv \
@@ -39,6 +44,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cds.knowledge.doses import CombinationRule, combination_rule
+
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "src" / "cds" / "knowledge" / "medications.json"
 
 _LOCAL_FORMS = re.compile(
@@ -51,10 +58,6 @@ _DOSE_FORMS = re.compile(
     r"elixir|syrup|granules|powder|lozenge|film|strip|liquid|concentrate|kit|auto-injector|"
     r"chewable|wafer|emulsion|implant|bar)\b"
 )
-_B12_AMOUNT = re.compile(
-    r"\b(?:cyanocobalamin|hydroxocobalamin|methylcobalamin|vitamin b ?12)\s+([\d.]+)\s*(mg|mcg|ug)\b"
-)
-_MIN_B12_MG = 0.5  # a combination product below this per unit is a supplement, not treatment
 _SYNTHEA_NOTE = re.compile(r"\s+-{1,2}\s.*$")  # the cost table's trailing comment
 
 
@@ -88,31 +91,22 @@ def _class_names(knowledge: dict) -> dict[str, list[str]]:
     return names
 
 
-def _b12_counts(name: str) -> bool:
-    lower = name.lower()
-    if "/" not in lower and "{" not in lower:
-        return True  # a B12-only product
-    if re.search(r"\binject", lower):
-        return True
-    for amount, unit in _B12_AMOUNT.findall(lower):
-        milligrams = float(amount) / (1000 if unit in {"mcg", "ug"} else 1)
-        if milligrams >= _MIN_B12_MG:
-            return True
-    return False
+def _rules(knowledge: dict) -> dict[str, CombinationRule]:
+    rules = {key: combination_rule(item) for key, item in knowledge["classes"].items()}
+    return {key: rule for key, rule in rules.items() if rule is not None}
 
 
-def classify(name: str, names: dict[str, list[str]]) -> tuple[list[str], bool]:
-    """Class keys whose ingredients the product name states; True when B12 is present but
-    too little to count."""
+def classify(
+    name: str, names: dict[str, list[str]], rules: dict[str, CombinationRule]
+) -> tuple[list[str], list[str]]:
+    """Class keys whose ingredients the product name states, and the classes it names but
+    holds too little of to count (low-dose B12 or folic acid in a multivitamin)."""
     words = _word_form(name)
     found = [key for key, phrases in names.items() if any(p in words for p in phrases)]
-    low_b12 = False
     if "systemic-corticosteroid" in found and _LOCAL_FORMS.search(name.lower()):
         found.remove("systemic-corticosteroid")
-    if "b12-therapy" in found and not _b12_counts(name):
-        found.remove("b12-therapy")
-        low_b12 = True
-    return found, low_b12
+    low = [key for key in found if key in rules and not rules[key].counts(name)]
+    return [key for key in found if key not in low], low
 
 
 def read_synthea(path: Path) -> Iterator[tuple[str, str]]:
@@ -133,24 +127,28 @@ def read_omop(path: Path) -> Iterator[tuple[str, str]]:
 
 def build(pairs: Iterable[tuple[str, str]], knowledge: dict) -> tuple[dict, dict]:
     names = _class_names(knowledge)
+    rules = _rules(knowledge)
     ingredients = {
         i["rxcui"] for item in knowledge["classes"].values() for i in item["ingredients"] if i.get("rxcui")
     }
     classes: dict[str, dict[str, str]] = {key: {} for key in knowledge["classes"]}
-    not_counted: dict[str, str] = {}
+    not_counted: dict[str, dict[str, str]] = {f"{key}-low-dose": {} for key in rules}
     for code, name in pairs:
         if code in ingredients or not name:
             continue
         tty = _term_type(name)
         if tty is None:
             continue
-        found, low_b12 = classify(name, names)
+        found, low = classify(name, names, rules)
         for key in found:
             classes[key].setdefault(code, f"{tty} {name}")
-        if low_b12:
-            not_counted.setdefault(code, f"{tty} {name}")
-    ordered = {key: dict(sorted(codes.items(), key=lambda kv: int(kv[0]))) for key, codes in classes.items()}
-    return ordered, dict(sorted(not_counted.items(), key=lambda kv: int(kv[0])))
+        for key in low:
+            not_counted[f"{key}-low-dose"].setdefault(code, f"{tty} {name}")
+    return _by_code(classes), _by_code(not_counted)
+
+
+def _by_code(groups: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {key: dict(sorted(codes.items(), key=lambda kv: int(kv[0]))) for key, codes in groups.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--omop", type=Path, nargs="*", default=[])
     parser.add_argument("--retrieved", required=True, help="date the inputs were retrieved (YYYY-MM-DD)")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--knowledge", type=Path, default=KNOWLEDGE, help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    knowledge = json.loads(KNOWLEDGE.read_text("utf-8"))
+    knowledge = json.loads(args.knowledge.read_text("utf-8"))
     pairs: list[tuple[str, str]] = []
     for path in args.synthea:
         pairs.extend(read_synthea(path))
@@ -185,30 +184,37 @@ def main(argv: list[str] | None = None) -> int:
                 "name": "PEDSnet Variable Dictionary, drug code sets (OMOP vocabulary, RxNorm rows)",
                 "files": sorted(p.name for p in args.omop),
                 "repository": "PEDSnet/Variable-Dictionary",
+                "path": "drugs/",
+                "commit": "009e8ba179c84d844a0c5b898132efb33acdef9e (2024-05-06)",
                 "licence": "none stated: the inputs are not kept, only the codes derived from them",
             },
         ],
         "retrieved": args.retrieved,
         "rules": {
             "systemic-corticosteroid": "local forms (topical, inhaled, nasal, eye, ear, rectal) left out",
-            "b12-therapy": (
-                f"a combination product counts only when injected or holding at least {_MIN_B12_MG:g} mg "
-                "B12 per unit; multivitamins with low-dose B12 do not treat a deficiency and are "
-                "listed under not_counted"
-            ),
+            **{
+                key: (
+                    f"a combination product counts only when holding at least {rule.min_mg:g} mg per unit"
+                    + (" or injected" if rule.injection_counts else "")
+                    + "; the others are listed under not_counted and match no class"
+                    " (medications.json, classes.*.combination_rule)"
+                )
+                for key, rule in _rules(knowledge).items()
+            },
         },
         "size": sum(len(codes) for codes in classes.values()),
         "classes": classes,
-        "not_counted": {"b12-low-dose": not_counted},
+        "not_counted": not_counted,
     }
     if args.check:
         same = knowledge.get("product_map") == product_map
         print("medication map is up to date" if same else "medication map differs from its inputs")
         return 0 if same else 1
     knowledge["product_map"] = product_map
-    KNOWLEDGE.write_text(json.dumps(knowledge, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    args.knowledge.write_text(json.dumps(knowledge, indent=2, ensure_ascii=False) + "\n", "utf-8")
     counts = ", ".join(f"{key} {len(codes)}" for key, codes in classes.items())
-    print(f"{product_map['size']} codes: {counts}; not counted (low-dose B12): {len(not_counted)}")
+    low = ", ".join(f"{key} {len(codes)}" for key, codes in not_counted.items())
+    print(f"{product_map['size']} codes: {counts}; not counted: {low}")
     return 0
 
 

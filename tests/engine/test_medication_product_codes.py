@@ -107,32 +107,49 @@ def _script():
 
 
 @pytest.mark.parametrize(
-    ("name", "classes", "low_b12"),
+    ("name", "classes", "low"),
     [
-        ("hydrochlorothiazide 12.5 MG / lisinopril 20 MG Oral Tablet", ["thiazide-diuretic"], False),
-        ("Hydrocortisone 10 MG/ML Topical Cream", [], False),
-        ("hydrocortisone 10 MG Oral Tablet [Cortef]", ["systemic-corticosteroid"], False),
-        ("cyanocobalamin 1 MG Oral Tablet", ["b12-therapy"], False),
+        ("hydrochlorothiazide 12.5 MG / lisinopril 20 MG Oral Tablet", ["thiazide-diuretic"], []),
+        ("Hydrocortisone 10 MG/ML Topical Cream", [], []),
+        ("hydrocortisone 10 MG Oral Tablet [Cortef]", ["systemic-corticosteroid"], []),
+        ("cyanocobalamin 1 MG Oral Tablet", ["b12-therapy"], []),
         (
             "cyanocobalamin 0.006 MG / folic acid 0.4 MG / Vitamin A 1000 UNT Chewable Tablet",
-            ["folic-acid"],
-            True,
+            [],
+            ["b12-therapy", "folic-acid"],
         ),
         (
             "cyanocobalamin 1 MG / folic acid 2.5 MG / pyridoxine 25 MG Oral Tablet",
             ["b12-therapy", "folic-acid"],
-            False,
+            [],
         ),
-        ("Calcium Carbonate / Famotidine 10 MG / Magnesium Hydroxide Chewable Tablet", ["h2-blocker"], False),
-        ("amlodipine 5 MG Oral Tablet", [], False),
+        ("cyanocobalamin 0.5 MG / folic acid 0.8 MG Oral Tablet", ["b12-therapy"], ["folic-acid"]),
+        ("folic acid 0.4 MG Oral Tablet", ["folic-acid"], []),
+        ("Calcium Carbonate / Famotidine 10 MG / Magnesium Hydroxide Chewable Tablet", ["h2-blocker"], []),
+        ("amlodipine 5 MG Oral Tablet", [], []),
     ],
 )
-def test_map_rules_for_combinations_local_forms_and_low_dose_b12(name, classes, low_b12):
+def test_map_rules_for_combinations_local_forms_and_low_doses(name, classes, low):
     knowledge = json.loads((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"))
     module = _script()
-    found, low = module.classify(name, module._class_names(knowledge))
+    found, too_little = module.classify(name, module._class_names(knowledge), module._rules(knowledge))
     assert sorted(found) == sorted(classes)
-    assert low is low_b12
+    assert sorted(too_little) == sorted(low)
+
+
+@pytest.mark.parametrize(
+    ("name", "counted"),
+    [
+        ("Vitamin B 12 5 MG/ML Injectable Solution", True),
+        ("cyanocobalamin 1000 MCG Sublingual Tablet", True),
+        ("cyanocobalamin 0.006 MG / folic acid 0.4 MG / Vitamin A 1000 UNT Chewable Tablet", False),
+        ("Multivitamin with vitamin B12", False),
+        ("cyanocobalamin 1 MG / folic acid 2.5 MG / pyridoxine 25 MG Oral Tablet", True),
+    ],
+)
+def test_low_dose_b12_named_in_a_multivitamin_is_not_b12_therapy(name, counted):
+    found = _classes("inline", None, name)
+    assert (("b12-therapy", "text") in found) is counted
 
 
 def test_script_builds_term_types_from_rxnorm_names(tmp_path):
@@ -153,3 +170,26 @@ def test_script_builds_term_types_from_rxnorm_names(tmp_path):
         "207212": "SBD",
         "1000001": "GPCK",
     }
+
+
+def test_check_reports_whether_the_committed_map_matches_its_inputs(tmp_path, capsys):
+    table = tmp_path / "codes.csv"
+    table.write_text(
+        "concept_id,concept_name,concept_code,vocabulary_id\n"
+        "1,omeprazole 20 MG Delayed Release Oral Capsule,198051,RxNorm\n"
+        "2,cyanocobalamin 0.006 MG / folic acid 0.4 MG / Vitamin A 1000 UNT Chewable Tablet,9000001,RxNorm\n",
+        "utf-8",
+    )
+    knowledge = tmp_path / "medications.json"
+    knowledge.write_text((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"), "utf-8")
+    module = _script()
+    args = ["--omop", str(table), "--retrieved", "2026-11-25", "--knowledge", str(knowledge)]
+    assert module.main([*args, "--check"]) == 1  # the committed map came from other inputs
+    assert module.main(args) == 0
+    written = json.loads(knowledge.read_text("utf-8"))["product_map"]
+    assert written["classes"]["ppi"] == {"198051": "SCD omeprazole 20 MG Delayed Release Oral Capsule"}
+    assert set(written["not_counted"]["folic-acid-low-dose"]) == {"9000001"}
+    assert module.main([*args, "--check"]) == 0
+    table.write_text(table.read_text("utf-8").replace("198051", "198052"), "utf-8")
+    assert module.main([*args, "--check"]) == 1
+    assert "differs" in capsys.readouterr().out

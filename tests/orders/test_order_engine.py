@@ -268,3 +268,21 @@ def test_every_key_an_order_finding_emits_exists_in_the_knowledge() -> None:
         Topic.B12_TESTING_RECOMMENDED,
         Topic.MAGNESIUM_TESTING_RECOMMENDED,
     }
+
+
+# ------------------------------------------------- folic acid inside multivitamins (dose rule)
+@pytest.mark.parametrize(
+    ("name", "warns"),
+    [
+        ("Folic acid 5 MG Oral Tablet", True),  # therapeutic folic acid alone
+        ("folic acid 0.4 MG Oral Tablet", True),  # folic acid alone counts at any strength
+        ("cyanocobalamin 0.006 MG / folic acid 0.4 MG / Vitamin A 1000 UNT Chewable Tablet", False),
+        ("Prenatal multivitamin with folic acid 800 mcg", False),
+        ("Multivitamin with folic acid", False),  # no amount stated: a multivitamin, not therapy
+        ("folic acid 1 MG / pyridoxine 25 MG Oral Tablet", True),  # 1 mg per unit: therapeutic
+        ("ascorbic acid 60 MG / folic acid 1000 MCG / iron 29 MG Oral Tablet", True),
+    ],
+)
+def test_folic_acid_order_counts_by_dose_when_combined(name: str, warns: bool) -> None:
+    result = run(chart([B12_DEFICIENT]), drafts(order("fa", text=name)))
+    assert (Topic.FOLATE_WITHOUT_B12.value in topics(result)) is warns

@@ -3,6 +3,10 @@
 The engine decides which tests and treatments to offer; this second, independent look at
 the prefetch makes sure no card repeats a test with a recent result or starts a drug the
 patient already takes, even if a rule has a bug.
+
+Medicines are read as EHRs send them: a code, a name or both, inline or through a Medication
+resource (contained, or elsewhere in the prefetch). RxNorm product codes are looked up in
+the knowledge's product map, one dictionary lookup per code.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class ChartFacts:
     recent_loincs: frozenset[str] = frozenset()
     medication_codes: frozenset[str] = frozenset()  # "system|code" of active medicines
     medication_texts: tuple[str, ...] = ()  # lower-cased names of active medicines
+    medication_classes: frozenset[str] = frozenset()  # knowledge classes of their RxNorm codes
 
 
 def resources_of(value: Any, resource_type: str) -> Iterator[dict[str, Any]]:
@@ -113,6 +118,44 @@ def _all_ended(med: Mapping[str, Any], today: date) -> bool:
     return True
 
 
+def _bundled_medications(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Medication resources anywhere in the prefetch, by "Medication/id" and by fullUrl."""
+    found: dict[str, dict[str, Any]] = {}
+    for value in data.values():
+        for entry in entries(value):
+            if entry.resource.get("resourceType") != "Medication":
+                continue
+            if isinstance(entry.resource.get("id"), str):
+                found["Medication/" + entry.resource["id"]] = entry.resource
+            if entry.full_url:
+                found[entry.full_url] = entry.resource
+    return found
+
+
+def _referenced(med: Mapping[str, Any], bundled: Mapping[str, dict[str, Any]]) -> list[Any]:
+    """The code and ingredient concepts of the Medication a record points at, if it can be found."""
+    reference = med.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or not target:
+        return []
+    medication: Any = None
+    if target.startswith("#"):
+        contained = med.get("contained")
+        for item in contained if isinstance(contained, list) else ():
+            if isinstance(item, dict) and item.get("id") == target[1:]:
+                medication = item
+                break
+    else:
+        medication = bundled.get(target)
+        if medication is None and "/Medication/" in target:  # an absolute URL
+            medication = bundled.get("Medication/" + target.rsplit("/Medication/", 1)[1])
+    if not isinstance(medication, dict) or medication.get("resourceType") != "Medication":
+        return []
+    ingredients = medication.get("ingredient")
+    items = ingredients if isinstance(ingredients, list) else []
+    return [medication.get("code"), *(i.get("itemCodeableConcept") for i in items if isinstance(i, dict))]
+
+
 def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowledge: Knowledge) -> ChartFacts:
     """Recent results by the engine's own definition of a usable, recent result (this
     patient, a status that counts, a readable and plausible value, not in the future, inside
@@ -128,6 +171,10 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
 
     codes: set[str] = set()
     texts: list[str] = []
+    classes: set[str] = set()
+    rxnorm = knowledge.systems["rxnorm"]
+    by_code = knowledge.medication_codes
+    bundled = _bundled_medications(data)
     for key, kind, active in (
         ("medicationRequests", "MedicationRequest", _ACTIVE_REQUEST),
         ("medicationStatements", "MedicationStatement", _ACTIVE_STATEMENT),
@@ -137,17 +184,24 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
                 continue
             if _all_ended(med, now.date()):
                 continue  # an "active" record whose own dates have all passed is history
-            concept = med.get("medicationCodeableConcept")
-            codes.update(f"{c.get('system', '')}|{c['code']}" for c in _codings(concept))
-            texts.extend(_names(concept))
+            for concept in (med.get("medicationCodeableConcept"), *_referenced(med, bundled)):
+                for coding in _codings(concept):
+                    system = coding.get("system") if isinstance(coding.get("system"), str) else ""
+                    codes.add(f"{system}|{coding['code']}")
+                    if system in rxnorm:
+                        classes.update(by_code.get(coding["code"], ()))
+                texts.extend(_names(concept))
             reference = med.get("medicationReference")
             if isinstance(reference, dict) and isinstance(reference.get("display"), str):
                 texts.append(reference["display"].lower())
-    return ChartFacts(loincs, frozenset(codes), tuple(texts))
+    return ChartFacts(loincs, frozenset(codes), tuple(texts), frozenset(classes))
 
 
 def takes_any(facts: ChartFacts, guard: Mapping[str, Any]) -> bool:
-    """Whether an active medicine matches a treatments.json `alreadyTaking` guard."""
+    """Whether an active medicine matches a treatments.json `alreadyTaking` guard: a class
+    its RxNorm code maps to, an ATC prefix, an RxNorm code or a name pattern."""
+    if facts.medication_classes.intersection(guard.get("classes", ())):
+        return True
     for entry in facts.medication_codes:
         system, _, code = entry.partition("|")
         if "atc" in system.lower() and any(code.startswith(p) for p in guard.get("atcPrefixes", ())):

@@ -21,6 +21,7 @@ from typing import Any
 from cds.engine.dates import When, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
 from cds.knowledge import Knowledge, code_fits, name_fits, word_form
+from cds.knowledge.doses import CombinationRule
 
 _STATES = {
     "MedicationStatement": {
@@ -126,9 +127,18 @@ def _classify(concepts: list[Any], knowledge: Knowledge) -> dict[str, str]:
             matches[key] = "rxnorm"
         elif any(code.startswith(med_class.atc_prefixes) for code in atc_codes):
             matches[key] = "atc"
-        elif key in named:
+        elif key in named and _enough(med_class.combination, texts, key, knowledge):
             matches[key] = "text"
     return matches
+
+
+def _enough(rule: CombinationRule | None, texts: list[str], key: str, knowledge: Knowledge) -> bool:
+    """A name naming this class counts unless it is a combination holding too little of it
+    (low-dose B12 or folic acid in a multivitamin); codes were judged when the map was built."""
+    if rule is None:
+        return True
+    naming = [t for t in texts if key in knowledge.medication_names.find(word_form(t))]
+    return any(rule.counts(t) for t in naming)
 
 
 def _dosage_ends(resource: dict[str, Any]) -> list[tuple[str, When]]:

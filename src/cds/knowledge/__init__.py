@@ -16,6 +16,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from cds.knowledge.doses import CombinationRule, combination_rule
 from cds.knowledge.phrases import PhraseIndex
 
 _FILES = ("labs", "cutoffs", "value_sets", "medications", "tests", "notes", "sources")
@@ -170,6 +171,7 @@ class MedicationClass:
     rxcuis: frozenset[str]  # ingredient and mapped product codes
     atc_prefixes: tuple[str, ...]
     names: tuple[str, ...]  # lower-case ingredient names, aliases and brands for text matching
+    combination: CombinationRule | None = None  # when a combination product counts (by name)
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,9 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
+# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
+MAX_CODE_LENGTH = 40
+
 
 def word_form(value: str) -> str:
     """Lower-case words separated and surrounded by single spaces, for whole-word matching."""
@@ -378,6 +383,7 @@ def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
             rxcuis=frozenset(rxcuis),
             atc_prefixes=tuple(p.upper() for p in item["atc_prefixes"]),
             names=tuple(n.lower() for n in names),
+            combination=combination_rule(item),
         )
     return result
 
