@@ -94,13 +94,20 @@ class Postgres:
         self.port = port
         self.url = f"postgresql+psycopg://cds@127.0.0.1:{port}/cds"
 
-    def psql(self, sql: str) -> str:
+    def psql(self, sql: str, database: str = "cds") -> str:
         out = subprocess.run(
             _as_unprivileged([postgres_bin("psql"), "-h", str(self.directory), "-p", str(self.port),
-                              "-U", "cds", "-d", "cds", "-At", "-c", sql]),
+                              "-U", "cds", "-d", database, "-At", "-c", sql]),
             capture_output=True, text=True, check=True,
         )
         return out.stdout.strip()
+
+    def new_database(self) -> tuple[str, str]:
+        """A fresh, empty database of this cluster: (name, SQLAlchemy URL)."""
+        self._count = getattr(self, "_count", 0) + 1
+        name = f"cds_{os.getpid()}_{self._count}"
+        self.psql(f"CREATE DATABASE {name}")
+        return name, f"postgresql+psycopg://cds@127.0.0.1:{self.port}/{name}"
 
 
 @contextmanager
