@@ -225,9 +225,12 @@ class Nginx:
 def nginx_config(upstreams: list[int], port: int, prefix: Path) -> str:
     """The shipped deploy/nginx.conf with only its addresses, ports and paths rewritten."""
     text = NGINX_CONF.read_text()
-    servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in upstreams)
-    text, count = re.subn(r"(upstream cds_replicas \{\n)(?:    server [^\n]*\n)+", r"\g<1>" + servers, text)
-    assert count == 1, "deploy/nginx.conf: the upstream block was not found"
+    # The replica lines keep their options (max_fails ...); only the addresses change.
+    block = re.search(r"^( +)server cds-\d+:\d+([^;\n]*);\n(?:\1server [^\n]*\n)*", text, re.M)
+    assert block, "deploy/nginx.conf: the replicas' server lines were not found"
+    indent, options = block.group(1), block.group(2)
+    servers = "".join(f"{indent}server 127.0.0.1:{p}{options};\n" for p in upstreams)
+    text = text[: block.start()] + servers + text[block.end() :]
     text, count = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", text)
     assert count == 1, "deploy/nginx.conf: the listen line was not found"
     text = text.replace("pid /run/nginx.pid;", f"pid {prefix}/nginx.pid;")
@@ -238,10 +241,12 @@ def nginx_config(upstreams: list[int], port: int, prefix: Path) -> str:
 
 
 @contextmanager
-def nginx_in_front(upstreams: list[int], directory: Path) -> Iterator[Nginx]:
+def nginx_in_front(upstreams: list[int]) -> Iterator[Nginx]:
     binary = nginx_bin()
-    prefix = directory / "nginx"
-    prefix.mkdir()
+    # In /tmp and world-readable: nginx's workers (`nobody` when started as root) write their
+    # buffer files under the prefix.
+    prefix = Path(tempfile.mkdtemp(prefix="cds-nginx-"))
+    prefix.chmod(0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
     conf.write_text(nginx_config(upstreams, port, prefix))
@@ -260,3 +265,4 @@ def nginx_in_front(upstreams: list[int], directory: Path) -> Iterator[Nginx]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(prefix, ignore_errors=True)
