@@ -83,7 +83,7 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
         ({"max_json_depth": 0}, "setting 'max_json_depth'"),
         ({"recent_months": 0}, "setting 'recent_months'"),
         ({"public_base_url": "cds.example.org"}, "'public_base_url': expected an http:// or https:// URL"),
-        ({"feedback_db": ""}, "setting 'feedback_db': expected non-empty text"),
+        ({"data_dir": ""}, "setting 'data_dir': expected non-empty text"),
         ({"cutoff_overrides": {"b12_total_deficient": "low"}}, "setting 'cutoff_overrides'"),
         ({"prot": 1}, "unknown setting 'prot'"),
     ],

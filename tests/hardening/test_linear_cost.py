@@ -144,7 +144,7 @@ def test_a_call_of_hostile_strings_at_the_body_limit_is_answered(hang_guard: Non
     condition["code"]["coding"][0]["display"] = text
     call = {**VALID_CALL, "prefetch": chart(observations=[observation], conditions=[condition])}
     body = encode(call)
-    settings = load_settings(environ={}, feedback_db=":memory:", max_body_bytes=len(body))
+    settings = load_settings(environ={}, database_url="sqlite://", max_body_bytes=len(body))
     client = create_app(settings).test_client()
     response = client.post(SERVICE, data=body, content_type="application/json")
     assert response.status_code == 200

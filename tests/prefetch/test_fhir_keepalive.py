@@ -86,7 +86,7 @@ Served = tuple[str, ThreadingHTTPServer]
 
 def test_a_stale_kept_alive_connection_is_retried_once(closing_server: Served) -> None:
     base, server = closing_server
-    client = FhirClient(load_settings(environ={}, feedback_db=":memory:", fhir_deadline_s=5))
+    client = FhirClient(load_settings(environ={}, database_url="sqlite://", fhir_deadline_s=5))
     try:
         for _ in range(4):  # every call after the first reuses a connection the server then drops
             result = client.fetch_all(base, "token", {"patient": "Patient/p1"})["patient"]
@@ -100,7 +100,7 @@ def test_a_stale_kept_alive_connection_is_retried_once(closing_server: Served) -
 
 def test_a_request_that_times_out_is_not_sent_again(silent_server: Served) -> None:
     base, server = silent_server
-    settings = load_settings(environ={}, feedback_db=":memory:", fhir_request_timeout_s=0.3)
+    settings = load_settings(environ={}, database_url="sqlite://", fhir_request_timeout_s=0.3)
     client = FhirClient(settings)
     try:
         result = client.fetch_all(base, "token", {"patient": "Patient/p1"})["patient"]

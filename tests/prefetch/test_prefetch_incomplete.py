@@ -73,7 +73,7 @@ def test_a_partial_prefetch_is_used_and_marked_incomplete(captured: Captured) ->
 
 def test_no_b12_offered_when_the_medication_list_is_a_first_page() -> None:
     """Through the real service: a low B12 with 2 of 230 orders gets no treatment, and says why."""
-    app = create_app(load_settings(environ={}, feedback_db=":memory:"))
+    app = create_app(load_settings(environ={}, database_url="sqlite://"))
     body = hook_request(server=None, token=None)
     low_b12 = {**observation("o1"), "valueQuantity": {"value": 120, "unit": "pg/mL"}}
     body["prefetch"]["observations"] = bundle({**low_b12, "effectiveDateTime": date.today().isoformat()})

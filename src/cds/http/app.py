@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, g, json, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
@@ -21,6 +22,7 @@ from cds.errors import (
     NotFound,
     PayloadTooLarge,
     RequestTimeout,
+    ServiceUnavailable,
     UnsupportedMediaType,
     operation_outcome,
     outcome_for,
@@ -35,7 +37,9 @@ from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_event
 from cds.services.call import Handler, HookCall
 from cds.services.definitions import ServiceDefinition, load_services
-from cds.store.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
+from cds.store.database import Database, open_database
+from cds.store.feedback import FeedbackStore, SqlFeedbackStore, records_from_request
+from cds.store.replay import ReplayRecord
 from cds.trust.authenticator import Authenticator
 
 Clock = Callable[[], datetime]
@@ -55,6 +59,8 @@ def _error_response(error: CdsError) -> Response:
         response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: name the scheme, nothing more
     if error.status == 413:
         drain_body(request.environ)  # the client may still be sending: so it can read this answer
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
     return response
 
 
@@ -72,11 +78,13 @@ class CdsApp:
         settings: Settings,
         services: dict[str, ServiceDefinition],
         handlers: dict[str, Handler],
+        database: Database,
         feedback_store: FeedbackStore,
         authenticator: Authenticator,
         clock: Clock,
     ) -> None:
         self.settings = settings
+        self.database = database
         self.services = services
         self.handlers = handlers
         self.feedback_store = feedback_store
@@ -156,6 +164,7 @@ def _read_bounded(limit: int) -> bytes:
 def create_app(
     settings: Settings | None = None,
     *,
+    database: Database | None = None,
     feedback_store: FeedbackStore | None = None,
     handlers: dict[str, Handler] | None = None,
     clock: Clock = _utcnow,
@@ -165,12 +174,15 @@ def create_app(
     configure_logging(settings.log_level)
     handlers = dict(HANDLERS if handlers is None else handlers)
     services = load_services(settings.hooks_dir, known_handlers=set(handlers))
+    database = database or open_database(settings)
     state = CdsApp(
         settings=settings,
         services=services,
         handlers=handlers,
-        feedback_store=feedback_store or SqliteFeedbackStore(settings.feedback_db),
-        authenticator=Authenticator(settings),
+        database=database,
+        feedback_store=feedback_store or SqlFeedbackStore(database),
+        # Used token ids live in the shared database: every worker and replica sees them.
+        authenticator=Authenticator(settings, replay_guard=ReplayRecord(database)),
         clock=clock,
     )
 
@@ -225,6 +237,18 @@ def create_app(
             405: f"method {request.method} is not allowed on {request.path[:200]}",
         }.get(code, error.description or error.name)
         return _json_response(operation_outcome(message, code=issue), code)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # Nothing was acknowledged and no token accepted without its record: the client retries.
+        log_event(
+            "database unavailable",
+            logging.ERROR,
+            error=str(error.orig or error).strip().splitlines()[0][:300],
+            service=g.get("service_id"),
+            hookInstance=g.get("hook_instance"),
+        )
+        return _error_response(ServiceUnavailable("the service's database is unavailable; retry"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
@@ -298,7 +322,7 @@ def create_app(
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
         validate_against("feedback", data)
-        received_at = state.clock().isoformat()
+        received_at = state.clock()
         records = records_from_request(service.id, data, received_at)
         state.feedback_store.add(records)
         return _json_response({"received": len(records)})
