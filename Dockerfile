@@ -1,6 +1,10 @@
 # myelin-cds: CDS Hooks 2.0 service image.
 # Refuses to start without a trusted JWT issuer unless run with CDS_AUTH_MODE=open.
-FROM python:3.11-slim
+#
+# Reproducible: the base image is an exact release pinned by the digest of its multi-platform
+# index, and every Python package, the build tools included, comes from a lock file with
+# hashes (`make lock` regenerates them).
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,9 +16,17 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin cds \
     && mkdir -p /data \
     && chown cds:cds /data
 
-COPY pyproject.toml README.md ./
+# Locked dependencies first: this layer is reused until a lock file changes.
+COPY requirements.lock requirements-build.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock \
+    && pip install --require-hashes --no-deps -r requirements-build.lock
+
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN pip install . && rm -rf /app/src /app/build
+# --no-deps: nothing beyond the lock; --no-build-isolation: build with the locked setuptools.
+RUN pip install --no-deps --no-build-isolation . \
+    && pip uninstall --yes setuptools wheel packaging \
+    && rm -rf /app/src /app/build /app/requirements-build.lock
 
 COPY hooks ./hooks
 COPY fixtures ./fixtures

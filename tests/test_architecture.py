@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cds"
 # `cli` is the top. Folders of the same rank may not import each other unless listed below.
 RANKS: dict[str, int] = {
     "": 0,  # cds/__init__.py, config.py, errors.py, logs.py, limits.py
+    "observe": 1,  # metrics, recorded by fhir, trust and http: below all of them
     "knowledge": 1,
     "engine": 2,
     "schemas": 3,

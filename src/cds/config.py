@@ -134,6 +134,8 @@ class Settings:
     public_base_url: OptionalUrl = None  # e.g. https://cds.example.org behind a proxy
     cors_allow_origin: NonEmpty = "*"
     log_level: LogLevel = "INFO"
+    metrics_enabled: Flag = True  # Prometheus text at /metrics
+    metrics_port: whole(0, 65535) = 0  # 0: /metrics on the service port; otherwise its own listener on `host`
 
     # --- services
     hooks_dir: NonEmpty = field(default_factory=_default_hooks_dir)
@@ -266,6 +268,8 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r}")
     settings = checked(lambda: Settings(**values))
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
     return settings

@@ -6,9 +6,18 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 
 _LOGGER_NAME = "cds"
+
+# The hookInstance of the call this thread is answering: every line logged during the call
+# carries it, so an operator can gather one call's lines (FHIR fallback, errors, the request).
+_CALL_ID: ContextVar[str | None] = ContextVar("cds_hook_instance", default=None)
+
+
+def set_call_id(hook_instance: str | None) -> None:
+    _CALL_ID.set(hook_instance)
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,7 +27,13 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "event": record.getMessage(),
+            "pid": record.process,  # which worker: one process's lines read in order
         }
+        if record.name != _LOGGER_NAME:  # gunicorn's own lines and any library's
+            entry["logger"] = record.name
+        call_id = _CALL_ID.get()
+        if call_id is not None:
+            entry["hookInstance"] = call_id
         fields = getattr(record, "fields", None)
         if fields:
             entry.update({k: v for k, v in fields.items() if v is not None})
@@ -40,5 +55,13 @@ def configure_logging(level: str = "INFO") -> logging.Logger:
     return logger
 
 
+_LOGGER = logging.getLogger(_LOGGER_NAME)
+
+
+def log_enabled(level: int = logging.INFO) -> bool:
+    """Whether a line at this level would be written: skip building one that would not."""
+    return _LOGGER.isEnabledFor(level)
+
+
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    logging.getLogger(_LOGGER_NAME).log(level, event, extra={"fields": fields})
+    _LOGGER.log(level, event, extra={"fields": fields})

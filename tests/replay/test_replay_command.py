@@ -176,3 +176,20 @@ def test_replay_against_a_running_service(workdir: Path, running_service: str) -
 def test_an_unreachable_service_is_a_usage_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(workdir), "--url", "http://127.0.0.1:9", "--timeout", "2"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_show_cards_prints_every_card_as_sent(workdir: Path, running_service: str) -> None:
+    (workdir / f"{SCENARIO}.expected.json").write_text(json.dumps(
+        {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
+    ))
+    out = io.StringIO()
+    assert run([str(workdir)], url=running_service, show_cards=True, out=out) == 0
+    text = out.getvalue()
+    start = text.index("\n    [")
+    end = text.index("\n    ]", start) + len("\n    ]")
+    cards = json.loads(text[start:end])
+    assert [c["source"]["topic"]["code"] for c in cards] == ["hypomagnesemia"]
+    assert cards[0]["indicator"] == "critical" and cards[0]["summary"]
+    plain = io.StringIO()
+    run([str(workdir)], url=running_service, out=plain)
+    assert '"summary"' not in plain.getvalue()

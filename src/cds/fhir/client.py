@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from cds.config import Settings
 from cds.limits import BodyRejected, read_body_bounded
 from cds.logs import log_event
+from cds.observe.metrics import count_fhir_fetch
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -101,6 +102,7 @@ class FetchResult:
     resource: dict[str, Any] | None
     reason: str | None = None  # short, without URL, query string or token
     pages: int = 0
+    outcome: str = "ok"  # the metrics label: "ok" or why it failed
 
     @property
     def ok(self) -> bool:
@@ -108,7 +110,18 @@ class FetchResult:
 
 
 class _Failed(Exception):
-    """A key could not be fetched; the message is the reason shown to the client."""
+    """A key could not be fetched; the message is the reason shown to the client, the outcome
+    one of the bounded names it is counted under (cds.observe.metrics.FHIR_OUTCOMES)."""
+
+    def __init__(self, reason: str, outcome: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+def _body_outcome(reason: str) -> str:
+    if "larger than" in reason:
+        return "too_large"
+    return "timeout" if "in time" in reason else "error"
 
 
 # Called with (base URL, request URL, response) for every FHIR answer; used to record traffic.
@@ -166,9 +179,10 @@ class FhirClient:
                 results[key] = future.result()
             else:
                 future.cancel()  # a running fetch ends by itself: its timeouts end at the deadline
-                results[key] = FetchResult(
-                    None, f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
-                )
+                reason = f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
+                results[key] = FetchResult(None, reason, outcome="timeout")
+        for result in results.values():
+            count_fhir_fetch(result.outcome)
         log_event(
             "fhir fallback",
             server=str(parse_origin(base_url) or "?"),
@@ -187,7 +201,7 @@ class FhirClient:
         try:
             origin = parse_origin(base)
             if origin is None:
-                raise _Failed("FHIR server URL is not usable")
+                raise _Failed("FHIR server URL is not usable", "error")
             url = urljoin(base, path)
             merged: dict[str, Any] | None = None
             entries: list[Any] = []
@@ -200,24 +214,24 @@ class FhirClient:
                     merged = {k: v for k, v in page.items() if k not in ("entry", "link")}
                 entries.extend(e for e in page.get("entry") or () if isinstance(e, dict))
                 if len(entries) > self.settings.max_resources_per_key:
-                    raise _Failed(f"more than {self.settings.max_resources_per_key} resources")
+                    raise _Failed(f"more than {self.settings.max_resources_per_key} resources", "too_many")
                 next_url = _next_link(page, url)
                 if next_url is None:
                     break
                 next_origin = parse_origin(next_url)
                 if next_origin is None or not next_origin.same_as(origin):
                     # Following it would hand the token to another server.
-                    raise _Failed("next page link points to another server; not followed")
+                    raise _Failed("next page link points to another server; not followed", "invalid_answer")
                 if pages >= max(1, self.settings.fhir_max_pages):
                     # Partial data could hide a current B12 prescription: say so instead.
-                    raise _Failed(f"results span more than {self.settings.fhir_max_pages} pages")
+                    raise _Failed(f"results span more than {self.settings.fhir_max_pages} pages", "too_many")
                 url = next_url
             merged["entry"] = entries
             return FetchResult(merged, pages=pages)
         except _Failed as failure:
-            return FetchResult(None, str(failure), pages=pages)
+            return FetchResult(None, str(failure), pages=pages, outcome=failure.outcome)
         except Exception as exc:  # a worker must always hand back a result, never raise
-            return FetchResult(None, f"fetch failed ({type(exc).__name__})", pages=pages)
+            return FetchResult(None, f"fetch failed ({type(exc).__name__})", pages=pages, outcome="error")
 
     def _get(
         self, session: requests.Session, base: str, url: str, token: str, deadline: float
@@ -225,7 +239,7 @@ class FhirClient:
         for attempt in (1, 2):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline")
+                raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline", "timeout")
             timeout = min(self.settings.fhir_request_timeout_s, remaining)
             try:
                 response = session.get(
@@ -237,21 +251,21 @@ class FhirClient:
                 )
                 break
             except requests.Timeout:
-                raise _Failed(f"FHIR server did not answer within {timeout:.2g} s") from None
+                raise _Failed(f"FHIR server did not answer within {timeout:.2g} s", "timeout") from None
             except requests.ConnectionError as exc:
                 # A kept-alive connection the server closed while idle fails at once, before any
                 # byte of an answer: a GET is safe to send again, once, on a new connection.
                 if attempt == 1 and _closed_before_answering(exc):
                     continue
-                raise _Failed("could not connect to the FHIR server") from None
+                raise _Failed("could not connect to the FHIR server", "connection_error") from None
             except requests.RequestException as exc:
-                raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})") from None
+                raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})", "error") from None
         try:
             content = read_body_bounded(
                 response, max_bytes=self.settings.fhir_max_response_bytes, deadline=deadline
             )
         except BodyRejected as rejected:
-            raise _Failed(f"FHIR server {rejected}") from None
+            raise _Failed(f"FHIR server {rejected}", _body_outcome(str(rejected))) from None
         finally:
             response.close()
         # Observers (the recorder) read the body from the response as if it were not streamed.
@@ -261,23 +275,23 @@ class FhirClient:
             observer(base, url, response)
         status = response.status_code
         if status in (401, 403):
-            raise _Failed(f"FHIR server refused access ({status})")
+            raise _Failed(f"FHIR server refused access ({status})", "refused")
         if status == 404:
-            raise _Failed("FHIR server found no such resource (404)")
+            raise _Failed("FHIR server found no such resource (404)", "not_found")
         if 300 <= status < 400:
-            raise _Failed(f"FHIR server redirected ({status}); redirects are not followed")
+            raise _Failed(f"FHIR server redirected ({status}); redirects are not followed", "redirect")
         if status != 200:
-            raise _Failed(f"FHIR server answered {status}")
+            raise _Failed(f"FHIR server answered {status}", "http_error")
         try:
             # Strict like the request parser: a lone surrogate escape, NaN or Infinity would
             # otherwise reach the cards and fail when the answer is written (a 500).
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise _Failed("FHIR server answer is not JSON") from None
+            raise _Failed("FHIR server answer is not JSON", "invalid_answer") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-            raise _Failed("FHIR server answer is not a FHIR resource")
+            raise _Failed("FHIR server answer is not a FHIR resource", "invalid_answer")
         if body["resourceType"] == "OperationOutcome":
-            raise _Failed("FHIR server answered with an OperationOutcome")
+            raise _Failed("FHIR server answered with an OperationOutcome", "invalid_answer")
         return body
 
 
@@ -317,6 +331,7 @@ def _next_link(bundle: dict[str, Any], current_url: str) -> str | None:
 def warn_server_not_allowed(server: str) -> None:
     """Log the refused server's origin only: never the full URL, never the token."""
     origin = parse_origin(server)
+    count_fhir_fetch("not_allowed")
     log_event(
         "fhir server not on the allow-list; access token not sent",
         logging.WARNING,

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
+from cds.cards.catalog import load_catalog
 from cds.cards.registry import HANDLERS
 from cds.config import Settings, load_settings
 from cds.errors import (
@@ -31,10 +32,12 @@ from cds.fhir.client import FhirClient
 from cds.fhir.prefetch import resolve_prefetch
 from cds.http.docs_pages import docs
 from cds.http.drain import drain_body
+from cds.http.openapi import openapi_document
 from cds.http.read_deadline import DEADLINES
 from cds.http.request import parse_hook_request, parse_json, validate_against
 from cds.limits import check_resources_per_key
-from cds.logs import configure_logging, log_event
+from cds.logs import configure_logging, log_enabled, log_event, set_call_id
+from cds.observe import metrics
 from cds.services.call import Handler, HookCall
 from cds.services.definitions import ServiceDefinition, load_services
 from cds.store.database import Database, open_database
@@ -192,9 +195,34 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds"] = state
 
+    known_topics = frozenset(load_catalog().topics)
+    # Flask endpoint name -> the `endpoint` label; anything else (pages, 404s) is "other".
+    endpoint_labels = {
+        "call_service": "call",
+        "feedback": "feedback",
+        "discovery": "discovery",
+        "healthz": "health",
+        "metrics_text": "metrics",
+        "openapi": "openapi",
+    }
+    timed_endpoints = {"call", "feedback"}
+
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        set_call_id(None)  # worker threads are reused: no id left over from the last call
+
+    @app.teardown_request
+    def _forget_call_id(_error: BaseException | None) -> None:
+        set_call_id(None)
+
+    def _count(response: Response, elapsed: float) -> None:
+        endpoint = endpoint_labels.get(request.endpoint or "", "other")
+        if endpoint in timed_endpoints:
+            service = g.get("service_id") or metrics.UNKNOWN  # only ids of loaded services
+            metrics.count_request(endpoint, service, response.status_code, elapsed)
+        else:
+            metrics.count_request(endpoint, metrics.NONE, response.status_code, None)
 
     @app.after_request
     def _cors_and_log(response: Response) -> Response:
@@ -205,14 +233,15 @@ def create_app(
         headers["Access-Control-Max-Age"] = "86400"
         if settings.cors_allow_origin != "*":
             headers["Vary"] = "Origin"
-        if request.method != "OPTIONS" and request.path != "/healthz":
-            started = g.get("started", time.perf_counter())
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        _count(response, elapsed)
+        if request.method != "OPTIONS" and request.path != "/healthz" and log_enabled():
             log_event(
                 "request",
                 method=request.method,
                 path=request.path,
                 status=response.status_code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
                 service=g.get("service_id"),
                 hookInstance=g.get("hook_instance"),
                 hook=g.get("hook"),
@@ -278,6 +307,12 @@ def create_app(
             }
         )
 
+    openapi_body = orjson.dumps(openapi_document())
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(openapi_body, mimetype="application/json")
+
     @app.get("/cds-services", strict_slashes=False)  # "/cds-services/" too
     def discovery() -> Response:
         state.authenticate()
@@ -292,6 +327,7 @@ def create_app(
             # Known before validation so even a rejected call's log line can be traced.
             instance = data.get("hookInstance")
             g.hook_instance = instance[:64] if isinstance(instance, str) else None
+            set_call_id(g.hook_instance)
         hook_request = parse_hook_request(data)
         g.hook = hook_request.hook
         check_resources_per_key(hook_request.prefetch, state.settings.max_resources_per_key)
@@ -311,7 +347,15 @@ def create_app(
             base_url=state.base_url(),
         )
         result = state.handlers[service.handler](call)
-        g.card_count = len(result.get("cards", ()))
+        cards = result.get("cards", ())
+        g.card_count = len(cards)
+        for card in cards:
+            topic = ((card.get("source") or {}).get("topic") or {}).get("code")
+            metrics.count_card(
+                service.id,
+                metrics.bounded(topic, known_topics),
+                metrics.bounded(card.get("indicator"), metrics.INDICATORS),
+            )
         return _json_response(result)
 
     @app.post("/cds-services/<service_id>/feedback")
@@ -325,7 +369,15 @@ def create_app(
         received_at = state.clock()
         records = records_from_request(service.id, data, received_at)
         state.feedback_store.add(records)
+        for record in records:  # counted once stored, never before
+            metrics.count_feedback(service.id, record.outcome)
         return _json_response({"received": len(records)})
+
+    if settings.metrics_enabled and not settings.metrics_port:
+
+        @app.get("/metrics")
+        def metrics_text() -> Response:
+            return Response(metrics.exposition(), mimetype=None, content_type=metrics.CONTENT_TYPE)
 
     for page in pages:  # optional pages composed in by the server (the card preview)
         app.register_blueprint(page)

@@ -10,8 +10,12 @@ from typing import Any
 from cds.cards.runtime import knowledge_for
 from cds.config import ConfigError, Settings, load_settings
 from cds.logs import log_event
-from cds.server.wsgi import build_app
-from cds.services.definitions import ServiceDefinitionError
+from cds.server.observability import (
+    gunicorn_log_config,
+    prepare_metrics_dir,
+    start_metrics_listener,
+    worker_exit_hook,
+)
 from cds.store.database import database_url, is_in_memory
 
 
@@ -27,6 +31,16 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         check_shared_database(settings)
+    except ConfigError as exc:
+        print(f"cds: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if settings.metrics_enabled:
+        prepare_metrics_dir()  # before the app (and prometheus_client) is imported
+
+    from cds.server.wsgi import build_app
+    from cds.services.definitions import ServiceDefinitionError
+
+    try:
         app = build_app(settings)  # fails here, before forking, on a bad definition or schema
         _check_knowledge(settings)
     except (ConfigError, ServiceDefinitionError) as exc:
@@ -41,6 +55,7 @@ def serve(args: argparse.Namespace) -> int:
         security=state.authenticator.mode,
         accepts_unauthenticated_calls=state.authenticator.mode == "open",
         workers=settings.workers,
+        metrics=_metrics_url(settings),
     )
     if state.authenticator.mode == "open":
         checked = "tokens that are sent are verified" if settings.issuers else "tokens are not verified"
@@ -73,6 +88,13 @@ def check_shared_database(settings: Settings) -> None:
         )
 
 
+def _metrics_url(settings: Settings) -> str | None:
+    if not settings.metrics_enabled:
+        return None
+    port = settings.metrics_port or settings.port
+    return f"http://{_url_host(settings.host)}:{port}/metrics"
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -102,16 +124,29 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("keepalive", 5)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("loglevel", "warning")
+            self.cfg.set("accesslog", None)  # the app logs each request, with its hookInstance
+            self.cfg.set("loglevel", settings.log_level.lower())
+            self.cfg.set("logconfig_dict", gunicorn_log_config(settings.log_level))
+            if "control_socket_disable" in self.cfg.settings:
+                # Recent gunicorn opens a control socket at one path per user by default: two
+                # instances on a host would share it, and nothing here uses it.
+                self.cfg.set("control_socket_disable", True)
             # A longer header (a large Authorization token too) is answered 431, as JSON.
             self.cfg.set("limit_request_field_size", settings.max_header_bytes)
             # Workers fork from a master that already loaded and validated everything.
             self.cfg.set("preload_app", True)
-            self.cfg.set(
-                "when_ready",
-                limit_client_stalls(settings.client_read_timeout_s, settings.client_request_deadline_s),
+            limit_stalls = limit_client_stalls(
+                settings.client_read_timeout_s, settings.client_request_deadline_s
             )
+
+            def when_ready(server: Any) -> None:
+                limit_stalls(server)
+                if settings.metrics_enabled and settings.metrics_port:
+                    start_metrics_listener(settings.host, settings.metrics_port)
+
+            self.cfg.set("when_ready", when_ready)
+            if settings.metrics_enabled:
+                self.cfg.set("child_exit", worker_exit_hook())
 
         def load(self) -> Any:
             return app

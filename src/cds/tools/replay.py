@@ -314,6 +314,12 @@ def render_text(result: ReplayResult, style: _Style) -> str:
     return "\n".join(lines)
 
 
+def render_cards(response: dict[str, Any]) -> str:
+    """The cards in full, as the EHR received them (JSON), for reading or piping to jq."""
+    cards = json.dumps(response.get("cards", []), indent=2, ensure_ascii=False)
+    return "\n".join("    " + line for line in cards.splitlines())
+
+
 # --------------------------------------------------------------------------- command
 def run(
     targets: Iterable[str],
@@ -324,6 +330,7 @@ def run(
     config: str | None = None,
     timeout_s: float = 10.0,
     token: str | None = None,
+    show_cards: bool = False,
     out: Any = None,
 ) -> int:
     from cds.tools.fixtures import FixtureError, fixture_paths, load_fixture
@@ -353,6 +360,8 @@ def run(
         style = _Style(bool(getattr(out, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ)
         for result in results:
             out.write(render_text(result, style) + "\n\n")
+            if show_cards and result.response:
+                out.write(render_cards(result.response) + "\n\n")
         verb = "updated" if update else "passed"
         out.write(f"{len(results) - failed} {verb}, {failed} failed, {len(results)} fixtures\n")
     return 1 if failed else 0
@@ -367,6 +376,7 @@ def _command(args: Any) -> int:
         config=args.config,
         timeout_s=args.timeout,
         token=os.environ.get("CDS_REPLAY_TOKEN"),
+        show_cards=args.show_cards,
     )
 
 
@@ -384,5 +394,8 @@ def register(commands: Any) -> None:
     parser.add_argument("--update", action="store_true", help="rewrite the golden files (after review)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.add_argument("--config", help="TOML configuration for the in-process service")
+    parser.add_argument(
+        "--show-cards", action="store_true", help="print every card in full, as JSON, under its summary"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds with --url")
     parser.set_defaults(func=_command)

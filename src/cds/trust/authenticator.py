@@ -22,6 +22,7 @@ import requests
 from cds.config import ConfigError, IssuerConfig, Settings
 from cds.errors import Unauthorized
 from cds.logs import log_event
+from cds.observe.metrics import count_auth_failure
 from cds.trust.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable, KeyUnfit
 from cds.trust.replay_guard import InMemoryReplayGuard, ReplayGuard
 
@@ -115,6 +116,7 @@ class Authenticator:
         return caller
 
     def _reject(self, rejected: _Rejected, audience: str) -> Caller:
+        count_auth_failure(rejected.check)
         log_event(
             "authentication failed",
             logging.WARNING,

@@ -1,0 +1,1 @@
+"""Operational signals: Prometheus metrics recorded by the HTTP, FHIR and trust layers."""
