@@ -276,7 +276,7 @@ def _other_result_usable(
 ) -> bool:
     """The same rule for a test the knowledge does not interpret (vitamin D, a panel): this
     patient, a status that counts, a value and no reason it is absent, dated in the window."""
-    if resource.get("status") not in USABLE_STATUSES or subject.verdict(resource) is not None:
+    if text(resource, "status") not in USABLE_STATUSES or subject.verdict(resource) is not None:
         return False
     if resource.get("dataAbsentReason") is not None:
         return False
