@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.dates import as_utc, months_before
-from cds.engine.fhirjson import SubjectCheck, entries
+from cds.engine.fhirjson import SubjectCheck, entries, text
 from cds.engine.labs import recent_result_codes
 from cds.knowledge import Knowledge, code_fits
 
@@ -34,16 +34,11 @@ class ChartFacts:
 
 
 def resources_of(value: Any, resource_type: str) -> Iterator[dict[str, Any]]:
-    """Resources of one type from a prefetch value (Bundle, single resource or None)."""
-    if not isinstance(value, dict):
-        return
-    if value.get("resourceType") == "Bundle":
-        for entry in value.get("entry") or ():
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and resource.get("resourceType") == resource_type:
-                yield resource
-    elif value.get("resourceType") == resource_type:
-        yield value
+    """Resources of one type from a prefetch value (Bundle, single resource or None), read
+    with the engine's own defensive reader, so any shape of Bundle is read the same way."""
+    for entry in entries(value):
+        if entry.resource.get("resourceType") == resource_type:
+            yield entry.resource
 
 
 def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
@@ -92,6 +87,7 @@ def _names(concept: Any) -> Iterator[str]:
 
 
 def _end_dates(med: Mapping[str, Any]) -> Iterator[Any]:
+    # Malformed containers raise here on purpose: _all_ended then counts the record as open.
     yield (med.get("effectivePeriod") or {}).get("end")
     yield (((med.get("dispenseRequest") or {}).get("validityPeriod")) or {}).get("end")
     for dosage in (med.get("dosage") or []) + (med.get("dosageInstruction") or []):
@@ -180,7 +176,7 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
         ("medicationStatements", "MedicationStatement", _ACTIVE_STATEMENT),
     ):
         for med in resources_of(data.get(key), kind):
-            if med.get("status") not in active or not _belongs_to(med, patient_id):
+            if text(med, "status") not in active or not _belongs_to(med, patient_id):
                 continue
             if _all_ended(med, now.date()):
                 continue  # an "active" record whose own dates have all passed is history

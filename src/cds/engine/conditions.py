@@ -65,14 +65,56 @@ def _expired(resource: dict, months: int, now: datetime) -> bool:
     return latest is not None and latest.day < months_before(now, months)
 
 
+Concept = tuple[str | None, tuple[tuple[str, str, str | None], ...]]  # (text, codings)
+ConceptVerdict = tuple[str | None, tuple[tuple[tuple[str, str], str], ...]]  # label, matches
+
+
+def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
+    """What a Condition.code names: its label and each (value set, member) with how it
+    matched. Depends on the concept alone, so a call judges each distinct concept once."""
+    concept_text, coded = concept
+    snomed = knowledge.systems["snomed"]
+    icd10 = knowledge.systems["icd10"]
+    index = knowledge.condition_codes
+    label = concept_text or next((d for _s, _c, d in coded if d), None)
+    # The first coding that names a member decides how it matched; text comes last.
+    how_matched: dict[tuple[str, str], str] = {}
+    for system, raw_code, _display in coded:
+        if not code_fits(raw_code):
+            continue  # an over-long code cannot name anything: never looked up
+        code = raw_code.upper().replace(".", "")
+        if system in snomed:
+            for vs_key, member in index.by_snomed(code):
+                how_matched.setdefault((vs_key, member.key), "snomed")
+        elif system in icd10:
+            for vs_key, member in index.by_icd10(code):
+                how_matched.setdefault((vs_key, member.key), "icd10")
+    # Text is the last resort, for codes the value sets do not list (e.g. another SNOMED CT
+    # descendant): whole words of code.text and every coding display.
+    names = [n for n in (concept_text, *(d for *_, d in coded)) if n and name_fits(n)]
+    if names:
+        words = word_form(" ".join(names))
+        by_text = knowledge.condition_names.find(words)
+        by_text.update(knowledge.condition_whole_names.get(words, ()))  # the whole name, reviewed
+        # "Family history of ALS", "No facial weakness": never a text match. Only looked for
+        # when a name matched, since only then can it change the answer.
+        if by_text and not _NOT_THE_PATIENTS_CONDITION.any(words):
+            for key in sorted(by_text, key=index.order.__getitem__):
+                how_matched.setdefault(key, "text")
+    ordered = sorted(how_matched.items(), key=lambda item: index.order[item[0]])
+    return label, tuple(ordered)
+
+
 def read_conditions(
     items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, now: datetime | None = None
 ) -> tuple[ConditionMatch, ...]:
     """Active conditions matched to value set members; with `now`, time-limited members
     (knowledge `valid_months`) recorded longer ago than their window are left out."""
-    snomed = knowledge.systems["snomed"]
-    icd10 = knowledge.systems["icd10"]
     index = knowledge.condition_codes
+    validity = knowledge.condition_validity
+    # Charts repeat the same few concepts (and a hostile body the same text thousands of
+    # times): each distinct concept is judged once per call, whatever the number of records.
+    verdicts: dict[Concept, ConceptVerdict] = {}
     found: list[ConditionMatch] = []
     for entry in items:
         resource = entry.resource
@@ -82,41 +124,27 @@ def read_conditions(
             if not _usable(resource, subject):
                 continue
             code = obj(resource, "code")
-            coded = [(s, c.upper().replace(".", "") if code_fits(c) else "", d) for s, c, d in codings(code)]
-            label = text(code, "text") or next((d for _s, _c, d in coded if d), None)
-            # Text is the last resort, for codes the value sets do not list (e.g. another
-            # SNOMED CT descendant): whole words of code.text and every coding display.
-            names = (text(code, "text"), *(d for *_, d in coded))
-            words = word_form(" ".join(n for n in names if n and name_fits(n)))
-            if _NOT_THE_PATIENTS_CONDITION.any(words):
-                words = ""  # "Family history of ALS", "No facial weakness": never a text match
-            # The first coding that names a member decides how it matched; text comes last.
-            how_matched: dict[tuple[str, str], str] = {}
-            for system, value, _display in coded:
-                if system in snomed:
-                    for vs_key, member in index.by_snomed(value):
-                        how_matched.setdefault((vs_key, member.key), "snomed")
-                elif system in icd10:
-                    for vs_key, member in index.by_icd10(value):
-                        how_matched.setdefault((vs_key, member.key), "icd10")
-            for key in knowledge.condition_names.find(words):
-                how_matched.setdefault(key, "text")
-            for key in knowledge.condition_whole_names.get(words, ()):  # the whole name, reviewed
-                how_matched.setdefault(key, "text")
-            if now is not None:
-                validity = knowledge.condition_validity
-                for key in [k for k in how_matched if k in validity]:
-                    if _expired(resource, validity[key], now):
-                        del how_matched[key]
-            for vs_key, member_key in sorted(how_matched, key=index.order.__getitem__):
+            concept: Concept = (text(code, "text"), tuple(codings(code)))
+            verdict = verdicts.get(concept)
+            if verdict is None:
+                verdict = verdicts[concept] = _judge_concept(concept, knowledge)
+            label, matches = verdict
+            if not matches:
+                continue
+            onset = parse_when(resource.get("onsetDateTime"))
+            reference = reference_id(resource)
+            for (vs_key, member_key), how in matches:
+                key = (vs_key, member_key)
+                if now is not None and key in validity and _expired(resource, validity[key], now):
+                    continue
                 found.append(
                     ConditionMatch(
                         value_set=vs_key,
                         member=member_key,
-                        display=label or index.displays[(vs_key, member_key)],
-                        matched_by=how_matched[(vs_key, member_key)],
-                        reference=reference_id(resource),
-                        onset=parse_when(resource.get("onsetDateTime")),
+                        display=label or index.displays[key],
+                        matched_by=how,
+                        reference=reference,
+                        onset=onset,
                     )
                 )
         except (TypeError, ValueError, AttributeError, OverflowError):

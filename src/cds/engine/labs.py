@@ -276,7 +276,7 @@ def _other_result_usable(
 ) -> bool:
     """The same rule for a test the knowledge does not interpret (vitamin D, a panel): this
     patient, a status that counts, a value and no reason it is absent, dated in the window."""
-    if resource.get("status") not in USABLE_STATUSES or subject.verdict(resource) is not None:
+    if text(resource, "status") not in USABLE_STATUSES or subject.verdict(resource) is not None:
         return False
     if resource.get("dataAbsentReason") is not None:
         return False
@@ -302,15 +302,18 @@ def recent_result_codes(
         if resource.get("resourceType") != "Observation":
             continue
         try:
-            outcome = _read_one(resource, knowledge, subject, latest_day, memo)
-            if isinstance(outcome, LabResult):
-                if outcome.when.day >= window_start:
-                    found.update(knowledge.labs[outcome.analyte].loincs)
-            elif (
-                outcome is None
-                and _analyte_of(resource, knowledge) is None
-                and _other_result_usable(resource, subject, latest_day, window_start)
-            ):
+            analyte = _analyte_of(resource, knowledge)
+            if analyte is not None:
+                loincs = knowledge.labs[analyte[0]].loincs
+                if found.issuperset(loincs):
+                    continue  # one recent result of an analyte answers for all of its results
+                when = _effective(resource)
+                if when is None or when.day < window_start:
+                    continue  # cannot be recent, whatever else it holds
+                outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+                if isinstance(outcome, LabResult) and outcome.when.day >= window_start:
+                    found.update(loincs)
+            elif _other_result_usable(resource, subject, latest_day, window_start):
                 found.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj
+from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, text
 from cds.engine.medications import MedicationUse, medication_index, read_medications
 from cds.knowledge import Knowledge
 
@@ -60,7 +60,7 @@ def _orderable(entry: Entry, subject: SubjectCheck) -> bool:
     if resource.get("resourceType") != "MedicationRequest":
         return False
     # A draft order without a usable subject, or for someone else, is not judged: silence beats a guess.
-    return resource.get("status") in _ORDERABLE and subject.verdict(resource) is None
+    return text(resource, "status") in _ORDERABLE and subject.verdict(resource) is None
 
 
 def _test_loincs(items: Iterable[Entry], subject: SubjectCheck) -> frozenset[str]:

@@ -332,6 +332,11 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
 
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+# Every ASCII character that is not a lower-case letter or digit becomes a space: one C-speed
+# pass (str.translate) instead of a regex substitution, for the usual all-ASCII text.
+_ASCII_WORD_CHARS = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isdigit() or "a" <= chr(c) <= "z")}
+)
 
 # Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
 MAX_CODE_LENGTH = 40
@@ -339,7 +344,11 @@ MAX_CODE_LENGTH = 40
 
 def word_form(value: str) -> str:
     """Lower-case words separated and surrounded by single spaces, for whole-word matching."""
-    return " " + _NON_WORD.sub(" ", value.lower()).strip() + " "
+    lowered = value.lower()
+    if lowered.isascii():
+        words = lowered.translate(_ASCII_WORD_CHARS).split()
+        return " " + " ".join(words) + " " if words else "  "
+    return " " + _NON_WORD.sub(" ", lowered).strip() + " "
 
 
 def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
