@@ -30,7 +30,7 @@ BY_SERVICE: dict[str, list[Any]] = {}
 for _fixture in FIXTURES:
     BY_SERVICE.setdefault(_fixture.service, []).append(_fixture)
 SETTINGS = load_settings(
-    environ={}, feedback_db=":memory:", auth_mode="open", issuers=(), log_level="WARNING"
+    environ={}, database_url="sqlite://", auth_mode="open", issuers=(), log_level="WARNING"
 )
 RESPONSE = validator_for("response")
 
