@@ -95,6 +95,17 @@ class Settings:
     preview_enabled: bool = True
     fixtures_dir: str = field(default_factory=_default_fixtures_dir)
 
+    # --- governance: which rules show, the audit of every card, the committee's figures
+    topic_modes: dict[str, str] = field(default_factory=dict)  # topic code -> active|silent|off
+    audit_secret: str = ""  # HMAC key of patient pseudonyms; empty: generated once, kept in the database
+    audit_queue_size: int = 10_000  # cards waiting to be written; a full queue writes in the caller
+    audit_flush_s: float = 1.0  # how often the background writer empties the queue
+    retention_days: int = 730  # audit and feedback older than this are purged; 0 keeps everything
+    fatigue_window: int = 50  # the most recent shown cards of a topic the fatigue flag looks at
+    fatigue_threshold: float = 0.7  # override rate over that window that flags a fatigue risk
+    fatigue_min_cards: int = 10  # fewer recent cards than this never flag
+    admin_token: str = ""  # bearer token of /admin/report; empty: the dashboard is off (404)
+
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
@@ -160,6 +171,22 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
     return tuple(result)
 
 
+TOPIC_MODES = ("active", "silent", "off")
+
+
+def _parse_topic_modes(raw: Any) -> dict[str, str]:
+    """Topic code -> mode. The codes are checked against the card catalog at start-up."""
+    if not isinstance(raw, dict):
+        raise ConfigError("setting 'topic_modes': expected a table of topic code = mode")
+    bad = {str(k): v for k, v in raw.items() if v not in TOPIC_MODES}
+    if bad:
+        shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(bad.items()))
+        raise ConfigError(
+            f"setting 'topic_modes': unknown mode for {shown} (expected {', '.join(TOPIC_MODES)})"
+        )
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: dict[str, str] | None = None,
@@ -183,6 +210,8 @@ def load_settings(
         for name, raw in data.items():
             if name == "issuers":
                 values["issuers"] = _parse_issuers(raw)
+            elif name == "topic_modes":
+                values["topic_modes"] = _parse_topic_modes(raw)
             elif name in known:
                 values[name] = _coerce(name, raw, getattr(defaults, name))
             else:
@@ -190,7 +219,12 @@ def load_settings(
 
     for name in known:
         env_name = f"CDS_{name.upper()}"
-        if env_name in env and name != "issuers":
+        if env_name in env and name == "topic_modes":
+            try:
+                values["topic_modes"] = _parse_topic_modes(json.loads(env[env_name]))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"CDS_TOPIC_MODES: not JSON ({exc})") from None
+        elif env_name in env and name != "issuers":
             values[name] = _coerce(name, env[env_name], getattr(defaults, name))
     if "CDS_ISSUERS" in env:
         try:
@@ -199,7 +233,14 @@ def load_settings(
             raise ConfigError(f"CDS_ISSUERS: not JSON ({exc})") from None
 
     values.update(overrides)
+    if "topic_modes" in overrides:
+        values["topic_modes"] = _parse_topic_modes(overrides["topic_modes"])
     settings = replace(defaults, **values)
+    if not 0 < settings.fatigue_threshold <= 1:
+        raise ConfigError(
+            "setting 'fatigue_threshold': expected a rate above 0 and at most 1, "
+            f"got {settings.fatigue_threshold}"
+        )
     if settings.auth_mode not in {"open", "jwt"}:
         raise ConfigError(f"setting 'auth_mode': expected 'open' or 'jwt', got {settings.auth_mode!r}")
     if settings.auth_mode == "jwt" and not settings.issuers:

@@ -13,7 +13,8 @@ from flask import Blueprint, Flask, Response, g, json, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
-from cds.cards.registry import HANDLERS
+from cds.cards.modes import check_topic_modes, topic_modes
+from cds.cards.registry import HANDLER_TOPICS, HANDLERS
 from cds.config import Settings, load_settings
 from cds.errors import (
     BadRequest,
@@ -38,6 +39,8 @@ from cds.store.feedback import FeedbackStore, SqliteFeedbackStore, records_from_
 from cds.trust.authenticator import Authenticator
 
 Clock = Callable[[], datetime]
+# Discovery extension naming each topic a service can return and whether it is live.
+TOPICS_EXTENSION = "io.github.myelin-cds.topic-modes"
 
 
 def _utcnow() -> datetime:
@@ -81,10 +84,19 @@ class CdsApp:
         self.clock = clock
         self.fhir_client = FhirClient(settings)  # pooled connections shared by all calls
         self.discovery_body = json.dumps(
-            {"services": [s.discovery() for s in services.values()]},
+            {"services": [self._discovery_entry(s) for s in services.values()]},
             ensure_ascii=False,
             separators=(",", ":"),
         )
+
+    def _discovery_entry(self, service: ServiceDefinition) -> dict[str, Any]:
+        entry = service.discovery()
+        topics = HANDLER_TOPICS.get(service.handler, ())
+        if topics:
+            # CDS Hooks lets any object carry `extension`; EHRs ignore keys they do not know.
+            modes = topic_modes(self.settings)
+            entry["extension"] = {TOPICS_EXTENSION: {code: modes.mode(code) for code in topics}}
+        return entry
 
     # -- helpers used by the routes
     def audience(self) -> str:
@@ -161,6 +173,7 @@ def create_app(
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     handlers = dict(HANDLERS if handlers is None else handlers)
+    check_topic_modes(settings)
     services = load_services(settings.hooks_dir, known_handlers=set(handlers))
     state = CdsApp(
         settings=settings,
