@@ -21,8 +21,7 @@ COPY fixtures ./fixtures
 
 ENV CDS_HOOKS_DIR=/app/hooks \
     CDS_FIXTURES_DIR=/app/fixtures \
-    CDS_FEEDBACK_DB=/data/feedback.sqlite3 \
-    CDS_JWT_REPLAY_DB=/data/jwt-replay.sqlite3 \
+    CDS_DATA_DIR=/data \
     CDS_AUTH_MODE=jwt \
     CDS_PREVIEW_ENABLED=false \
     CDS_HOST=0.0.0.0 \

@@ -56,7 +56,7 @@ def _time_ms(func: Callable[[], Any], repeat: int) -> list[float]:
 
 
 def _app() -> Any:
-    settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
+    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING")
     app = create_app(settings, clock=lambda: NOW)
     tune_garbage_collection()  # as `cds serve` does, so in-process figures match the server
     return app
@@ -107,7 +107,7 @@ def stages(repeat: int) -> list[str]:
     from cds.services.call import HookCall, PrefetchResult
     from cds.services.definitions import load_services
 
-    settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING")
+    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING")
     knowledge = runtime_for(settings).knowledge
     request = patient_view(120)
     body = json.dumps(request).encode()
@@ -245,7 +245,7 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     body_file = tmp / "typical.json"
     body_file.write_text(json.dumps(request))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="WARNING", CDS_THREADS=str(threads))
+    env.update(CDS_DATA_DIR=str(tmp / "data"), CDS_LOG_LEVEL="WARNING", CDS_THREADS=str(threads))
     connections = 2 * workers * threads
     from cds.server.gunicorn_worker import worker_class as service_worker
 

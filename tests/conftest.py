@@ -37,7 +37,7 @@ def patient_view_request(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def settings() -> Settings:
-    return load_settings(environ={}, feedback_db=":memory:")
+    return load_settings(environ={}, database_url="sqlite://")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import cds
 from cds.http.app import create_app
 from cds.config import load_settings
 assert Path(cds.__file__).is_relative_to(Path(sys.argv[1])), cds.__file__
-client = create_app(load_settings(feedback_db=":memory:")).test_client()
+client = create_app(load_settings(database_url="sqlite://")).test_client()
 services = client.get("/cds-services").get_json()["services"]
 body = json.loads(Path(sys.argv[2]).read_text())
 response = client.post("/cds-services/deficiency-screen", json=body)

@@ -160,7 +160,7 @@ def _call(
     return result
 
 
-CLIENT = create_app(load_settings(environ={}, feedback_db=":memory:"), clock=lambda: NOW).test_client()
+CLIENT = create_app(load_settings(environ={}, database_url="sqlite://"), clock=lambda: NOW).test_client()
 
 
 def _actions(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:

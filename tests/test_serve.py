@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env["CDS_FEEDBACK_DB"] = str(tmp_path / "feedback.sqlite3")
+    env["CDS_DATA_DIR"] = str(tmp_path / "data")
     env.update(extra)
     return env
 

@@ -23,6 +23,19 @@ def _default_hooks_dir() -> str:
     return str(candidate if candidate.is_dir() else Path.cwd() / "hooks")
 
 
+def _default_data_dir() -> str:
+    # Per user and outside any checkout (XDG base directories); the Docker image sets /data.
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "myelin-cds")
+
+
+# Settings that existed before the one database; naming one says what replaced it.
+_REMOVED = {
+    "feedback_db": "feedback is kept in the database named by 'database_url'",
+    "jwt_replay_db": "used JWT ids are kept in the database named by 'database_url'",
+}
+
+
 def _default_fixtures_dir() -> str:
     candidate = _REPO_ROOT / "fixtures"
     return str(candidate if candidate.is_dir() else Path.cwd() / "fixtures")
@@ -84,14 +97,16 @@ class Settings:
     jwt_max_lifetime_s: int = 3600
     jwks_cache_s: int = 3600
     jwks_fetch_timeout_s: float = 2.0
-    jwt_replay_db: str = ""  # SQLite file shared by all workers for used jti; empty: per process
 
     # --- guideline
     recent_months: int = 12
     cutoff_overrides: dict[str, float] = field(default_factory=dict)
 
-    # --- storage and pages
-    feedback_db: str = "cds-feedback.sqlite3"
+    # --- storage: one database for feedback, used JWT ids and the card audit
+    database_url: str = ""  # SQLAlchemy URL; empty: an SQLite file in data_dir
+    data_dir: str = field(default_factory=_default_data_dir)
+
+    # --- pages
     preview_enabled: bool = True
     fixtures_dir: str = field(default_factory=_default_fixtures_dir)
 
@@ -208,6 +223,8 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
         for name, raw in data.items():
+            if name in _REMOVED:
+                raise ConfigError(f"config file {path}: setting {name!r} was removed: {_REMOVED[name]}")
             if name == "issuers":
                 values["issuers"] = _parse_issuers(raw)
             elif name == "topic_modes":
@@ -217,6 +234,9 @@ def load_settings(
             else:
                 raise ConfigError(f"config file {path}: unknown setting {name!r}")
 
+    for name, replacement in _REMOVED.items():
+        if f"CDS_{name.upper()}" in env:
+            raise ConfigError(f"CDS_{name.upper()}: setting {name!r} was removed: {replacement}")
     for name in known:
         env_name = f"CDS_{name.upper()}"
         if env_name in env and name == "topic_modes":

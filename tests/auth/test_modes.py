@@ -31,7 +31,7 @@ from cds.trust.authenticator import Authenticator
 
 
 def open_settings(**changes: object) -> object:
-    return load_settings(environ={}, feedback_db=":memory:", **changes)
+    return load_settings(environ={}, database_url="sqlite://", **changes)
 
 
 @pytest.mark.parametrize("endpoint", list(PATHS))
@@ -130,7 +130,7 @@ def test_jwt_mode_with_issuers_from_the_environment(tmp_path: Path, keys: dict[s
     environ = {
         "CDS_AUTH_MODE": "jwt",
         "CDS_ISSUERS": json.dumps([{"iss": ISS, "jwks_file": str(key_file), "tenants": ["a"]}]),
-        "CDS_FEEDBACK_DB": ":memory:",
+        "CDS_DATABASE_URL": "sqlite://",
     }
     authenticator = Authenticator(load_settings(environ=environ))
     audience = "http://localhost" + SERVICE_PATH

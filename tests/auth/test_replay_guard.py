@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cds.trust.replay_guard import InMemoryReplayGuard, SqliteReplayGuard
+from cds.config import load_settings
+from cds.store.database import open_database
+from cds.store.replay import ReplayRecord
+from cds.trust.replay_guard import InMemoryReplayGuard
 
 
 class FakeClock:
@@ -46,10 +49,23 @@ def test_in_memory_refuses_when_full_rather_than_forgetting(clock: FakeClock) ->
     assert not guard.first_use("c", clock.now + 60)
 
 
-def test_sqlite_guard_is_shared_by_two_workers(tmp_path: Path, clock: FakeClock) -> None:
-    path = str(tmp_path / "jti.sqlite3")
-    worker_a, worker_b = SqliteReplayGuard(path, clock=clock), SqliteReplayGuard(path, clock=clock)
+def test_database_record_is_shared_by_two_workers(tmp_path: Path, clock: FakeClock) -> None:
+    settings = load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}")
+    worker_a = ReplayRecord(open_database(settings), clock=clock)
+    worker_b = ReplayRecord(open_database(settings), clock=clock)
     assert worker_a.first_use("iss\njti-1", clock.now + 60)
     assert not worker_b.first_use("iss\njti-1", clock.now + 60)
+    assert not worker_a.first_use("iss\njti-1", clock.now + 60)
     clock.now += 61
-    assert worker_b.first_use("iss\njti-1", clock.now + 60)
+    assert worker_b.first_use("iss\njti-1", clock.now + 60)  # the token it belonged to is dead
+    assert not worker_a.first_use("iss\njti-1", clock.now + 60)
+
+
+def test_database_record_purges_expired_ids(tmp_path: Path, clock: FakeClock) -> None:
+    record = ReplayRecord(open_database(load_settings(environ={}, database_url="sqlite://")), clock=clock)
+    for n in range(20):
+        record.first_use(f"jti-{n}", clock.now + 10)
+    record.first_use("long-lived", clock.now + 100)
+    clock.now += 11
+    assert record.purge() == 20
+    assert not record.first_use("long-lived", clock.now + 100)

@@ -151,7 +151,7 @@ def jwt_settings(**changes: Any) -> Settings:
     values: dict[str, Any] = {
         "auth_mode": "jwt",
         "issuers": (IssuerConfig(iss=ISS, jwks_url=JWKS_URL),),
-        "feedback_db": ":memory:",
+        "database_url": "sqlite://",
     }
     values.update(changes)
     return load_settings(environ={}, **values)

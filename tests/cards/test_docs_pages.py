@@ -33,7 +33,7 @@ def test_topic_page_shows_cut_offs_and_sources(client: FlaskClient) -> None:
 
 def test_topic_page_shows_a_site_override() -> None:
     settings = load_settings(
-        environ={}, feedback_db=":memory:", cutoff_overrides={"b12_total_deficient": 200.0}
+        environ={}, database_url="sqlite://", cutoff_overrides={"b12_total_deficient": 200.0}
     )
     page = create_app(settings).test_client().get("/docs/topics/b12-deficiency").get_data(as_text=True)
     assert "200 ng/L (site override)" in page

@@ -22,7 +22,7 @@ ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 def _client_at(now: str) -> FlaskClient:
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    settings = load_settings(environ={}, feedback_db=":memory:")
+    settings = load_settings(environ={}, database_url="sqlite://")
     return create_app(settings, clock=lambda: moment).test_client()
 
 

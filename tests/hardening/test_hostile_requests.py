@@ -36,7 +36,7 @@ from cds.http.app import create_app
 @pytest.fixture(scope="module")
 def app() -> Flask:
     # The real handlers: the guideline engine is part of what must survive hostile input.
-    return create_app(load_settings(environ={}, feedback_db=":memory:"))
+    return create_app(load_settings(environ={}, database_url="sqlite://"))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from cds.http.app import create_app
 
 
 def make_client(**settings: Any) -> FlaskClient:
-    app: Flask = create_app(load_settings(environ={}, feedback_db=":memory:", **settings))
+    app: Flask = create_app(load_settings(environ={}, database_url="sqlite://", **settings))
     return app.test_client()
 
 

@@ -131,7 +131,7 @@ class _Spy:
 
 
 def _app(fixture: Fixture, spy: _Spy) -> Any:
-    settings = load_settings(environ={}, feedback_db=":memory:")
+    settings = load_settings(environ={}, database_url="sqlite://")
     return create_app(settings, handlers={"guideline": spy, "orders": spy}, clock=lambda: fixture.now)
 
 

@@ -24,7 +24,7 @@ B12_CODES = {"11248", "5514", "B03BA01", "B03BA03"}
 
 def _client(now: str = "2026-10-15T09:30:00Z") -> FlaskClient:
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    settings = load_settings(environ={}, feedback_db=":memory:")
+    settings = load_settings(environ={}, database_url="sqlite://")
     return create_app(settings, clock=lambda: moment).test_client()
 
 

@@ -100,7 +100,7 @@ class Captured:
 
 def make_app(captured: Captured, **settings: Any) -> Flask:
     return create_app(
-        load_settings(environ={}, feedback_db=":memory:", **settings),
+        load_settings(environ={}, database_url="sqlite://", **settings),
         handlers={"guideline": captured.handler, "orders": captured.handler},
     )
 

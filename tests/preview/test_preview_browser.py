@@ -96,7 +96,7 @@ def browser() -> Iterator[Any]:
 
 def _serve(handlers: dict[str, Handler]) -> Iterator[str]:
     settings = load_settings(
-        environ={}, feedback_db=":memory:", log_level="WARNING", fixtures_dir=str(FIXTURES)
+        environ={}, database_url="sqlite://", log_level="WARNING", fixtures_dir=str(FIXTURES)
     )
     server = make_server("127.0.0.1", 0, build_app(settings, handlers=handlers), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -17,7 +17,7 @@ NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def client(**overrides: object) -> FlaskClient:
-    settings = load_settings(environ={}, feedback_db=":memory:", log_level="WARNING", **overrides)
+    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING", **overrides)
     return build_app(settings, clock=lambda: NOW).test_client()
 
 

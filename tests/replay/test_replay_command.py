@@ -148,7 +148,7 @@ def running_service() -> Iterator[str]:
     """The real app with the stub handler, served over HTTP on a free loopback port."""
     CALLS.clear()
     app = create_app(
-        load_settings(environ={}, feedback_db=":memory:", log_level="WARNING"),
+        load_settings(environ={}, database_url="sqlite://", log_level="WARNING"),
         handlers={"guideline": stub_handler, "orders": stub_handler},
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -35,7 +35,9 @@ from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_event
 from cds.services.call import Handler, HookCall
 from cds.services.definitions import ServiceDefinition, load_services
-from cds.store.feedback import FeedbackStore, SqliteFeedbackStore, records_from_request
+from cds.store.database import Database, open_database
+from cds.store.feedback import FeedbackStore, SqlFeedbackStore, records_from_request
+from cds.store.replay import ReplayRecord
 from cds.trust.authenticator import Authenticator
 
 Clock = Callable[[], datetime]
@@ -72,11 +74,13 @@ class CdsApp:
         settings: Settings,
         services: dict[str, ServiceDefinition],
         handlers: dict[str, Handler],
+        database: Database,
         feedback_store: FeedbackStore,
         authenticator: Authenticator,
         clock: Clock,
     ) -> None:
         self.settings = settings
+        self.database = database
         self.services = services
         self.handlers = handlers
         self.feedback_store = feedback_store
@@ -165,6 +169,7 @@ def _read_bounded(limit: int) -> bytes:
 def create_app(
     settings: Settings | None = None,
     *,
+    database: Database | None = None,
     feedback_store: FeedbackStore | None = None,
     handlers: dict[str, Handler] | None = None,
     clock: Clock = _utcnow,
@@ -175,12 +180,15 @@ def create_app(
     handlers = dict(HANDLERS if handlers is None else handlers)
     check_topic_modes(settings)
     services = load_services(settings.hooks_dir, known_handlers=set(handlers))
+    database = database or open_database(settings)
     state = CdsApp(
         settings=settings,
         services=services,
         handlers=handlers,
-        feedback_store=feedback_store or SqliteFeedbackStore(settings.feedback_db),
-        authenticator=Authenticator(settings),
+        database=database,
+        feedback_store=feedback_store or SqlFeedbackStore(database),
+        # Used token ids live in the shared database: every worker and replica sees them.
+        authenticator=Authenticator(settings, replay_guard=ReplayRecord(database)),
         clock=clock,
     )
 
@@ -308,7 +316,7 @@ def create_app(
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
         validate_against("feedback", data)
-        received_at = state.clock().isoformat()
+        received_at = state.clock()
         records = records_from_request(service.id, data, received_at)
         state.feedback_store.add(records)
         return _json_response({"received": len(records)})

@@ -1,1 +1,1 @@
-"""Storage: what must outlive a request (feedback, the record of used token ids)."""
+"""Storage: what must outlive a request or be shared by replicas, in one database."""

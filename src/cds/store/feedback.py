@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cds.store.sqlite import ThreadLocalSqlite
+from sqlalchemy import select
+
+from cds.store.schema import feedback
+
+if TYPE_CHECKING:
+    from cds.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -18,91 +24,75 @@ class FeedbackRecord:
     outcome_timestamp: str
     accepted_suggestions: tuple[str, ...]
     override_reason: dict[str, Any] | None
-    received_at: str
+    received_at: datetime
+    item_key: str  # the same item sent again has the same key, and is stored once
 
 
 class FeedbackStore(Protocol):
     def add(self, records: list[FeedbackRecord]) -> None:
-        """Persist all records or none (one transaction)."""
+        """Persist all records or none (one transaction); an item already stored is skipped."""
 
     def for_card(self, card_uuid: str) -> list[FeedbackRecord]:
         """Every feedback received for a card, oldest first (a card may get several)."""
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    service_id TEXT NOT NULL,
-    card TEXT NOT NULL,
-    outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
-    outcome_timestamp TEXT NOT NULL,
-    accepted_suggestions TEXT NOT NULL,
-    override_reason TEXT,
-    received_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_card ON feedback (card);
-"""
+def item_key(service_id: str, item: dict[str, Any]) -> str:
+    """SHA-256 of the service id and the item's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{service_id}\n{canonical}".encode()).hexdigest()
 
 
-class SqliteFeedbackStore:
-    """Durable store in one SQLite file (WAL mode, safe across gunicorn workers)."""
+class SqlFeedbackStore:
+    """Feedback in the service's database; a retried request never stores an item twice."""
 
-    def __init__(self, path: str) -> None:
-        self._db = ThreadLocalSqlite(path)
-        self._connect().executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        return self._db.connection()
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def add(self, records: list[FeedbackRecord]) -> None:
-        conn = self._connect()
-        rows = [
-            (
-                r.service_id,
-                r.card,
-                r.outcome,
-                r.outcome_timestamp,
-                json.dumps(list(r.accepted_suggestions)),
-                json.dumps(r.override_reason) if r.override_reason else None,
-                r.received_at,
+        rows, seen = [], set()
+        for r in records:
+            if r.item_key in seen:  # the same item twice in one request
+                continue
+            seen.add(r.item_key)
+            rows.append(
+                {
+                    "service": r.service_id,
+                    "card_uuid": r.card,
+                    "outcome": r.outcome,
+                    "outcome_timestamp": r.outcome_timestamp,
+                    "accepted_suggestions": json.dumps(list(r.accepted_suggestions)),
+                    "override_reason": json.dumps(r.override_reason) if r.override_reason else None,
+                    "received_at": r.received_at,
+                    "item_key": r.item_key,
+                }
             )
-            for r in records
-        ]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT INTO feedback (service_id, card, outcome, outcome_timestamp,"
-                " accepted_suggestions, override_reason, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        if not rows:
+            return
+        statement = self._db.insert(feedback).on_conflict_do_nothing(index_elements=["item_key"])
+        with self._db.transaction() as conn:
+            conn.execute(statement, rows)
 
     def for_card(self, card_uuid: str) -> list[FeedbackRecord]:
-        cursor = self._connect().execute(
-            "SELECT service_id, card, outcome, outcome_timestamp, accepted_suggestions,"
-            " override_reason, received_at FROM feedback WHERE card = ? ORDER BY id",
-            (card_uuid,),
-        )
+        query = select(feedback).where(feedback.c.card_uuid == card_uuid).order_by(feedback.c.id)
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
         return [
             FeedbackRecord(
-                service_id=row[0],
-                card=row[1],
-                outcome=row[2],
-                outcome_timestamp=row[3],
-                accepted_suggestions=tuple(json.loads(row[4])),
-                override_reason=json.loads(row[5]) if row[5] else None,
-                received_at=row[6],
+                service_id=row["service"],
+                card=row["card_uuid"],
+                outcome=row["outcome"],
+                outcome_timestamp=row["outcome_timestamp"],
+                accepted_suggestions=tuple(json.loads(row["accepted_suggestions"])),
+                override_reason=json.loads(row["override_reason"]) if row["override_reason"] else None,
+                received_at=row["received_at"],
+                item_key=row["item_key"],
             )
-            for row in cursor
+            for row in rows
         ]
 
 
 def records_from_request(
-    service_id: str, body: dict[str, Any], received_at: str
+    service_id: str, body: dict[str, Any], received_at: datetime
 ) -> list[FeedbackRecord]:
     """Turn a schema-valid feedback body into records (all items, in order)."""
     return [
@@ -114,6 +104,7 @@ def records_from_request(
             accepted_suggestions=tuple(s["id"] for s in item.get("acceptedSuggestions", ())),
             override_reason=item.get("overrideReason"),
             received_at=received_at,
+            item_key=item_key(service_id, item),
         )
         for item in body["feedback"]
     ]

@@ -153,7 +153,7 @@ def _app_for(fixture: Fixture, config: str | None) -> Any:
     from cds.config import load_settings
     from cds.http.app import create_app
 
-    return create_app(load_settings(config, feedback_db=":memory:"), clock=lambda: fixture.now)
+    return create_app(load_settings(config, database_url="sqlite://"), clock=lambda: fixture.now)
 
 
 def _service_of(path: str) -> str:

@@ -182,7 +182,7 @@ def in_process_sender(config: str | None = None) -> Sender:
 
     # Replay checks the clinical output: no stored feedback, no token needed, quiet logs.
     settings = load_settings(
-        config, feedback_db=":memory:", auth_mode="open", issuers=(), log_level="WARNING"
+        config, database_url="sqlite://", auth_mode="open", issuers=(), log_level="WARNING"
     )
     pinned: list[datetime] = [datetime.now(UTC)]
     client = create_app(settings, clock=lambda: pinned[0]).test_client()

@@ -23,7 +23,7 @@ from cds.config import ConfigError, IssuerConfig, Settings
 from cds.errors import Unauthorized
 from cds.logs import log_event
 from cds.trust.jwks import ASYMMETRIC_ALGORITHMS, JwksSource, KeySetUnavailable, KeyUnfit
-from cds.trust.replay_guard import InMemoryReplayGuard, ReplayGuard, SqliteReplayGuard
+from cds.trust.replay_guard import InMemoryReplayGuard, ReplayGuard
 
 MAX_TOKEN_CHARS = 16 * 1024  # real CDS Hooks tokens are well under 2 KB
 MAX_JTI_CHARS = 256
@@ -84,7 +84,9 @@ class Authenticator:
                 timeout_s=settings.jwks_fetch_timeout_s,
                 cache_s=settings.jwks_cache_s,
             )
-        self._replay_guard = replay_guard or _default_replay_guard(settings)
+        # The service passes the database's shared record; a bare Authenticator (one process,
+        # as in tools) remembers ids in memory.
+        self._replay_guard = replay_guard or InMemoryReplayGuard()
         if self._issuers and not settings.public_base_url:
             # Without it, `aud` is compared with a URL built from the client's Host header, so a
             # token the same EHR made for another CDS service could be replayed here.
@@ -214,8 +216,3 @@ def _bearer_token(header: str) -> str:
     if len(token) > MAX_TOKEN_CHARS:
         raise _Rejected("token_too_large")
     return token
-
-
-def _default_replay_guard(settings: Settings) -> ReplayGuard:
-    path = settings.jwt_replay_db
-    return SqliteReplayGuard(path) if path else InMemoryReplayGuard()

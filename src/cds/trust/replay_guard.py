@@ -1,20 +1,17 @@
 """Remember which JWT ids (`jti`) were already used, so a captured token cannot be replayed.
 
-The authenticator depends only on the ReplayGuard protocol. The in-memory guard is right
-for one process; several processes or replicas need a shared store (SQLite on one host,
-Redis or a database across hosts) implementing the same single atomic operation.
+The authenticator depends only on the ReplayGuard protocol. The service uses the shared
+database's record (cds.store.replay.ReplayRecord), seen by every worker and replica; the
+in-memory guard here is right only for one process (tools, unit tests).
 """
 
 from __future__ import annotations
 
 import heapq
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
-
-from cds.store.sqlite import ThreadLocalSqlite
 
 
 class ReplayGuard(Protocol):
@@ -60,34 +57,3 @@ class InMemoryReplayGuard:
             expiry, key = heapq.heappop(self._queue)
             if self._expiry.get(key) == expiry:
                 del self._expiry[key]
-
-
-class SqliteReplayGuard:
-    """Guard shared by every worker process on one host (one SQLite file, WAL mode)."""
-
-    _SCHEMA = "CREATE TABLE IF NOT EXISTS used_jti (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
-
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self._db = ThreadLocalSqlite(path, durable=False)  # ids only matter until they expire
-        self._clock = clock
-        conn = self._connect()
-        conn.execute(self._SCHEMA)
-        conn.execute("CREATE INDEX IF NOT EXISTS used_jti_expiry ON used_jti (expires_at)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return self._db.connection()
-
-    def first_use(self, key: str, expires_at: float) -> bool:
-        conn = self._connect()
-        now = self._clock()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM used_jti WHERE expires_at <= ?", (now,))
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO used_jti (key, expires_at) VALUES (?, ?)", (key, expires_at)
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return cursor.rowcount == 1

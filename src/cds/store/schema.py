@@ -1,0 +1,107 @@
+"""The durable tables, as SQLAlchemy Core metadata. Alembic migrations (store/migrations) create
+and change them; this module is what code and the migration check compare against.
+
+Timestamps are stored as UTC (`UtcDateTime`); JSON values as text, so SQLite and PostgreSQL
+hold the same bytes and a report reads them back the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names fixed by convention, so migrations name them the same on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime in, an aware UTC datetime out, on every backend.
+
+    SQLite has no time zones: values are converted to UTC and stored naive, and read back as
+    UTC. A naive datetime is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must carry a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Integer on SQLite (an alias of its rowid), 64-bit elsewhere.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("service", String(200), nullable=False),
+    Column("card_uuid", String(200), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("outcome_timestamp", Text, nullable=False),  # as the EHR sent it (ISO 8601)
+    Column("accepted_suggestions", Text, nullable=False),  # JSON list of suggestion uuids
+    Column("override_reason", Text, nullable=True),  # JSON object, or NULL
+    Column("received_at", UtcDateTime, nullable=False),
+    # SHA-256 of the service id and the item's canonical JSON: a retried item is stored once.
+    Column("item_key", String(64), nullable=False, unique=True),
+    CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
+    Index(None, "card_uuid"),
+    Index(None, "received_at"),
+)
+
+used_jti = Table(
+    "used_jti",
+    metadata,
+    Column("key", String(64), primary_key=True),  # SHA-256 of issuer and jti
+    Column("expires_at", Double, nullable=False),  # Unix seconds; the row may go after this
+    Index(None, "expires_at"),
+)
+
+card_audit = Table(
+    "card_audit",
+    metadata,
+    Column("card_uuid", String(200), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("indicator", String(20), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("patient_key", String(128), nullable=False),  # HMAC of the patient id, never the id
+    Column("mode", String(10), nullable=False),
+    Column("suggestion_uuids", Text, nullable=False),  # JSON list
+    CheckConstraint("mode IN ('active', 'silent')", name="mode"),
+    Index(None, "issued_at"),
+    Index(None, "service", "topic"),
+)
