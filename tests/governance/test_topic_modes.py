@@ -32,7 +32,7 @@ def _run(modes: dict[str, str]) -> tuple[list[str], list[str]]:
 
         return wrapped
 
-    settings = load_settings(environ={}, feedback_db=":memory:", topic_modes=modes)
+    settings = load_settings(environ={}, database_url="sqlite://", topic_modes=modes)
     now: datetime = ABSORBING.now
     handlers = {name: capture(h) for name, h in HANDLERS.items()}
     client = create_app(settings, handlers=handlers, clock=lambda: now).test_client()
@@ -67,7 +67,7 @@ def test_modes_decide_what_is_shown_and_what_is_recorded_silently(
 
 
 def test_silent_cards_are_the_cards_switching_the_topic_on_would_show() -> None:
-    settings = load_settings(environ={}, feedback_db=":memory:")
+    settings = load_settings(environ={}, database_url="sqlite://")
     now = ABSORBING.now
     active = create_app(settings, clock=lambda: now).test_client()
     live = active.post(f"/cds-services/{ABSORBING.service}", json=ABSORBING.request).get_json()["cards"]
@@ -91,7 +91,7 @@ def test_silent_cards_are_the_cards_switching_the_topic_on_would_show() -> None:
 )
 def test_unknown_topic_or_mode_stops_start_up_naming_it(source: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        create_app(load_settings(environ={}, feedback_db=":memory:", **source))
+        create_app(load_settings(environ={}, database_url="sqlite://", **source))
 
 
 def test_topic_modes_from_toml_and_environment(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_topic_modes_from_toml_and_environment(tmp_path: Path) -> None:
 
 def test_discovery_names_every_topic_of_each_service_with_its_mode() -> None:
     modes = {WORKUP: "silent", MG_TEST: "off"}
-    settings = load_settings(environ={}, feedback_db=":memory:", topic_modes=modes)
+    settings = load_settings(environ={}, database_url="sqlite://", topic_modes=modes)
     services = create_app(settings).test_client().get("/cds-services").get_json()["services"]
     modes = {s["id"]: s["extension"][TOPICS_EXTENSION] for s in services}
     screen = modes["deficiency-screen"]

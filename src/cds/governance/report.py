@@ -374,3 +374,18 @@ def as_table(report: Report) -> str:
 
 def _when(moment: datetime | None) -> str:
     return moment.isoformat() if moment else "(any)"
+
+
+def parse_bound(text: str, *, end: bool = False) -> datetime:
+    """A period bound: an ISO 8601 date or instant (UTC when no zone is given). A date as the
+    end of a period includes that whole day."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

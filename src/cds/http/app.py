@@ -28,6 +28,8 @@ from cds.errors import (
 )
 from cds.fhir.client import FhirClient
 from cds.fhir.prefetch import resolve_prefetch
+from cds.governance.recorder import AuditRecorder
+from cds.http.admin_pages import admin
 from cds.http.docs_pages import docs
 from cds.http.read_deadline import DEADLINES
 from cds.http.request import parse_hook_request, parse_json, validate_against
@@ -78,9 +80,11 @@ class CdsApp:
         feedback_store: FeedbackStore,
         authenticator: Authenticator,
         clock: Clock,
+        audit: AuditRecorder,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.audit = audit
         self.services = services
         self.handlers = handlers
         self.feedback_store = feedback_store
@@ -190,7 +194,9 @@ def create_app(
         # Used token ids live in the shared database: every worker and replica sees them.
         authenticator=Authenticator(settings, replay_guard=ReplayRecord(database)),
         clock=clock,
+        audit=AuditRecorder(database, settings),
     )
+    state.audit.purge_expired(clock())  # retention at start-up, then daily while cards are written
 
     app = Flask("cds")
     app.url_map.merge_slashes = False  # "//" would answer an HTML redirect instead of a JSON 404
@@ -305,7 +311,16 @@ def create_app(
             base_url=state.base_url(),
         )
         result = state.handlers[service.handler](call)
-        g.card_count = len(result.get("cards", ()))
+        cards = result.get("cards", ())
+        g.card_count = len(cards)
+        state.audit.record_call(
+            service=service.id,
+            hook_instance=hook_request.hook_instance,
+            patient_id=hook_request.patient_id,
+            answered_at=call.now,
+            cards=cards,
+            silent_cards=call.silent_cards,
+        )
         return _json_response(result)
 
     @app.post("/cds-services/<service_id>/feedback")
@@ -325,5 +340,6 @@ def create_app(
         app.register_blueprint(page)
 
     app.register_blueprint(docs)  # documentation pages that card links point to
+    app.register_blueprint(admin)  # the committee's report; 404 unless admin_token is set
 
     return app
