@@ -29,6 +29,7 @@ padding:10px 14px;margin:16px 0}
 table{border-collapse:collapse;font-size:13px;margin-top:8px}
 td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:right}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+td:nth-child(2),td:nth-child(3){white-space:nowrap}
 svg text{font-family:inherit}.note{color:#4a5568;font-size:13px}
 """
 
@@ -49,7 +50,7 @@ def topic_bars(report: Report) -> str:
     if not topics:
         return '<p class="note">No cards in this period.</p>'
     services = len({t.service for t in topics})
-    label_w, bar_w, right_w, row_h = 330, 440, 250, 34
+    label_w, bar_w, right_w, row_h = 300, 380, 360, 34
     biggest = max(max(t.shown + t.silent for t in topics), 1)
     height = row_h * len(topics) + 10
     parts = [
@@ -103,7 +104,7 @@ def weekly_trend(weeks: list[Week]) -> str:
     width = left + col_w * len(weeks) + 20
     biggest = max(max(w.shown for w in weeks), 1)
     parts = [
-        f'<svg role="img" aria-label="Cards per week" width="{max(width, 300)}" height="{top + plot_h + 40}" '
+        f'<svg role="img" aria-label="Cards per week" width="{max(width, 300)}" height="{top + plot_h + 24}" '
         'xmlns="http://www.w3.org/2000/svg">',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#718096"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{biggest}</text>',
@@ -129,9 +130,10 @@ def weekly_trend(weeks: list[Week]) -> str:
             f'<text x="{x + (col_w - 14) / 2}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">'
             f"{week.start:%d %b}</text>"
         )
+    parts.append("</svg>")
     parts.append(
-        f'<text x="{left}" y="{top + plot_h + 34}" font-size="11" fill="#4a5568">'
-        "Week starting (Monday, UTC); the figure above each column is that week's override rate</text></svg>"
+        '<p class="note">Columns are weeks, labelled by their Monday (UTC); the figure above each '
+        "column is that week's override rate.</p>"
     )
     return "".join(parts)
 
@@ -184,8 +186,9 @@ def _flags(report: Report) -> str:
 
 def _table(report: Report) -> str:
     head = (
-        "<tr><th>Topic</th><th>Service</th><th>Mode</th><th>Shown</th><th>Silent</th><th>Cards per call</th>"
-        "<th>Accepted</th><th>Overridden</th><th>No feedback</th><th>Acceptance</th><th>Override</th></tr>"
+        "<tr><th>Topic</th><th>Service</th><th>Mode now</th><th>Shown</th><th>Silent</th>"
+        "<th>Cards per call</th><th>Accepted</th><th>Overridden</th><th>No feedback</th>"
+        "<th>Acceptance</th><th>Override</th></tr>"
     )
     rows = "".join(
         f"<tr><td>{escape(t.display)}{' ⚠' if t.fatigue_risk else ''}</td><td>{escape(t.service)}</td>"
@@ -209,7 +212,7 @@ def render_dashboard(report: Report, reason_names: Mapping[str, str]) -> str:
         (str(report.calls), "calls answered"),
         (str(shown), "cards shown"),
         (str(silent), "recorded silently"),
-        (percent(overridden / shown) if shown else "-", "overridden"),
+        (percent(overridden / shown) if shown else "-", "of shown cards overridden"),
         (str(report.unmatched_feedback), "unmatched feedback"),
     )
     boxes = "".join(
@@ -233,6 +236,8 @@ def render_dashboard(report: Report, reason_names: Mapping[str, str]) -> str:
 <h2>Figures</h2>
 {_table(report)}
 <p class="note">Rates are over shown cards: a card nobody acted on counts as no feedback. A card's
-outcome is its latest feedback. Unmatched feedback is feedback for a card this service never showed.</p>
+outcome is its latest feedback. Unmatched feedback is feedback for a card this service never showed.
+Cards per call counts shown and silent cards over the calls the service answered. Mode now is the
+topic's current setting; its silent cards may date from a pilot that has since ended.</p>
 </body></html>
 """
