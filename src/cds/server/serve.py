@@ -11,6 +11,7 @@ from cds.config import ConfigError, Settings, load_settings
 from cds.logs import log_event
 from cds.server.wsgi import build_app
 from cds.services.definitions import ServiceDefinitionError
+from cds.store.database import database_url, is_in_memory
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -24,11 +25,13 @@ def serve(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     try:
         settings = load_settings(args.config, **overrides)
-        app = build_app(settings)  # fails here, before forking, on a bad definition
+        check_shared_database(settings)
+        app = build_app(settings)  # fails here, before forking, on a bad definition or schema
     except (ConfigError, ServiceDefinitionError) as exc:
         print(f"cds: cannot start: {exc}", file=sys.stderr)
         return 2
     state = app.extensions["cds"]
+    state.database.dispose()  # workers open their own connections after the fork
     log_event(
         "service started",
         url=f"http://{_url_host(settings.host)}:{settings.port}/cds-services",
@@ -46,6 +49,17 @@ def serve(args: argparse.Namespace) -> int:
     tune_garbage_collection()  # before the fork, so every worker inherits it
     _run_gunicorn(app, settings)
     return 0
+
+
+def check_shared_database(settings: Settings) -> None:
+    """Every worker must see the same database: an in-memory one would give each worker its
+    own record of used JWT ids (a token replayed on another worker would pass) and keep no
+    feedback."""
+    if is_in_memory(database_url(settings)):
+        raise ConfigError(
+            "setting 'database_url': an in-memory database is not shared by the workers; "
+            "leave it empty for the embedded file or name a file or server database"
+        )
 
 
 def _url_host(host: str) -> str:

@@ -43,4 +43,5 @@ class CardAudit:
     def purge(self, before: datetime) -> int:
         """Delete rows issued before `before`; returns how many went."""
         with self._db.transaction() as conn:
-            return conn.execute(delete(card_audit).where(card_audit.c.issued_at < before)).rowcount
+            statement = delete(card_audit).where(card_audit.c.issued_at < before)
+            return len(conn.execute(statement.returning(card_audit.c.card_uuid)).all())

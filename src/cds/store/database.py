@@ -49,7 +49,7 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         # One in-memory SQLite connection is shared by every thread: writes take turns.
-        in_memory = self.is_sqlite and engine.url.database in (None, "", ":memory:")
+        in_memory = is_in_memory(engine.url.render_as_string(hide_password=False))
         self._write_lock: threading.Lock | None = threading.Lock() if in_memory else None
         # Pooled connections must not cross a fork (gunicorn loads the app in its master).
         ref = weakref.ref(self)
@@ -130,7 +130,7 @@ def create_database_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        if parsed.database in (None, "", ":memory:"):
+        if is_in_memory(url):
             engine = create_engine(
                 parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
@@ -163,6 +163,15 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def is_in_memory(url: str) -> bool:
+    """True for an SQLite database that lives in one process's memory (`sqlite://`)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def database_url(settings: Settings) -> str:
     return settings.database_url or default_database_url(settings.data_dir)
 
@@ -185,10 +194,10 @@ def open_database(settings: Settings, *, migrate: bool | None = None) -> Databas
         db.dispose()
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"database {db.engine.url.render_as_string()}: {_first_line(exc)}") from None
+        raise ConfigError(f"database {db.engine.url.render_as_string()}: {first_line(exc)}") from None
     return db
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import Double, delete, literal
 
 from cds.store.schema import used_jti
 
@@ -39,10 +39,10 @@ class ReplayRecord:
         statement = insert.on_conflict_do_update(
             index_elements=["key"],
             set_={"expires_at": insert.excluded.expires_at},
-            where=used_jti.c.expires_at <= now,
-        )
+            where=used_jti.c.expires_at <= literal(now, Double),
+        ).returning(used_jti.c.key)  # a row back: this call inserted (or took over an expired one)
         with self._db.transaction() as conn:
-            taken = conn.execute(statement).rowcount == 1
+            taken = conn.execute(statement).first() is not None
         self._purge_now_and_then(now)
         return taken
 
@@ -50,7 +50,8 @@ class ReplayRecord:
         """Delete the rows of expired tokens; returns how many went."""
         cutoff = self._clock() if now is None else now
         with self._db.transaction() as conn:
-            return conn.execute(delete(used_jti).where(used_jti.c.expires_at <= cutoff)).rowcount
+            statement = delete(used_jti).where(used_jti.c.expires_at <= literal(cutoff, Double))
+            return len(conn.execute(statement.returning(used_jti.c.key)).all())
 
     def _purge_now_and_then(self, now: float) -> None:
         if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
