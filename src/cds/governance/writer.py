@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -34,7 +35,8 @@ class BackgroundWriter(Generic[T]):
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stop = threading.Event()
-        atexit.register(self.close)
+        ref = weakref.ref(self)  # the exit hook must not keep a discarded app alive
+        atexit.register(lambda: (writer := ref()) is not None and writer.close())
 
     def submit(self, records: Sequence[T]) -> None:
         if not records:
