@@ -142,5 +142,6 @@ def test_calls_keep_being_answered_while_a_replica_is_killed(fleet: Fleet) -> No
     assert served, "the victim replica never answered through nginx before it was killed"
     victim.kill()
     statuses += [fleet.call(fleet.nginx.base).status_code for _ in range(20)]
-    assert statuses == [200] * 26
+    errors = (fleet.nginx.prefix / "error.log").read_text()
+    assert statuses == [200] * 26, errors[-2000:]
     assert fleet.feedback_rows(card) == 1  # what the killed replica acknowledged is kept
