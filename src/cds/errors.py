@@ -49,6 +49,13 @@ class PayloadTooLarge(CdsError):
     issue_code = "too-costly"
 
 
+class ServiceUnavailable(CdsError):
+    """503: something the service depends on (its database) cannot be reached; retry later."""
+
+    status = 503
+    issue_code = "transient"
+
+
 class UnsupportedMediaType(CdsError):
     status = 415
     issue_code = "not-supported"

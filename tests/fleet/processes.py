@@ -249,20 +249,22 @@ def nginx_in_front(upstreams: list[int]) -> Iterator[Nginx]:
     prefix.chmod(0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(upstreams, port, prefix))
     log = prefix / "stderr.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf)], stdout=out,
-                                   stderr=subprocess.STDOUT)
-    proxy = Nginx(process, port, prefix)
+    process: subprocess.Popen[bytes] | None = None
     try:
+        conf.write_text(nginx_config(upstreams, port, prefix))
+        with open(log, "wb") as out:
+            process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf)], stdout=out,
+                                       stderr=subprocess.STDOUT)
+        proxy = Nginx(process, port, prefix)
         wait_until_healthy(proxy.base, process, log)
         yield proxy
     finally:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.send_signal(signal.SIGQUIT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         shutil.rmtree(prefix, ignore_errors=True)

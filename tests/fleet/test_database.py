@@ -124,3 +124,32 @@ def test_card_audit_records_once_and_purges_by_issue_time(database_url: str) -> 
     assert audit.purge(datetime(2026, 1, 1, 11, 0, tzinfo=UTC)) == 0
     assert audit.purge(datetime(2026, 3, 1, tzinfo=UTC)) == 1
     assert audit.purge(datetime(2026, 3, 1, tzinfo=UTC)) == 0
+
+
+def test_a_database_that_goes_away_is_a_503_to_retry_never_an_accepted_token_or_a_500(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    from cds.http.app import create_app
+    from tests.fleet.tokens import TestEhr
+
+    name, url = postgres.new_database()
+    ehr = TestEhr(tmp_path)
+    settings = load_settings(environ=ehr.settings(), database_url=url)
+    open_database(settings, migrate=True).dispose()
+    client = create_app(settings).test_client()
+    feedback = {"feedback": [_feedback("card-x")]}
+    path = "/cds-services/deficiency-screen/feedback"
+    assert client.post(path, json=feedback,
+                       headers={"Authorization": f"Bearer {ehr.token(path)}"}).status_code == 200
+
+    postgres.psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    postgres.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        token = ehr.token(path)
+        down = client.post(path, json=feedback, headers={"Authorization": f"Bearer {token}"})
+        assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+        assert down.get_json()["issue"][0]["code"] == "transient"
+    finally:
+        postgres.psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    # The token was never recorded as used, so the retry with it is accepted now.
+    assert client.post(path, json=feedback, headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -126,7 +126,7 @@ def test_slow_and_silent_clients_on_nginx_do_not_delay_a_normal_call(fleet: Flee
         # Each replica runs one worker with two threads: 15 stalled requests would hold them
         # all if they reached the replicas. nginx holds them instead; calls pass at once.
         for _ in range(4):
-            assert fleet.call(fleet.nginx.base, timeout=5).status_code == 200
+            assert fleet.call(fleet.nginx.base, timeout=8).status_code == 200
         assert all(_still_open(sock) for sock in clients)
     finally:
         for sock in clients:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, g, json, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
@@ -22,6 +23,7 @@ from cds.errors import (
     NotFound,
     PayloadTooLarge,
     RequestTimeout,
+    ServiceUnavailable,
     UnsupportedMediaType,
     operation_outcome,
     outcome_for,
@@ -59,6 +61,8 @@ def _error_response(error: CdsError) -> Response:
     response = _json_response(outcome_for(error), error.status)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: name the scheme, nothing more
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
     return response
 
 
@@ -249,6 +253,18 @@ def create_app(
             405: f"method {request.method} is not allowed on {request.path[:200]}",
         }.get(code, error.description or error.name)
         return _json_response(operation_outcome(message, code=issue), code)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # Nothing was acknowledged and no token accepted without its record: the client retries.
+        log_event(
+            "database unavailable",
+            logging.ERROR,
+            error=str(error.orig or error).strip().splitlines()[0][:300],
+            service=g.get("service_id"),
+            hookInstance=g.get("hook_instance"),
+        )
+        return _error_response(ServiceUnavailable("the service's database is unavailable; retry"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
