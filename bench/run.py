@@ -420,6 +420,44 @@ def adversarial_inputs(repeat: int) -> list[str]:
     return adversarial.section(post, typical, settings.max_body_bytes, settings.max_resources_per_key)
 
 
+def audit_cost(repeat: int) -> list[str]:
+    """What recording every card costs the clinician: the audit written by the background
+    writer (default) against written before the answer (audit_flush_s = 0), on an SQLite file."""
+    import uuid
+
+    lines = [
+        "## Card audit on the call path (in process, SQLite file with synchronous=FULL, a new"
+        " hookInstance per call so every call records its cards)",
+        "",
+        "| audit write | call p50 | call p99 | cards per call |",
+        "|---|---:|---:|---:|",
+    ]
+    body_template = patient_view(120)
+    for label, flush_s in (("background writer (default, 1 s batches)", 1.0), ("synchronous", 0.0)):
+        with tempfile.TemporaryDirectory() as directory:
+            settings = load_settings(
+                environ={}, database_url=f"sqlite:///{directory}/cds.sqlite3", log_level="WARNING",
+                audit_flush_s=flush_s,
+            )  # fmt: skip
+            app = create_app(settings, clock=lambda: CARD_NOW)
+            client = app.test_client()
+
+            def call(client: Any = client) -> Any:
+                body = dict(body_template, hookInstance=str(uuid.uuid4()))
+                response = client.post(SERVICE_URL, json=body)
+                assert response.status_code == 200
+                return response
+
+            cards = len(call().get_json()["cards"])
+            samples = _time_ms(call, repeat)
+            app.extensions["cds"].audit.close()
+        lines.append(
+            f"| {label} | {_percentile(samples, 50):.2f} ms | {_percentile(samples, 99):.2f} ms | {cards} |"
+        )
+    lines.append("")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter load")
@@ -439,6 +477,7 @@ def main() -> int:
     ]
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
+    report += audit_cost(repeat)
     if not args.skip_http:
         report += http_throughput(
             seconds, args.workers, args.threads, 1 if args.quick else 3, 3 if args.quick else 10

@@ -26,6 +26,7 @@ RANKS: dict[str, int] = {
     "store": 5,
     "fhir": 6,
     "trust": 6,
+    "governance": 6,  # card audit, silent-mode records, the committee's figures
     "cards": 7,
     "http": 8,
     "tools": 9,

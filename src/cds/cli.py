@@ -32,11 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: Any) -> None:
     """Commands whose modules register themselves (keeps `cds serve` import-light)."""
-    from cds.tools import database, fhir_recording, replay
+    from cds.tools import database, fhir_recording, governance, replay
 
     replay.register(commands)
     fhir_recording.register(commands)
     database.register(commands)
+    governance.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

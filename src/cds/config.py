@@ -122,6 +122,14 @@ Seconds = seconds()
 IdleSeconds = seconds(zero_means="never")
 LogLevel = choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True)
 AuthMode = choice("open", "jwt")
+Rate = Annotated[
+    float,
+    BeforeValidator(_not_bool),
+    Field(gt=0, le=1, allow_inf_nan=False, description="a rate above 0, at most 1"),
+]
+TopicModes = Annotated[
+    dict[str, str], Field(description="a table of topic code = 'active', 'silent' or 'off'")
+]
 
 
 @checked_dataclass(frozen=True, config=ConfigDict(coerce_numbers_to_str=True))
@@ -183,6 +191,17 @@ class Settings:
     preview_enabled: Flag = True
     fixtures_dir: NonEmpty = field(default_factory=_default_fixtures_dir)
 
+    # --- governance: which rules show, the audit of every card, the committee's figures
+    topic_modes: TopicModes = field(default_factory=dict)  # topic code -> active|silent|off
+    audit_secret: Text = ""  # HMAC key of patient pseudonyms; empty: generated once, kept in the database
+    audit_queue_size: whole(1, 10_000_000) = 10_000  # cards waiting; a full queue writes in the caller
+    audit_flush_s: seconds(zero_means="written before the answer") = 1.0  # background writer period
+    retention_days: whole(0) = 730  # audit and feedback older than this are purged; 0 keeps everything
+    fatigue_window: whole(1) = 50  # the most recent shown cards of a topic the fatigue flag looks at
+    fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
+    fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
+    admin_token: Text = ""  # bearer token of /admin/report; empty: the dashboard is off (404)
+
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
 
@@ -221,6 +240,22 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
     return tuple(result)
 
 
+TOPIC_MODES = ("active", "silent", "off")
+
+
+def _parse_topic_modes(raw: Any) -> dict[str, str]:
+    """Topic code -> mode. The codes are checked against the card catalog at start-up."""
+    if not isinstance(raw, dict):
+        raise ConfigError("setting 'topic_modes': expected a table of topic code = mode")
+    bad = {str(k): v for k, v in raw.items() if v not in TOPIC_MODES}
+    if bad:
+        shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(bad.items()))
+        raise ConfigError(
+            f"setting 'topic_modes': unknown mode for {shown} (expected {', '.join(TOPIC_MODES)})"
+        )
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: dict[str, str] | None = None,
@@ -245,6 +280,8 @@ def load_settings(
                 raise ConfigError(f"config file {path}: setting {name!r} was removed: {_REMOVED[name]}")
             if name == "issuers":
                 values["issuers"] = _parse_issuers(raw)
+            elif name == "topic_modes":
+                values["topic_modes"] = _parse_topic_modes(raw)
             elif name in known:
                 values[name] = raw
             else:
@@ -255,7 +292,12 @@ def load_settings(
             raise ConfigError(f"CDS_{name.upper()}: setting {name!r} was removed: {replacement}")
     for name in known - {"issuers"}:
         env_name = f"CDS_{name.upper()}"
-        if env_name in env:
+        if env_name in env and name == "topic_modes":
+            try:
+                values["topic_modes"] = _parse_topic_modes(json.loads(env[env_name]))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"CDS_TOPIC_MODES: not JSON ({exc})") from None
+        elif env_name in env:
             values[name] = env[env_name]
     if "CDS_ISSUERS" in env:
         try:
@@ -267,6 +309,8 @@ def load_settings(
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r}")
+    if "topic_modes" in overrides:
+        values["topic_modes"] = _parse_topic_modes(overrides["topic_modes"])
     settings = checked(lambda: Settings(**values))
     if settings.metrics_port and settings.metrics_port == settings.port:
         raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")

@@ -8,6 +8,7 @@ from typing import Any
 from cds.cards.builder import CardContext, build_cards
 from cds.cards.catalog import load_catalog
 from cds.cards.chart import chart_facts
+from cds.cards.modes import topic_modes
 from cds.cards.runtime import runtime_for
 from cds.engine import assess
 from cds.engine.model import Finding
@@ -23,8 +24,12 @@ def context_patient_id(call: HookCall) -> str:
 
 
 def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding]) -> dict[str, Any]:
-    """The CDS Hooks response for these findings (no card work at all when there are none)."""
-    if not findings:
+    """The CDS Hooks response for these findings (no card work at all when there are none).
+
+    Cards of silent topics go to `call.silent_cards` for the audit; off topics are dropped.
+    """
+    shown, silent = topic_modes(call.settings).split(findings)
+    if not shown and not silent:
         return {"cards": []}
     runtime = runtime_for(call.settings)
     ctx = CardContext(
@@ -37,12 +42,15 @@ def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding])
         sources=runtime.knowledge.sources,
         chart=chart_facts(call.prefetch.data, patient_id, call.now, runtime.knowledge),
     )
-    return {"cards": build_cards(findings, ctx)}
+    if silent:
+        call.silent_cards.extend(build_cards(silent, ctx))
+    return {"cards": build_cards(shown, ctx) if shown else []}
 
 
 def guideline_response(call: HookCall) -> dict[str, Any]:
     patient_id = context_patient_id(call)
     knowledge = runtime_for(call.settings).knowledge
     unavailable = dict(call.prefetch.unavailable)
-    assessment = assess(call.prefetch.data, patient_id, call.now, knowledge, unavailable)
+    hidden = topic_modes(call.settings).hidden
+    assessment = assess(call.prefetch.data, patient_id, call.now, knowledge, unavailable, hidden)
     return cards_response(call, patient_id, assessment.findings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,11 @@ _COVERED_BY_WORKUP = {
     Topic.MAGNESIUM_TESTING_RECOMMENDED: "magnesium",
 }
 
+# Every topic a chart assessment can produce (the order topics come from assess_orders).
+CHART_TOPICS: tuple[Topic, ...] = tuple(
+    t for t in Topic if t not in (Topic.B12_DUPLICATE_THERAPY, Topic.FOLATE_WITHOUT_B12)
+)
+
 
 @dataclass(frozen=True)
 class Assessment:
@@ -31,9 +36,10 @@ class Assessment:
     facts: PatientFacts
 
 
-def _suppress_covered(findings: list[Finding]) -> list[Finding]:
+def _suppress_covered(findings: list[Finding], hidden: Collection[str]) -> list[Finding]:
     workup = next((f for f in findings if f.topic == Topic.TWITCHING_WORKUP), None)
-    if workup is None:
+    # A work-up the clinician will not see (silent or off) must not take the narrower cards away.
+    if workup is None or workup.topic.value in hidden:
         return findings
     requested = {t.key for t in workup.tests}
     return [f for f in findings if _COVERED_BY_WORKUP.get(f.topic) not in requested]
@@ -45,8 +51,13 @@ def assess(
     now: datetime,
     knowledge: Knowledge,
     unavailable: Mapping[str, str] | None = None,
+    hidden_topics: Collection[str] = (),
 ) -> Assessment:
-    """Findings for one patient from raw FHIR R4 JSON; never raises on malformed resources."""
+    """Findings for one patient from raw FHIR R4 JSON; never raises on malformed resources.
+
+    `hidden_topics` are topic codes whose cards will not be shown (a site runs them silently or
+    not at all): such a topic still gives its finding but absorbs no other topic's finding.
+    """
     facts = build_facts(resources, patient_id, now, knowledge, unavailable)
     if facts.deceased:
         return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
@@ -55,7 +66,7 @@ def assess(
         *b12_findings(facts, knowledge),
         *electrolyte_findings(facts, knowledge),
     ]
-    findings = _suppress_covered(findings)
+    findings = _suppress_covered(findings, frozenset(hidden_topics))
     findings = medication_record_gaps(findings, facts)
     findings = explain_repeats(findings, facts, knowledge)
     missing = tuple(unavailable_gaps(facts))

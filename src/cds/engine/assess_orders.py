@@ -10,12 +10,19 @@ from typing import Any
 from cds.engine.assess import Assessment
 from cds.engine.building import for_age, unavailable_gaps
 from cds.engine.facts import build_facts
-from cds.engine.model import Severity
+from cds.engine.model import Severity, Topic
 from cds.engine.orders import read_draft_orders
 from cds.engine.rules_orders import order_findings
 from cds.knowledge import Knowledge
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+# Every topic an order assessment can produce.
+ORDER_TOPICS: tuple[Topic, ...] = (
+    Topic.B12_DUPLICATE_THERAPY,
+    Topic.FOLATE_WITHOUT_B12,
+    Topic.B12_TESTING_RECOMMENDED,
+    Topic.MAGNESIUM_TESTING_RECOMMENDED,
+)
 
 
 def assess_orders(

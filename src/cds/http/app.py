@@ -15,7 +15,8 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from cds import __version__
 from cds.cards.catalog import load_catalog
-from cds.cards.registry import HANDLERS
+from cds.cards.modes import check_topic_modes, topic_modes
+from cds.cards.registry import HANDLER_TOPICS, HANDLERS
 from cds.config import Settings, load_settings
 from cds.errors import (
     BadRequest,
@@ -30,6 +31,8 @@ from cds.errors import (
 )
 from cds.fhir.client import FhirClient
 from cds.fhir.prefetch import resolve_prefetch
+from cds.governance.recorder import AuditRecorder
+from cds.http.admin_pages import admin
 from cds.http.docs_pages import docs
 from cds.http.drain import drain_body
 from cds.http.openapi import openapi_document
@@ -46,6 +49,8 @@ from cds.store.replay import ReplayRecord
 from cds.trust.authenticator import Authenticator
 
 Clock = Callable[[], datetime]
+# Discovery extension naming each topic a service can return and whether it is live.
+TOPICS_EXTENSION = "io.github.myelin-cds.topic-modes"
 
 
 def _utcnow() -> datetime:
@@ -85,9 +90,11 @@ class CdsApp:
         feedback_store: FeedbackStore,
         authenticator: Authenticator,
         clock: Clock,
+        audit: AuditRecorder,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.audit = audit
         self.services = services
         self.handlers = handlers
         self.feedback_store = feedback_store
@@ -95,10 +102,19 @@ class CdsApp:
         self.clock = clock
         self.fhir_client = FhirClient(settings)  # pooled connections shared by all calls
         self.discovery_body = json.dumps(
-            {"services": [s.discovery() for s in services.values()]},
+            {"services": [self._discovery_entry(s) for s in services.values()]},
             ensure_ascii=False,
             separators=(",", ":"),
         )
+
+    def _discovery_entry(self, service: ServiceDefinition) -> dict[str, Any]:
+        entry = service.discovery()
+        topics = HANDLER_TOPICS.get(service.handler, ())
+        if topics:
+            # CDS Hooks lets any object carry `extension`; EHRs ignore keys they do not know.
+            modes = topic_modes(self.settings)
+            entry["extension"] = {TOPICS_EXTENSION: {code: modes.mode(code) for code in topics}}
+        return entry
 
     # -- helpers used by the routes
     def audience(self) -> str:
@@ -176,6 +192,7 @@ def create_app(
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     handlers = dict(HANDLERS if handlers is None else handlers)
+    check_topic_modes(settings)
     services = load_services(settings.hooks_dir, known_handlers=set(handlers))
     database = database or open_database(settings)
     state = CdsApp(
@@ -187,7 +204,9 @@ def create_app(
         # Used token ids live in the shared database: every worker and replica sees them.
         authenticator=Authenticator(settings, replay_guard=ReplayRecord(database)),
         clock=clock,
+        audit=AuditRecorder(database, settings),
     )
+    state.audit.purge_expired(clock())  # retention at start-up, then daily while cards are written
 
     app = Flask("cds")
     app.url_map.merge_slashes = False  # "//" would answer an HTML redirect instead of a JSON 404
@@ -356,6 +375,14 @@ def create_app(
                 metrics.bounded(topic, known_topics),
                 metrics.bounded(card.get("indicator"), metrics.INDICATORS),
             )
+        state.audit.record_call(
+            service=service.id,
+            hook_instance=hook_request.hook_instance,
+            patient_id=hook_request.patient_id,
+            answered_at=call.now,
+            cards=cards,
+            silent_cards=call.silent_cards,
+        )
         return _json_response(result)
 
     @app.post("/cds-services/<service_id>/feedback")
@@ -383,5 +410,6 @@ def create_app(
         app.register_blueprint(page)
 
     app.register_blueprint(docs)  # documentation pages that card links point to
+    app.register_blueprint(admin)  # the committee's report; 404 unless admin_token is set
 
     return app

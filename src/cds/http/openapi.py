@@ -37,6 +37,11 @@ def _discovery_service() -> dict[str, Any]:
     schema["description"] = "One service as discovery lists it (CDS Hooks 2.0.1, Discovery)."
     schema["properties"].pop("myelin", None)
     schema["required"] = [field for field in schema["required"] if field != "myelin"]
+    schema["properties"]["extension"] = {
+        "type": "object",
+        "description": "CDS Hooks extensions; `io.github.myelin-cds.topic-modes` maps each topic the"
+        " service can return to its mode at this site (active, silent or off).",
+    }
     return schema
 
 

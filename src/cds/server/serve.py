@@ -135,6 +135,8 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("limit_request_field_size", settings.max_header_bytes)
             # Workers fork from a master that already loaded and validated everything.
             self.cfg.set("preload_app", True)
+            # A worker leaving (restart, shutdown, timeout) writes its queued audit records first.
+            self.cfg.set("worker_exit", lambda _server, _worker: app.extensions["cds"].audit.close())
             limit_stalls = limit_client_stalls(
                 settings.client_read_timeout_s, settings.client_request_deadline_s
             )

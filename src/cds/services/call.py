@@ -30,6 +30,8 @@ class HookCall:
     now: datetime
     settings: Settings
     base_url: str  # where this service is reached, for absolute links on cards
+    # Cards of topics the site runs silently: built and recorded for the audit, never returned.
+    silent_cards: list[dict[str, Any]] = field(default_factory=list)
 
 
 Handler = Callable[[HookCall], dict[str, Any]]

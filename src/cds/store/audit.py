@@ -25,6 +25,7 @@ class CardAuditRow:
     patient_key: str  # HMAC of the patient id, never the id itself
     mode: str  # "active" or "silent"
     suggestion_uuids: str  # JSON list
+    suggestion_labels: str | None = None  # JSON object uuid -> label (catalog text only)
 
 
 class CardAudit:

@@ -101,7 +101,29 @@ card_audit = Table(
     Column("patient_key", String(128), nullable=False),  # HMAC of the patient id, never the id
     Column("mode", String(10), nullable=False),
     Column("suggestion_uuids", Text, nullable=False),  # JSON list
+    # JSON object suggestion uuid -> label (catalog text, never patient data), for the report
+    Column("suggestion_labels", Text, nullable=True),
     CheckConstraint("mode IN ('active', 'silent')", name="mode"),
     Index(None, "issued_at"),
     Index(None, "service", "topic"),
+)
+
+# One row per call answered (a call without cards counts too); a retried hookInstance once.
+calls = Table(
+    "calls",
+    metadata,
+    Column("service", String(200), primary_key=True),
+    Column("hook_instance", String(200), primary_key=True),
+    Column("answered_at", UtcDateTime, nullable=False),
+    Column("cards", Integer, nullable=False),  # cards returned
+    Column("silent", Integer, nullable=False),  # cards recorded silently
+    Index(None, "answered_at"),
+)
+
+# Values the site generates once and every worker and replica must share (the audit key).
+site_secret = Table(
+    "site_secret",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
 )

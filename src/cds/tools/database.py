@@ -27,6 +27,9 @@ def register(commands: Any) -> None:
     for parser, run in ((upgrade, _upgrade), (current, _current)):
         parser.add_argument("--config", help="TOML configuration file (default: $CDS_CONFIG)")
         parser.set_defaults(func=run)
+    from cds.tools.governance import register_purge
+
+    register_purge(actions)  # `cds db purge`: the retention applied now
 
 
 def _upgrade(args: argparse.Namespace) -> int:

@@ -1,0 +1,110 @@
+"""The audit of every call: its cards (shown and silent), written off the clinician's path.
+
+The patient key is an HMAC-SHA256 of the patient id under the site's `audit_secret`; when the
+setting is empty the key is generated once and kept in the database (table site_secret), so
+every worker and replica on that database, and every restart, gives a patient the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds.config import Settings
+from cds.governance.audit import AuditedCard, audited_cards, patient_key
+from cds.governance.writer import BackgroundWriter
+from cds.logs import log_event
+from cds.store.audit import CardAudit, CardAuditRow
+from cds.store.database import Database
+from cds.store.governance import CallRow, Purged, purge_before, record_calls, shared_secret
+
+PURGE_EVERY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call: CallRow
+    cards: tuple[AuditedCard, ...]
+
+
+def _row(card: AuditedCard) -> CardAuditRow:
+    return CardAuditRow(
+        card_uuid=card.card_uuid,
+        service=card.service,
+        topic=card.topic,
+        indicator=card.indicator,
+        hook_instance=card.hook_instance,
+        issued_at=card.issued_at,
+        patient_key=card.patient_key,
+        mode=card.mode,
+        suggestion_uuids=json.dumps(list(card.suggestions)),
+        suggestion_labels=json.dumps(dict(card.suggestions), ensure_ascii=False),
+    )
+
+
+class AuditRecorder:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db = db
+        self._audit = CardAudit(db)
+        self._secret = settings.audit_secret.encode("utf-8") if settings.audit_secret else shared_secret(db)
+        self._retention_days = settings.retention_days
+        self._last_purge = time.monotonic()
+        self._purge_lock = threading.Lock()
+        self._writer: BackgroundWriter[CallRecord] = BackgroundWriter(
+            self._write, queue_size=settings.audit_queue_size, flush_s=settings.audit_flush_s
+        )
+
+    def record_call(
+        self,
+        *,
+        service: str,
+        hook_instance: str,
+        patient_id: str | None,
+        answered_at: datetime,
+        cards: Iterable[Mapping[str, Any]],
+        silent_cards: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        patient = patient_key(self._secret, patient_id or "")
+        common: dict[str, Any] = {"service": service, "hook_instance": hook_instance,
+                                  "issued_at": answered_at, "patient": patient}  # fmt: skip
+        shown = audited_cards(cards, mode="active", **common)
+        silent = audited_cards(silent_cards, mode="silent", **common)
+        call = CallRow(service, hook_instance, answered_at, len(shown), len(silent))
+        self._writer.submit([CallRecord(call, (*shown, *silent))])
+
+    def flush(self) -> None:
+        """Write what this process has queued (before reading figures)."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def purge_expired(self, now: datetime) -> Purged | None:
+        """Delete records older than `retention_days` (none when it is 0)."""
+        if self._retention_days <= 0:
+            return None
+        purged = purge_before(self._db, now - timedelta(days=self._retention_days))
+        if purged.cards or purged.feedback or purged.calls:
+            log_event("retention: old records deleted", cards=purged.cards, feedback=purged.feedback,
+                      calls=purged.calls, retention_days=self._retention_days)  # fmt: skip
+        return purged
+
+    def _write(self, records: Sequence[CallRecord]) -> None:
+        self._audit.record([_row(card) for r in records for card in r.cards])
+        record_calls(self._db, [r.call for r in records])
+        self._maybe_purge(max(r.call.answered_at for r in records))
+
+    def _maybe_purge(self, now: datetime) -> None:
+        # Daily in each worker that writes; deleting what another worker already deleted is harmless.
+        if time.monotonic() - self._last_purge < PURGE_EVERY_S or not self._purge_lock.acquire(False):
+            return
+        try:
+            self._last_purge = time.monotonic()
+            self.purge_expired(now)
+        finally:
+            self._purge_lock.release()

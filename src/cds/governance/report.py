@@ -1,0 +1,391 @@
+"""The committee's figures: per service and topic, how often a rule fired and what came of it.
+
+Pure: audit rows, feedback rows and call counts in, a `Report` out. Definitions:
+
+- shown: cards returned to the EHR; silent: cards built for a silent topic, never returned.
+- a shown card's outcome is its latest feedback (by the EHR's outcome timestamp; repeated
+  feedback for one card counts once); a card without feedback counts as no feedback.
+- acceptance and override rates are over shown cards, so cards nobody acted on lower both.
+- unmatched feedback: feedback received in the period for a card this service never
+  returned (never issued, issued silently, or issued by another service).
+- fatigue risk: over a topic's most recent `window` shown cards in the period, the share
+  overridden reaches `threshold` (and there are at least `min_cards` of them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+UNSPECIFIED_REASON = "unspecified"
+UNKNOWN_SUGGESTION = "unknown suggestion"
+
+
+@dataclass(frozen=True)
+class CardFact:
+    card_uuid: str
+    service: str
+    topic: str
+    issued_at: datetime
+    mode: str
+    suggestions: Mapping[str, str] = field(default_factory=dict)  # uuid -> label
+
+
+@dataclass(frozen=True)
+class FeedbackFact:
+    id: int
+    service: str
+    card_uuid: str
+    outcome: str  # "accepted" | "overridden"
+    outcome_timestamp: str
+    accepted_suggestions: tuple[str, ...] = ()
+    reason_code: str | None = None
+
+
+@dataclass(frozen=True)
+class FatigueRule:
+    window: int = 50
+    threshold: float = 0.7
+    min_cards: int = 10
+
+
+@dataclass
+class TopicFigures:
+    service: str
+    topic: str
+    display: str
+    mode: str
+    shown: int = 0
+    silent: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    override_reasons: Counter[str] = field(default_factory=Counter)
+    accepted_suggestions: Counter[str] = field(default_factory=Counter)
+    recent_cards: int = 0
+    recent_overridden: int = 0
+    fatigue_risk: bool = False
+    calls: int = 0  # calls of the service, for the firing rate
+
+    @property
+    def no_feedback(self) -> int:
+        return self.shown - self.accepted - self.overridden
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return _rate(self.accepted, self.shown)
+
+    @property
+    def override_rate(self) -> float | None:
+        return _rate(self.overridden, self.shown)
+
+    @property
+    def recent_override_rate(self) -> float | None:
+        return _rate(self.recent_overridden, self.recent_cards)
+
+    @property
+    def firing_rate(self) -> float | None:
+        """Cards (shown or silent) per call answered by the service."""
+        return _rate(self.shown + self.silent, self.calls)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "topic": self.topic,
+            "display": self.display,
+            "mode": self.mode,
+            "shown": self.shown,
+            "silent": self.silent,
+            "accepted": self.accepted,
+            "overridden": self.overridden,
+            "noFeedback": self.no_feedback,
+            "acceptanceRate": _round(self.acceptance_rate),
+            "overrideRate": _round(self.override_rate),
+            "firingRate": _round(self.firing_rate),
+            "overrideReasons": dict(self.override_reasons.most_common()),
+            "acceptedSuggestions": dict(self.accepted_suggestions.most_common()),
+            "recentCards": self.recent_cards,
+            "recentOverrideRate": _round(self.recent_override_rate),
+            "fatigueRisk": self.fatigue_risk,
+        }
+
+
+@dataclass(frozen=True)
+class Week:
+    start: date  # Monday
+    shown: int
+    accepted: int
+    overridden: int
+    silent: int
+
+    @property
+    def no_feedback(self) -> int:
+        return self.shown - self.accepted - self.overridden
+
+
+@dataclass
+class Report:
+    since: datetime | None
+    until: datetime | None
+    service: str | None
+    calls: int
+    calls_by_service: dict[str, int]
+    unmatched_feedback: int
+    topics: list[TopicFigures]
+    weeks: list[Week]
+    fatigue: FatigueRule
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "service": self.service,
+            "calls": self.calls,
+            "callsByService": self.calls_by_service,
+            "unmatchedFeedback": self.unmatched_feedback,
+            "fatigue": {
+                "window": self.fatigue.window,
+                "threshold": self.fatigue.threshold,
+                "minCards": self.fatigue.min_cards,
+            },
+            "topics": [t.as_json() for t in self.topics],
+            "weeks": [
+                {
+                    "start": w.start.isoformat(),
+                    "shown": w.shown,
+                    "silent": w.silent,
+                    "accepted": w.accepted,
+                    "overridden": w.overridden,
+                    "noFeedback": w.no_feedback,
+                }
+                for w in self.weeks
+            ],
+        }
+
+    @property
+    def flagged(self) -> list[TopicFigures]:
+        return [t for t in self.topics if t.fatigue_risk]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def final_outcomes(feedback: Iterable[FeedbackFact]) -> dict[str, FeedbackFact]:
+    """Card uuid -> its latest feedback: the EHR's outcome time decides, arrival order breaks ties."""
+    latest: dict[str, tuple[tuple[datetime, int], FeedbackFact]] = {}
+    floor = datetime.min.replace(tzinfo=UTC)
+    for item in feedback:
+        key = (_instant(item.outcome_timestamp) or floor, item.id)
+        current = latest.get(item.card_uuid)
+        if current is None or key > current[0]:
+            latest[item.card_uuid] = (key, item)
+    return {uuid: item for uuid, (_key, item) in latest.items()}
+
+
+def _week_start(moment: datetime) -> date:
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def build_report(
+    cards: Sequence[CardFact],
+    feedback: Iterable[FeedbackFact],
+    *,
+    calls_by_service: Mapping[str, int],
+    unmatched_feedback: int,
+    fatigue: FatigueRule,
+    modes: Mapping[str, str] | None = None,
+    displays: Mapping[str, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service: str | None = None,
+) -> Report:
+    modes = modes or {}
+    displays = displays or {}
+    # Feedback only counts for a card the same service returned (silent cards were never seen).
+    shown_by_uuid = {c.card_uuid: c for c in cards if c.mode == "active"}
+    outcomes = final_outcomes(
+        f for f in feedback if (c := shown_by_uuid.get(f.card_uuid)) is not None and c.service == f.service
+    )
+    figures: dict[tuple[str, str], TopicFigures] = {}
+    for card in cards:
+        key = (card.service, card.topic)
+        topic = figures.get(key)
+        if topic is None:
+            topic = figures[key] = TopicFigures(
+                service=card.service,
+                topic=card.topic,
+                display=displays.get(card.topic, card.topic),
+                mode=modes.get(card.topic, "active"),
+                calls=calls_by_service.get(card.service, 0),
+            )
+        if card.mode != "active":
+            topic.silent += 1
+            continue
+        topic.shown += 1
+        outcome = outcomes.get(card.card_uuid)
+        if outcome is None:
+            continue
+        if outcome.outcome == "accepted":
+            topic.accepted += 1
+            for suggestion in outcome.accepted_suggestions:
+                topic.accepted_suggestions[card.suggestions.get(suggestion, UNKNOWN_SUGGESTION)] += 1
+        else:
+            topic.overridden += 1
+            topic.override_reasons[outcome.reason_code or UNSPECIFIED_REASON] += 1
+
+    by_topic: dict[tuple[str, str], list[CardFact]] = {}
+    for card in cards:
+        if card.mode == "active":
+            by_topic.setdefault((card.service, card.topic), []).append(card)
+    for key, shown in by_topic.items():
+        recent = sorted(shown, key=lambda c: (c.issued_at, c.card_uuid), reverse=True)[: fatigue.window]
+        topic = figures[key]
+        topic.recent_cards = len(recent)
+        topic.recent_overridden = sum(
+            1 for c in recent if (o := outcomes.get(c.card_uuid)) is not None and o.outcome == "overridden"
+        )
+        rate = topic.recent_override_rate
+        topic.fatigue_risk = (
+            rate is not None and topic.recent_cards >= fatigue.min_cards and rate >= fatigue.threshold
+        )
+
+    weeks: dict[date, list[int]] = {}
+    for card in cards:
+        counts = weeks.setdefault(_week_start(card.issued_at), [0, 0, 0, 0])
+        if card.mode != "active":
+            counts[3] += 1
+            continue
+        counts[0] += 1
+        outcome = outcomes.get(card.card_uuid)
+        if outcome is not None:
+            counts[1 if outcome.outcome == "accepted" else 2] += 1
+
+    return Report(
+        since=since,
+        until=until,
+        service=service,
+        calls=sum(calls_by_service.values()),
+        calls_by_service=dict(sorted(calls_by_service.items())),
+        unmatched_feedback=unmatched_feedback,
+        topics=sorted(figures.values(), key=lambda t: (t.service, t.topic)),
+        weeks=[Week(start, *weeks[start]) for start in sorted(weeks)],
+        fatigue=fatigue,
+    )
+
+
+# --- output forms -------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "service", "topic", "mode", "shown", "silent", "accepted", "overridden", "noFeedback",
+    "acceptanceRate", "overrideRate", "firingRate", "overrideReasons", "acceptedSuggestions",
+    "recentCards", "recentOverrideRate", "fatigueRisk", "serviceCalls",
+)  # fmt: skip
+
+
+def _pairs(counts: Mapping[str, int]) -> str:
+    return "; ".join(f"{name}={count}" for name, count in counts.items())
+
+
+def as_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for topic in report.topics:
+        row = topic.as_json()
+        writer.writerow(
+            [
+                *(row[c] for c in CSV_COLUMNS[:11]),
+                _pairs(row["overrideReasons"]),
+                _pairs(row["acceptedSuggestions"]),
+                row["recentCards"],
+                row["recentOverrideRate"],
+                "FATIGUE RISK" if topic.fatigue_risk else "",
+                topic.calls,
+            ]
+        )
+    return out.getvalue()
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def as_table(report: Report) -> str:
+    period = f"{_when(report.since)} to {_when(report.until)}"
+    by_service = ", ".join(f"{s} {n}" for s, n in report.calls_by_service.items())
+    lines = [
+        f"Card report, {period}" + (f", service {report.service}" if report.service else ""),
+        f"Calls answered: {report.calls}" + (f" ({by_service})" if report.calls else ""),
+        f"Feedback for cards never shown (unmatched): {report.unmatched_feedback}",
+        f"Fatigue risk: override rate >= {percent(report.fatigue.threshold)} over the last "
+        f"{report.fatigue.window} shown cards (at least {report.fatigue.min_cards})",
+        "",
+    ]
+    header = ("service", "topic", "mode", "shown", "silent", "per call", "accepted", "overridden",
+              "no fb", "accept", "override", "fatigue")  # fmt: skip
+    rows = [
+        (
+            t.service, t.topic, t.mode, str(t.shown), str(t.silent),
+            "-" if t.firing_rate is None else f"{t.firing_rate:.2f}",
+            str(t.accepted), str(t.overridden), str(t.no_feedback),
+            percent(t.acceptance_rate), percent(t.override_rate),
+            f"RISK {percent(t.recent_override_rate)}" if t.fatigue_risk else "",
+        )
+        for t in report.topics
+    ]
+    if not rows:
+        lines.append("No cards in this period.")
+        return "\n".join(lines) + "\n"
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    numeric = set(range(3, 11))
+    for row in (header, *rows):
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells).rstrip())
+    details = [t for t in report.topics if t.override_reasons or t.accepted_suggestions]
+    if details:
+        lines.append("")
+    for t in details:
+        lines.append(f"{t.service} / {t.topic}")
+        if t.override_reasons:
+            lines.append("  override reasons: " + _pairs(dict(t.override_reasons.most_common())))
+        if t.accepted_suggestions:
+            lines.append("  accepted suggestions: " + _pairs(dict(t.accepted_suggestions.most_common())))
+    return "\n".join(lines) + "\n"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "(any)"
+
+
+def parse_bound(text: str, *, end: bool = False) -> datetime:
+    """A period bound: an ISO 8601 date or instant (UTC when no zone is given). A date as the
+    end of a period includes that whole day."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

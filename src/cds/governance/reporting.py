@@ -1,0 +1,81 @@
+"""The report from the database: the stored rows of a period turned into the committee's figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cds.config import Settings
+from cds.governance.report import CardFact, FatigueRule, FeedbackFact, Report, build_report
+from cds.store.database import Database
+from cds.store.governance import (
+    audit_in_period,
+    calls_by_service,
+    feedback_for_period_cards,
+    unmatched_feedback,
+)
+
+
+def fatigue_rule(settings: Settings) -> FatigueRule:
+    return FatigueRule(settings.fatigue_window, settings.fatigue_threshold, settings.fatigue_min_cards)
+
+
+def _reason_code(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        reason = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    coding = reason.get("reason") if isinstance(reason, dict) else None
+    code = coding.get("code") if isinstance(coding, dict) else None
+    return code if isinstance(code, str) and code else None  # the comment is never read
+
+
+def _accepted(text: str) -> tuple[str, ...]:
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def load_report(
+    db: Database,
+    settings: Settings,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    service: str | None = None,
+    displays: Mapping[str, str] | None = None,
+) -> Report:
+    cards = [
+        CardFact(r["card_uuid"], r["service"], r["topic"], r["issued_at"], r["mode"], r["suggestion_labels"])
+        for r in audit_in_period(db, since, until, service)
+    ]
+    feedback = [
+        FeedbackFact(
+            id=r["id"],
+            service=r["service"],
+            card_uuid=r["card_uuid"],
+            outcome=r["outcome"],
+            outcome_timestamp=r["outcome_timestamp"],
+            accepted_suggestions=_accepted(r["accepted_suggestions"]),
+            reason_code=_reason_code(r["override_reason"]),
+        )
+        for r in feedback_for_period_cards(db, since, until, service)
+    ]
+    return build_report(
+        cards,
+        feedback,
+        calls_by_service=calls_by_service(db, since, until, service),
+        unmatched_feedback=unmatched_feedback(db, since, until, service),
+        fatigue=fatigue_rule(settings),
+        modes=settings.topic_modes,
+        displays=displays,
+        since=since,
+        until=until,
+        service=service,
+    )

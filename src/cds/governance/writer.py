@@ -1,0 +1,100 @@
+"""Writes audit records off the clinician's path: a bounded queue emptied by one thread.
+
+A call puts its records on the queue and returns; a background thread writes whatever has
+queued every `flush_s` seconds, in one transaction. Nothing accepted is dropped: when the
+queue is full the call writes its own records (slower, never lost), and the queue is
+emptied when the worker exits (gunicorn's worker_exit hook, and atexit). A worker killed
+outright (SIGKILL, out of memory) loses at most the records of its last `flush_s` seconds;
+that is the price of keeping a database round trip out of every call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from cds.logs import log_event
+
+T = TypeVar("T")
+Sink = Callable[[Sequence[T]], None]
+
+
+class BackgroundWriter(Generic[T]):
+    def __init__(self, sink: Sink[T], *, queue_size: int, flush_s: float, name: str = "audit") -> None:
+        self._sink = sink
+        self._flush_s = flush_s
+        self._name = name
+        self._queue: queue.Queue[Sequence[T]] = queue.Queue(maxsize=max(1, queue_size))
+        self._lock = threading.Lock()  # one writer at a time: the thread, a flush or a full queue
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stop = threading.Event()
+        ref = weakref.ref(self)  # the exit hook must not keep a discarded app alive
+        atexit.register(lambda: (writer := ref()) is not None and writer.close())
+
+    def submit(self, records: Sequence[T]) -> None:
+        if not records:
+            return
+        if self._flush_s <= 0:  # synchronous mode: written before the call returns
+            self._write(list(records))
+            return
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(records)
+        except queue.Full:
+            self._write(list(records))
+
+    def flush(self) -> None:
+        """Write everything queued so far (before reading the figures, and at exit)."""
+        batch: list[T] = []
+        while True:
+            try:
+                batch.extend(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self._write(batch)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread = None  # a later submit (tests, a reused app) starts a fresh thread
+        if self._pid == os.getpid():  # only the process that queued has anything to write
+            self.flush()
+
+    def _write(self, batch: list[T]) -> None:
+        with self._lock:
+            try:
+                self._sink(batch)
+            except Exception as exc:  # a failing database must not take the service down
+                log_event(
+                    f"{self._name}: could not write records",
+                    logging.ERROR,
+                    records=len(batch),
+                    error_type=type(exc).__name__,
+                    error=str(exc)[:200],
+                )
+
+    def _ensure_thread(self) -> None:
+        # gunicorn forks workers from a master that built the app: each worker needs its own
+        # thread (threads do not survive a fork) and starts with an empty queue.
+        if self._pid == os.getpid() and self._thread is not None:
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None:
+                return
+            if self._pid != os.getpid():
+                self._queue = queue.Queue(maxsize=self._queue.maxsize)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name=f"{self._name}-writer", daemon=True)
+            self._pid = os.getpid()
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_s):
+            self.flush()

@@ -1,0 +1,88 @@
+"""`cds report`: the committee's figures for a period; `cds db purge`: apply the retention now."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cds.cards.catalog import load_catalog
+from cds.config import ConfigError, load_settings
+from cds.governance.recorder import AuditRecorder
+from cds.governance.report import as_csv, as_table, parse_bound
+from cds.governance.reporting import load_report
+from cds.store.database import open_database
+
+
+def register(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="cards shown, recorded silently, accepted and overridden, per service and topic"
+    )
+    report.add_argument("--since", help="start of the period: YYYY-MM-DD or an ISO 8601 instant (UTC)")
+    report.add_argument("--until", help="end of the period, exclusive; a date includes that whole day")
+    report.add_argument("--service", help="one service id (default: every service)")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--config", help="TOML configuration file (default: $CDS_CONFIG)")
+    report.set_defaults(func=_report)
+
+
+def register_purge(actions: Any) -> None:
+    """`cds db purge`, added to the `cds db` command's actions."""
+    purge = actions.add_parser("purge", help="delete audit, feedback and call records past retention_days")
+    purge.add_argument("--config", help="TOML configuration file (default: $CDS_CONFIG)")
+    purge.set_defaults(func=_purge)
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        since = parse_bound(args.since) if args.since else None
+        until = parse_bound(args.until, end=True) if args.until else None
+    except ValueError as exc:
+        print(f"cds report: {exc}", file=sys.stderr)
+        return 2
+    if since and until and since >= until:
+        print("cds report: --since must be before --until", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.config)
+        db = open_database(settings)
+    except ConfigError as exc:
+        print(f"cds report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        displays = {code: info.display for code, info in load_catalog().topics.items()}
+        report = load_report(db, settings, since=since, until=until, service=args.service, displays=displays)
+    finally:
+        db.dispose()
+    if args.format == "json":
+        sys.stdout.write(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(as_csv(report))
+    else:
+        sys.stdout.write(as_table(report))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+        db = open_database(settings)
+    except ConfigError as exc:
+        print(f"cds db purge: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if settings.retention_days <= 0:
+            print("retention_days is 0: every record is kept, nothing deleted")
+            return 0
+        purged = AuditRecorder(db, settings).purge_expired(datetime.now(UTC))
+    finally:
+        db.dispose()
+    assert purged is not None
+    print(
+        f"deleted records older than {settings.retention_days} days: {purged.cards} cards, "
+        f"{purged.feedback} feedback, {purged.calls} calls"
+    )
+    return 0

@@ -1,0 +1,75 @@
+"""The committee dashboard in a real headless Chromium: it renders without script, shows the
+flags and charts, refuses a browser without the token, and leaves a screenshot to review."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from cds.config import load_settings
+from cds.server.wsgi import build_app
+from tests.governance.conftest import fixture
+from tests.governance.seed import PATIENT_ID, seed
+from tests.preview.test_preview_browser import ARTIFACTS, browser
+
+pytestmark = pytest.mark.integration
+TOKEN = "committee-token-6b1d"
+__all__ = ["browser"]  # the shared headless Chromium fixture
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[str]:
+    now = fixture("empty-chart").now
+    settings = load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}",
+                             admin_token=TOKEN, log_level="WARNING", preview_enabled=False)  # fmt: skip
+    app = build_app(settings, clock=lambda: now)
+    seed(app.extensions["cds"].database, now)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def _headers(driver: Any, headers: dict[str, str]) -> None:
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
+
+
+def test_dashboard_in_a_browser(browser: Any, dashboard: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    _headers(browser, {})
+    browser.get(dashboard + "/admin/report")
+    assert "the report needs the admin bearer token" in browser.page_source  # 401 without the token
+
+    _headers(browser, {"Authorization": f"Bearer {TOKEN}"})
+    try:
+        browser.get(dashboard + "/admin/report")
+        assert browser.title == "CDS card report"
+        flags = browser.find_element(By.CSS_SELECTOR, ".flags")
+        assert "Fatigue risk: 1 topic" in flags.text and "Magnesium testing recommended" in flags.text
+        charts = browser.find_elements(By.CSS_SELECTOR, "svg[role=img]")
+        assert [c.get_attribute("aria-label") for c in charts] == [
+            "Cards per topic", "Cards per week", "Top override reasons"
+        ]
+        assert len(charts[1].find_elements(By.CSS_SELECTOR, "rect")) >= 8 * 3  # 8 weeks, three series
+        assert charts[0].size["width"] > 600  # drawn, not collapsed
+        assert "Test already ordered or pending" in charts[2].text  # reasons by name, not code
+        assert browser.find_elements(By.TAG_NAME, "script") == []
+        assert PATIENT_ID not in browser.page_source
+        browser.set_window_size(1280, 1900)
+        for folder in (ARTIFACTS, tmp_path):
+            folder.mkdir(parents=True, exist_ok=True)
+            assert browser.save_screenshot(str(folder / "governance-dashboard.png"))
+    finally:
+        _headers(browser, {})
+        browser.set_window_size(1280, 1000)
