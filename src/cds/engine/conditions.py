@@ -21,6 +21,17 @@ _NOT_THE_PATIENTS_CONDITION = PhraseIndex(
         "negative for", "ruled out", "rule out", "excluded", "absence of", "screening for",
     )
 )
+# "without" negates only what follows it: "Twitching without weakness" is twitching, and
+# "Coeliac disease without complication" is still coeliac disease.
+_WITHOUT = (" without ", " free of ")
+
+
+def _before_without(words: str) -> str:
+    for cue in _WITHOUT:
+        cut = words.find(cue)
+        if cut >= 0:
+            words = words[: cut + 1]
+    return words
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 
@@ -89,6 +100,7 @@ def read_conditions(
             words = word_form(" ".join(filter(None, (text(code, "text"), *(d for *_, d in coded)))))
             if _NOT_THE_PATIENTS_CONDITION.find(words):
                 words = ""  # "Family history of ALS", "No facial weakness": never a text match
+            words = _before_without(words)
             # The first coding that names a member decides how it matched; text comes last.
             how_matched: dict[tuple[str, str], str] = {}
             for system, value, _display in coded:
@@ -102,6 +114,11 @@ def read_conditions(
                 how_matched.setdefault(key, "text")
             for key in knowledge.condition_whole_names.get(words, ()):  # the whole name, reviewed
                 how_matched.setdefault(key, "text")
+            # A broad name ("weakness") stands only when nothing narrower in its set matched.
+            broad = knowledge.condition_fallbacks
+            for key in [k for k, how in how_matched.items() if how == "text" and k in broad]:
+                if any(other[0] == key[0] and other != key for other in how_matched):
+                    del how_matched[key]
             if now is not None:
                 validity = knowledge.condition_validity
                 for key in [k for k in how_matched if k in validity]:
