@@ -107,8 +107,12 @@ def _b12_therapy_uncertain(facts: PatientFacts) -> bool:
     return facts.medications_unavailable or bool(facts.meds("b12-therapy", "uncertain"))
 
 
-def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
+def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
+    """Why the card offers no B12 order: said where the clinician looks for what is missing."""
     gaps = []
+    if is_child(facts, knowledge):
+        why = "a child's B12 dose needs paediatric advice, so no dose is suggested"
+        gaps.append(DataGap("Age", f"{facts.age} years: {why}"))
     if facts.age is None:
         gaps.append(
             DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
@@ -188,8 +192,6 @@ def _deficiency(
     notes += ["folate-caution", "b12-review"]
     if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
-    if is_child(facts, knowledge):
-        notes.append("b12-paediatric-dosing")
     if any(e.analyte == "mma" for e in items):
         notes.append("mma-renal")
     if preliminary(items):
@@ -202,7 +204,7 @@ def _deficiency(
         primary=primary,
         evidence=items,
         causes=b12_risk_causes(facts, knowledge),
-        gaps=tuple(lab_gaps(facts, B12_ANALYTES, knowledge) + _treatment_gaps(facts)),
+        gaps=tuple(lab_gaps(facts, B12_ANALYTES, knowledge) + _treatment_gaps(facts, knowledge)),
         treatments=treatments,
         notes=ordered_unique(notes),
         sources=_sources(items, ("b12-pathway-2025", "nice-ng239")),
