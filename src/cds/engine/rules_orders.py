@@ -118,6 +118,8 @@ def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Kno
         on_record=unique(on_record),
         gaps=tuple(gaps),
         treatments=treatments,
+        # the tests that settle a grey zone (MMA, homocysteine) or confirm it in pregnancy
+        tests=lab.tests if lab is not None else (),
         notes=ordered_unique(notes),
         sources=ordered_unique(("bsh-2014", *(lab.sources if lab is not None else ()))),
         symptoms=lab.symptoms if lab is not None else (),
