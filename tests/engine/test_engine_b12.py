@@ -258,3 +258,24 @@ def test_b12_elevated_recommends_workup_tests():
 def test_a_normal_active_b12_settles_a_grey_total_b12(holotc, holotc_date, expected):
     labs = [obs(B12, 250, "pg/mL", "2026-10-01"), obs("72160-5", holotc, "pmol/L", holotc_date)]
     assert set(topics(run(chart(labs)))) == expected
+
+
+@pytest.mark.parametrize(
+    ("marker", "topic", "shown_earlier"),
+    [
+        (obs("13964-2", 0.5, "umol/L", "2026-09-01"), "b12-indeterminate", True),  # before: shown, not used
+        (obs("13965-9", 22, "umol/L", "2026-08-15"), "b12-indeterminate", True),
+        (obs("13964-2", 0.5, "umol/L", "2026-10-01"), "b12-deficiency", False),  # same day: settles it
+        (obs("13964-2", 0.5, "umol/L", "2025-06-01"), "b12-indeterminate", False),  # not recent: a stale gap
+    ],
+)
+def test_a_marker_measured_before_a_grey_zone_b12_is_shown_but_does_not_settle_it(
+    marker, topic, shown_earlier
+):
+    result = run(chart([obs(B12, 250, "pg/mL", "2026-10-01"), marker]))
+    found = finding(result, topic)
+    assert found is not None
+    earlier = [e for e in found.evidence if e.note and "before the B12 result" in e.note]
+    assert bool(earlier) is shown_earlier
+    if shown_earlier:
+        assert earlier[0].reference == f"Observation/{marker['id']}"

@@ -232,11 +232,18 @@ def _indeterminate(
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
     symptoms = neuro_symptoms(facts, knowledge)
     gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
+    earlier_ev: list[Evidence] = []
     for analyte in _MARKERS:
         if analyte not in markers:
             gaps.append(
                 DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
             )
+            # A recent marker from before the B12 result does not settle it, but the clinician
+            # must see it: it is why the card will not order that test again.
+            earlier = facts.recent(analyte)
+            if earlier is not None:
+                note = f"measured before the B12 result of {grey.when.day}: not used to settle it"
+                earlier_ev.append(evidence(earlier, knowledge, _MARKERS[analyte], ">", note))
     # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
     wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
@@ -252,7 +259,7 @@ def _indeterminate(
         severity=Severity.WARNING if symptoms else Severity.INFO,
         title="Vitamin B12 result in the grey zone",
         primary=primary,
-        evidence=(*grey_ev, *marker_ev),
+        evidence=(*grey_ev, *marker_ev, *earlier_ev),
         causes=b12_risk_causes(facts, knowledge),
         gaps=tuple(gaps),
         tests=tests,
