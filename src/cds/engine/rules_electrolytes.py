@@ -211,6 +211,15 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if facts.recent("magnesium") is None:
         tests.append(test(knowledge, "magnesium", "low magnesium can keep calcium low"))
     tests.append(test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
+    # Advice that fits the result: no "confirm with ionized calcium" on an ionized result, no
+    # "check magnesium" when a recent magnesium is normal.
+    magnesium = facts.recent("magnesium")
+    magnesium_open = magnesium is None or _is_low(magnesium, knowledge, "magnesium_low")
+    advice = [
+        *([] if ionized else ["calcium-confirm-ionized"]),
+        *(["calcium-check-magnesium"] if magnesium_open else []),
+        "calcium-urgent-if-severe",
+    ]
     return Finding(
         topic=Topic.HYPOCALCEMIA,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -221,6 +230,7 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         tests=tuple(tests),
         notes=tuple(notes),
         sources=ordered_unique((item.source, "sfe-hypocalcaemia", "twitching-deficiencies")),
+        advice=tuple(advice),
     )
 
 
