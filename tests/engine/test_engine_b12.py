@@ -279,3 +279,25 @@ def test_a_marker_measured_before_a_grey_zone_b12_is_shown_but_does_not_settle_i
     assert bool(earlier) is shown_earlier
     if shown_earlier:
         assert earlier[0].reference == f"Observation/{marker['id']}"
+
+
+@pytest.mark.parametrize(
+    ("labs", "lines"),
+    [
+        ([], ["Vitamin B12: no usable result in the last 12 months"]),
+        (
+            [obs(B12, 300, "pg/mL", "2024-10-01")],
+            ["Vitamin B12: latest result (300 pg/mL, 2024-10-01) is older than 12 months"],
+        ),
+        (
+            [obs(B12, 300, "mcg/dL", "2026-10-01")],  # set aside: "no usable result" still says it
+            ["Vitamin B12: no usable result in the last 12 months", "unit 'mcg/dL' not recognised"],
+        ),
+    ],
+)
+def test_a_missing_test_is_said_once(labs, lines):
+    testing = finding(run(chart(labs, meds=[med(rxnorm="6809")])), "b12-testing-recommended")
+    shown = [f"{g.item}: {g.reason}" for g in testing.gaps]
+    for line in lines:
+        assert sum(line in s for s in shown) == 1, shown
+    assert len(shown) == len(lines)

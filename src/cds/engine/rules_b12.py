@@ -13,7 +13,7 @@ from cds.engine.building import (
     is_child,
     lab_gaps,
     medication_cause,
-    missing_gap,
+    missing_gaps,
     neuro_symptoms,
     ordered_unique,
     preliminary,
@@ -358,7 +358,7 @@ def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     triggers += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     if not triggers:
         return None
-    gaps = [missing_gap(knowledge, "Vitamin B12"), *lab_gaps(facts, ("b12_total", "holotc"), knowledge)]
+    gaps = missing_gaps(facts, knowledge, "Vitamin B12", ("b12_total", "holotc"))
     notes = []
     if facts.meds("metformin"):
         notes.append("metformin-b12")

@@ -9,7 +9,7 @@ from cds.engine.building import (
     current_medication_causes,
     evidence,
     lab_gaps,
-    missing_gap,
+    missing_gaps,
     ordered_unique,
     preliminary,
     test,
@@ -80,7 +80,7 @@ def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
     partners = current_medication_causes(facts, (*DIURETICS, "digoxin"))
     if not long_term and not partners:
         return None
-    gaps = [missing_gap(knowledge, "Magnesium"), *lab_gaps(facts, ("magnesium",), knowledge)]
+    gaps = missing_gaps(facts, knowledge, "Magnesium", ("magnesium",))
     gaps += [DataGap(m.reference, "PPI start date not recorded") for m in ppis if m.start is None]
     notes = ["ppi-magnesium"] + (["magnesium-digoxin"] if facts.meds("digoxin") else [])
     return Finding(
