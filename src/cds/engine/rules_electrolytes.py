@@ -19,7 +19,7 @@ from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
-from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic
+from cds.engine.model import Cause, DataGap, Evidence, Finding, Severity, Topic
 from cds.knowledge import Knowledge
 
 DIURETICS = ("loop-diuretic", "thiazide-diuretic")
@@ -284,6 +284,11 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if "potassium" in low:
         causes += current_medication_causes(facts, ("systemic-corticosteroid",))
     notes = ["electrolytes-twitching"]
+    on_record: list[Cause] = []
+    if "potassium" in low and facts.meds("digoxin"):
+        # not a cause of the low potassium, but what makes it dangerous
+        notes.insert(0, "potassium-digoxin")
+        on_record = current_medication_causes(facts, ("digoxin",))
     if any(e.analyte == "potassium" and d == "high" and not s for s, d, e in found):
         notes.append("potassium-haemolysis")
     if preliminary(items):
@@ -302,6 +307,7 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         notes=tuple(notes),
         sources=ordered_unique((*(e.source for e in items), "twitching-deficiencies")),
         advice=advice,
+        on_record=unique(on_record),
     )
 
 
