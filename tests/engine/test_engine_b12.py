@@ -301,3 +301,65 @@ def test_a_missing_test_is_said_once(labs, lines):
     for line in lines:
         assert sum(line in s for s in shown) == 1, shown
     assert len(shown) == len(lines)
+
+
+HOLOTC = "72160-5"
+
+
+@pytest.mark.parametrize(
+    ("labs", "topic", "title"),
+    [
+        # a low total B12 with a normal active B12 that day or later: the results disagree
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 80, "pmol/L", "2026-10-01")],
+            "b12-indeterminate",
+            "disagree",
+        ),
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 80, "pmol/L", "2026-10-05")],
+            "b12-indeterminate",
+            "disagree",
+        ),
+        # the active B12 came first: the later low total B12 stands
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-05"), obs(HOLOTC, 80, "pmol/L", "2026-10-01")],
+            "b12-deficiency",
+            None,
+        ),
+        # a grey or low active B12 does not disagree with a low total
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 60, "pmol/L", "2026-10-01")],
+            "b12-deficiency",
+            None,
+        ),
+        # MMA settles the disagreement either way
+        (
+            [
+                obs(B12, 160, "pg/mL", "2026-10-01"),
+                obs(HOLOTC, 80, "pmol/L", "2026-10-01"),
+                obs("13964-2", 0.6, "umol/L", "2026-10-02"),
+            ],
+            "b12-deficiency",
+            None,
+        ),
+        (
+            [
+                obs(B12, 160, "pg/mL", "2026-10-01"),
+                obs(HOLOTC, 80, "pmol/L", "2026-10-01"),
+                obs("13964-2", 0.2, "umol/L", "2026-10-02"),
+            ],
+            None,
+            None,
+        ),
+    ],
+)
+def test_a_low_total_b12_with_a_normal_active_b12_is_settled_by_mma_not_treated(labs, topic, title):
+    result = run(chart(labs))
+    b12_topics = [t for t in topics(result) if t.startswith("b12-")]
+    assert b12_topics == ([topic] if topic else [])
+    if title:
+        found = finding(result, topic)
+        assert title in found.title
+        assert found.treatments == ()
+        assert {e.analyte for e in found.evidence} == {"b12_total", "holotc"}
+        assert {t.key for t in found.tests} == {"mma", "homocysteine"}

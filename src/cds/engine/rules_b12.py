@@ -70,6 +70,10 @@ class B12Status:
     deficient: tuple[LabResult, ...]  # recent results in the deficient band
     grey: tuple[LabResult, ...]  # recent indeterminate or unclear-low results
     bands: dict[str, str]  # reference -> band
+    # A deficient total B12 with a normal active B12 measured that day or later: the markers
+    # disagree, so it is handled as a grey zone (MMA or homocysteine settles it). Also in grey.
+    discordant: LabResult | None = None
+    settling_holotc: LabResult | None = None
 
 
 def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
@@ -85,10 +89,23 @@ def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
         if bands[r.reference] in {"indeterminate", "unclear-low"}
         and not (settled_by_holotc and r.analyte == "b12_total" and holotc.when.day >= r.when.day)
     )
+    discordant = next(
+        (
+            r
+            for r in recent
+            if settled_by_holotc
+            and r.analyte == "b12_total"
+            and bands[r.reference] == "deficient"
+            and holotc.when.day >= r.when.day
+        ),
+        None,
+    )
     return B12Status(
-        deficient=tuple(r for r in recent if bands[r.reference] == "deficient"),
-        grey=grey,
+        deficient=tuple(r for r in recent if bands[r.reference] == "deficient" and r is not discordant),
+        grey=(*grey, discordant) if discordant is not None else grey,
         bands=bands,
+        discordant=discordant,
+        settling_holotc=holotc if discordant is not None else None,
     )
 
 
@@ -232,6 +249,11 @@ def _indeterminate(
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
     symptoms = neuro_symptoms(facts, knowledge)
     gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
+    discordant = status.discordant is not None and grey.reference == status.discordant.reference
+    if discordant and status.settling_holotc is not None:
+        holotc = status.settling_holotc
+        note = "normal active B12 on or after the low total B12: the results disagree"
+        marker_ev.insert(0, evidence(holotc, knowledge, "holotc_indeterminate_upper", ">", note))
     earlier_ev: list[Evidence] = []
     for analyte in _MARKERS:
         if analyte not in markers:
@@ -257,7 +279,7 @@ def _indeterminate(
         topic=Topic.B12_INDETERMINATE,
         # Grey-zone results are a prompt to test; documented nerve symptoms make them pressing.
         severity=Severity.WARNING if symptoms else Severity.INFO,
-        title="Vitamin B12 result in the grey zone",
+        title="Vitamin B12 results disagree" if discordant else "Vitamin B12 result in the grey zone",
         primary=primary,
         evidence=(*grey_ev, *marker_ev, *earlier_ev),
         causes=b12_risk_causes(facts, knowledge),
