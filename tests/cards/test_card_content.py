@@ -241,3 +241,33 @@ def test_values_are_shown_at_the_precision_the_laboratory_reported(value, report
     [card] = build_cards([deficiency(primary=item, evidence=(item,))], context())
     assert f"| {shown} |" in card["detail"]
     assert "180.215" not in card["summary"] + card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "reported", "cutoff", "shown", "quoted"),
+    [
+        # a derived value (no LOINC of its own) is at least as precise as its cut-off
+        ("", 2.0, "8.4 mg/dL; albumin 4.5 g/dL", "< 2.12 mmol/L", "2.00 mmol/L", True),
+        ("", 2.1186, "8.5 mg/dL; albumin 4.0 g/dL", "< 2.12 mmol/L", "2.119 mmol/L", True),
+        ("", 1.5, "6.0 mg/dL; albumin 4.0 g/dL", "< 1.9 mmol/L", "1.5 mmol/L", True),
+        # 2 and 2.0 are one number: the reported form is not quoted beside it
+        ("2000-8", 2.0, "2 mmol/L", "< 2.12 mmol/L", "2.0 mmol/L", False),
+        ("2000-8", 2.0, "8.0 mg/dL", "< 2.12 mmol/L", "2.0 mmol/L", True),
+    ],
+)
+def test_derived_values_keep_the_cut_off_precision_and_equal_numbers_are_not_quoted(
+    loinc, value, reported, cutoff, shown, quoted
+) -> None:
+    item = b12_evidence(
+        analyte="calcium_corrected",
+        display="Calcium",
+        loinc=loinc,
+        reported=reported,
+        value=value,
+        unit="mmol/L",
+        cutoff=cutoff,
+    )
+    [card] = build_cards([deficiency(primary=item, evidence=(item,))], context())
+    assert f"| {shown} |" in card["detail"]
+    assert f" {shown} " in card["summary"]
+    assert ("(reported " in card["summary"]) is quoted

@@ -172,7 +172,8 @@ def test_paediatric_note_under_18(birth, child):
 def test_children_are_not_offered_adult_dose_orders(birth, child):
     deficiency = run(chart([obs(B12, 120, "pg/mL")], birth_date=birth)).findings[0]
     assert (deficiency.treatments == ()) is child
-    assert ("b12-paediatric-dosing" in deficiency.notes) is child
+    # why no order is offered is a gap, never a caveat the two-caveat limit could cut
+    assert any(g.item == "Age" and "paediatric advice" in g.reason for g in deficiency.gaps) is child
 
 
 def test_on_b12_therapy_gets_monitoring_not_treatment():
@@ -257,3 +258,108 @@ def test_b12_elevated_recommends_workup_tests():
 def test_a_normal_active_b12_settles_a_grey_total_b12(holotc, holotc_date, expected):
     labs = [obs(B12, 250, "pg/mL", "2026-10-01"), obs("72160-5", holotc, "pmol/L", holotc_date)]
     assert set(topics(run(chart(labs)))) == expected
+
+
+@pytest.mark.parametrize(
+    ("marker", "topic", "shown_earlier"),
+    [
+        (obs("13964-2", 0.5, "umol/L", "2026-09-01"), "b12-indeterminate", True),  # before: shown, not used
+        (obs("13965-9", 22, "umol/L", "2026-08-15"), "b12-indeterminate", True),
+        (obs("13964-2", 0.5, "umol/L", "2026-10-01"), "b12-deficiency", False),  # same day: settles it
+        (obs("13964-2", 0.5, "umol/L", "2025-06-01"), "b12-indeterminate", False),  # not recent: a stale gap
+    ],
+)
+def test_a_marker_measured_before_a_grey_zone_b12_is_shown_but_does_not_settle_it(
+    marker, topic, shown_earlier
+):
+    result = run(chart([obs(B12, 250, "pg/mL", "2026-10-01"), marker]))
+    found = finding(result, topic)
+    assert found is not None
+    earlier = [e for e in found.evidence if e.note and "before the B12 result" in e.note]
+    assert bool(earlier) is shown_earlier
+    if shown_earlier:
+        assert earlier[0].reference == f"Observation/{marker['id']}"
+
+
+@pytest.mark.parametrize(
+    ("labs", "lines"),
+    [
+        ([], ["Vitamin B12: no usable result in the last 12 months"]),
+        (
+            [obs(B12, 300, "pg/mL", "2024-10-01")],
+            ["Vitamin B12: latest result (300 pg/mL, 2024-10-01) is older than 12 months"],
+        ),
+        (
+            [obs(B12, 300, "mcg/dL", "2026-10-01")],  # set aside: "no usable result" still says it
+            ["Vitamin B12: no usable result in the last 12 months", "unit 'mcg/dL' not recognised"],
+        ),
+    ],
+)
+def test_a_missing_test_is_said_once(labs, lines):
+    testing = finding(run(chart(labs, meds=[med(rxnorm="6809")])), "b12-testing-recommended")
+    shown = [f"{g.item}: {g.reason}" for g in testing.gaps]
+    for line in lines:
+        assert sum(line in s for s in shown) == 1, shown
+    assert len(shown) == len(lines)
+
+
+HOLOTC = "72160-5"
+
+
+@pytest.mark.parametrize(
+    ("labs", "topic", "title"),
+    [
+        # a low total B12 with a normal active B12 that day or later: the results disagree
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 80, "pmol/L", "2026-10-01")],
+            "b12-indeterminate",
+            "disagree",
+        ),
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 80, "pmol/L", "2026-10-05")],
+            "b12-indeterminate",
+            "disagree",
+        ),
+        # the active B12 came first: the later low total B12 stands
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-05"), obs(HOLOTC, 80, "pmol/L", "2026-10-01")],
+            "b12-deficiency",
+            None,
+        ),
+        # a grey or low active B12 does not disagree with a low total
+        (
+            [obs(B12, 160, "pg/mL", "2026-10-01"), obs(HOLOTC, 60, "pmol/L", "2026-10-01")],
+            "b12-deficiency",
+            None,
+        ),
+        # MMA settles the disagreement either way
+        (
+            [
+                obs(B12, 160, "pg/mL", "2026-10-01"),
+                obs(HOLOTC, 80, "pmol/L", "2026-10-01"),
+                obs("13964-2", 0.6, "umol/L", "2026-10-02"),
+            ],
+            "b12-deficiency",
+            None,
+        ),
+        (
+            [
+                obs(B12, 160, "pg/mL", "2026-10-01"),
+                obs(HOLOTC, 80, "pmol/L", "2026-10-01"),
+                obs("13964-2", 0.2, "umol/L", "2026-10-02"),
+            ],
+            None,
+            None,
+        ),
+    ],
+)
+def test_a_low_total_b12_with_a_normal_active_b12_is_settled_by_mma_not_treated(labs, topic, title):
+    result = run(chart(labs))
+    b12_topics = [t for t in topics(result) if t.startswith("b12-")]
+    assert b12_topics == ([topic] if topic else [])
+    if title:
+        found = finding(result, topic)
+        assert title in found.title
+        assert found.treatments == ()
+        assert {e.analyte for e in found.evidence} == {"b12_total", "holotc"}
+        assert {t.key for t in found.tests} == {"mma", "homocysteine"}

@@ -64,3 +64,20 @@ def test_pregnancy_prefers_active_b12_or_mma(observations, conditions, topic, te
     found = finding(run(chart(observations, conditions=conditions, birth_date=ADULT)), topic)
     assert [t.key for t in found.tests] == tests
     assert ("b12-pregnancy" in found.notes) is note
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "conditions"),
+    [
+        (CHILD, []),
+        (CHILD, [cond("R25.3", ICD10)]),  # twitching: urgency and paediatric caveats fill the two slots
+        (CHILD, [cond("91175000", SNOMED), cond("K90.0", ICD10)]),
+    ],
+)
+def test_a_child_card_says_why_no_dose_is_offered_whatever_else_it_carries(birth_date, conditions):
+    deficiency = finding(
+        run(chart([obs("2132-9", 120, "pg/mL")], conditions=conditions, birth_date=birth_date)),
+        "b12-deficiency",
+    )
+    assert deficiency.treatments == ()
+    assert [g.item for g in deficiency.gaps if "paediatric advice" in g.reason] == ["Age"]

@@ -89,3 +89,37 @@ def test_summary_names_every_flag_found_symptoms_before_diagnoses():
     )
     assert [s.key for s in red.symptoms] == ["facial-spasm", "limb-weakness", "dysphagia"]
     assert [r.key for r in red.on_record] == ["motor-neuron-disease"]
+
+
+BROAD = [
+    # (how it is recorded, expected flag name): weakness or paralysis named without a body part
+    (_text("Left-sided weakness"), "weakness or paralysis"),
+    (_text("Right hemiparesis"), "weakness or paralysis"),
+    (_text("Weakness"), "weakness or paralysis"),
+    (cond("R53.1", ICD10), "weakness or paralysis"),
+    (cond("G81.94", ICD10), "weakness or paralysis"),
+    # a narrower flag wins over the broad one: never "limb weakness and weakness or paralysis"
+    (_text("Muscle weakness"), "limb weakness"),
+    (_text("Facial weakness"), "facial weakness or drooping"),
+]
+
+
+@pytest.mark.parametrize(("condition", "flag"), BROAD)
+def test_broad_weakness_and_paralysis_raise_the_card_once(condition, flag):
+    red = finding(run(chart(normal_workup(), conditions=[TWITCHING, condition])), "twitching-red-flags")
+    assert red is not None
+    assert red.title == f"Twitching with {flag}: assess promptly"
+
+
+@pytest.mark.parametrize("words", ["Twitching without weakness", "Free of weakness", "No paralysis"])
+def test_broad_weakness_negated_raises_nothing(words):
+    assert topics(run(chart(normal_workup(), conditions=[TWITCHING, _text(words)]))) == []
+
+
+@pytest.mark.parametrize(
+    "words", ["Eyelid twitching without ptosis", "Facial twitching without slurred speech"]
+)
+def test_without_negates_only_what_follows(words):
+    result = run(chart(normal_workup(), conditions=[_text(words)]))
+    assert topics(result) == []
+    assert {c.value_set for c in result.facts.conditions} == {"twitching"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -42,3 +43,24 @@ def test_known_adult_age_gets_the_options(birth_date):
     deficiency = finding(run(resources), "b12-deficiency")
     assert [t.key for t in deficiency.treatments] == ["b12-oral", "b12-sublingual", "b12-im"]
     assert not any(g.item == "Age" for g in deficiency.gaps)
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "doses"),
+    [
+        ("2008", False),  # may still be 17 (born in December 2008)
+        ("2008-12", False),
+        ("2008-11", False),  # born 26-30 November 2008 is still 17 on 2026-11-25
+        ("2008-10", True),  # 18 whatever the day
+        ("2008-11-25", True),  # 18 today
+        ("2008-11-26", False),  # 18 tomorrow
+        ("2007", True),
+    ],
+)
+def test_a_partial_birth_date_counts_from_its_last_possible_day(birth_date, doses):
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    deficiency = finding(
+        run(chart([obs("2132-9", 120, "pg/mL", "2026-11-20")], birth_date=birth_date), now=now),
+        "b12-deficiency",
+    )
+    assert bool(deficiency.treatments) is doses

@@ -92,6 +92,21 @@ def test_folic_acid_with_an_unsettled_grey_zone_b12_warns_without_treatment() ->
     assert "grey-zone" in found.title
 
 
+@pytest.mark.parametrize(
+    ("labs", "conditions", "tests"),
+    [
+        ([B12_GREY], [], ["mma", "homocysteine"]),  # the card offers what settles the grey zone
+        ([B12_GREY, obs("13964-2", 0.2, "umol/L", "2026-10-20")], [], []),  # settled: silent anyway
+        ([B12_DEFICIENT], [cond("Z33.1")], ["holotc", "mma"]),  # pregnancy: confirm with active B12, MMA
+        ([B12_DEFICIENT], [], []),
+    ],
+)
+def test_folic_acid_card_offers_the_tests_its_b12_finding_needs(labs, conditions, tests) -> None:
+    result = run(chart(labs, conditions=conditions), drafts(order("fa", rxnorm="4511")))
+    found = next((f for f in result.findings if f.topic == Topic.FOLATE_WITHOUT_B12), None)
+    assert ([t.key for t in found.tests] if found else []) == tests
+
+
 def test_folic_acid_with_coded_pernicious_anaemia_warns() -> None:
     result = run(chart([B12_NORMAL], conditions=[cond("D51.0")]), drafts(order("fa", text="Folic acid 5 mg")))
     found = finding(result, Topic.FOLATE_WITHOUT_B12)

@@ -146,7 +146,7 @@ def cards_for(finding: Finding, ctx: CardContext) -> list[dict[str, Any]]:
     # The card lists and orders only the tests it suggests; dropped ones are explained, and
     # advice that points at tests ("complete the missing tests below") goes when none are left.
     shown = replace(finding, tests=tuple(tests))
-    keep_advice = not finding.tests or bool(tests)
+    keep_advice = not (finding.tests or finding.tests_elsewhere) or bool(tests)
     summary = summary_for(shown)
     card = _card(shown, key, ctx, summary, finding.severity.value, first, dropped, topic_advice=keep_advice)
     result = [card]

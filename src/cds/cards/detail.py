@@ -77,6 +77,10 @@ def detail_for(
     advice = [notes[key] for key in finding.advice if key in notes] or list(topic.advice)
     todo = [f"- {md_text(line)}" for line in (*advice_first, *advice)]
     todo += [f"- Order {md_escape(t.display)}: {md_escape(t.reason)}" for t in finding.tests]
+    todo += [
+        f"- {md_escape(t.display)}: offered on the card \"{md_escape(t.card)}\""
+        for t in finding.tests_elsewhere
+    ]
     todo += [f"- {md_text(line)}" for line in advice_last]
     caveats = _caveats(finding.notes, notes, note_priority or {})
     gaps = [f"- {md_escape(g.item)}: {md_escape(g.reason)}" for g in finding.gaps]

@@ -24,10 +24,14 @@ def without_trailing_parenthetical(name: str) -> str:
 
 
 def shown_number(value: float, cutoff: str) -> str:
-    """The value rounded for reading, but never to a cut-off number it is not equal to:
+    """The value rounded for reading, at least as precise as its cut-off (a derived 2.00
+    against "< 2.12" reads 2.00, not 2), but never to a cut-off number it is not equal to:
     2.1186 against "< 2.12" reads 2.119, not 2.12 (which would contradict the finding)."""
     shown = format_number(value)
     limits = _NUMBER.findall(cutoff)
+    decimals = max((len(n.partition(".")[2]) for n in limits), default=0)
+    if decimals and math.isfinite(value) and len(shown.partition(".")[2]) < decimals:
+        shown = f"{value:.{decimals}f}"
     for decimals in (3, 4, 6):
         if shown not in limits or float(shown) == value:
             break
@@ -85,7 +89,7 @@ def _reported_differs(evidence: Evidence) -> bool:
     match = _LEADING_NUMBER.match(evidence.reported)
     if match is None:
         return bool(evidence.reported.strip())
-    return format_number(float(match.group(2))) != shown_value(evidence)
+    return float(match.group(2)) != float(shown_value(evidence))  # 2 and 2.0 are one number
 
 
 def evidence_phrase(evidence: Evidence, title: str = "") -> str:

@@ -15,6 +15,7 @@ from cds.engine.rules_b12 import b12_findings
 from cds.engine.rules_electrolytes import electrolyte_findings
 from cds.engine.rules_twitching import twitching_findings
 from cds.engine.rules_unreadable import explain_repeats
+from cds.engine.shared_tests import offer_each_test_once
 from cds.knowledge import Knowledge
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -80,4 +81,5 @@ def assess(
             unique_findings.append(finding)
     unique_findings = [for_age(f, facts, knowledge) for f in unique_findings]
     unique_findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    unique_findings = offer_each_test_once(unique_findings, frozenset(hidden_topics))
     return Assessment(findings=tuple(unique_findings), facts=facts)

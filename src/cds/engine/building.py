@@ -58,6 +58,17 @@ def missing_gap(knowledge: Knowledge, display: str) -> DataGap:
     return DataGap(display, f"no usable result in the last {knowledge.recent_months} months")
 
 
+def missing_gaps(
+    facts: PatientFacts, knowledge: Knowledge, display: str, analytes: Iterable[str]
+) -> list[DataGap]:
+    """"No usable result" for a test, and what is on file; when the latest result of that test
+    is named as too old, that line already says so and "no usable result" is not repeated."""
+    found = lab_gaps(facts, analytes, knowledge)
+    if any(g.item == display and g.reason.startswith("latest result") for g in found):
+        return found
+    return [missing_gap(knowledge, display), *found]
+
+
 def unavailable_gaps(facts: PatientFacts) -> list[DataGap]:
     return [DataGap(key, str(reason)) for key, reason in sorted(facts.unavailable.items())]
 

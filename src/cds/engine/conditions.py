@@ -21,6 +21,17 @@ _NOT_THE_PATIENTS_CONDITION = PhraseIndex(
         "negative for", "ruled out", "rule out", "excluded", "absence of", "screening for",
     )
 )
+# "without" negates only what follows it: "Twitching without weakness" is twitching, and
+# "Coeliac disease without complication" is still coeliac disease.
+_WITHOUT = (" without ", " free of ")
+
+
+def _before_without(words: str) -> str:
+    for cue in _WITHOUT:
+        cut = words.find(cue)
+        if cut >= 0:
+            words = words[: cut + 1]
+    return words
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 
@@ -94,13 +105,19 @@ def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
     names = [n for n in (concept_text, *(d for *_, d in coded)) if n and name_fits(n)]
     if names:
         words = word_form(" ".join(names))
-        by_text = knowledge.condition_names.find(words)
-        by_text.update(knowledge.condition_whole_names.get(words, ()))  # the whole name, reviewed
+        kept = _before_without(words)  # "twitching without ptosis": ptosis is not named
+        by_text = knowledge.condition_names.find(kept)
+        by_text.update(knowledge.condition_whole_names.get(kept, ()))  # the whole name, reviewed
         # "Family history of ALS", "No facial weakness": never a text match. Only looked for
         # when a name matched, since only then can it change the answer.
         if by_text and not _NOT_THE_PATIENTS_CONDITION.any(words):
             for key in sorted(by_text, key=index.order.__getitem__):
                 how_matched.setdefault(key, "text")
+    # A broad name ("weakness") stands only when nothing narrower in its set matched.
+    broad = knowledge.condition_fallbacks
+    for key in [k for k, how in how_matched.items() if how == "text" and k in broad]:
+        if any(other[0] == key[0] and other != key for other in how_matched):
+            del how_matched[key]
     ordered = sorted(how_matched.items(), key=lambda item: index.order[item[0]])
     return label, tuple(ordered)
 

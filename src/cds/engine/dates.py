@@ -67,6 +67,27 @@ def as_utc(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
+def youngest_age(birth_date: object, today: date) -> int | None:
+    """Age in whole years from a FHIR birthDate, never older than the patient can be: a partial
+    date ("2008", "2008-11") counts from its last possible day, so a patient who may still be
+    17 is not taken for 18. None when it is not a date or lies in the future."""
+    if not isinstance(birth_date, str):
+        return None
+    match = _PARTIAL.match(birth_date.strip())
+    earliest = parse_when(birth_date)
+    if match is None or earliest is None or earliest.day > today:
+        return None
+    year, month = int(match.group(1)), match.group(2)
+    if match.group(3):
+        latest = earliest.day
+    elif month:
+        following = date(year + int(month) // 12, int(month) % 12 + 1, 1)
+        latest = date.fromordinal(following.toordinal() - 1)
+    else:
+        latest = date(year, 12, 31)
+    return age_years(min(latest, today), today)
+
+
 def age_years(birth: date, today: date) -> int:
     years = today.year - birth.year
     if (today.month, today.day) < (birth.month, birth.day):

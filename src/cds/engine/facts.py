@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
-from cds.engine.dates import age_years, as_utc, months_before, parse_when
+from cds.engine.dates import as_utc, months_before, youngest_age
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
 from cds.engine.medications import (
@@ -126,11 +126,7 @@ def build_facts(
         unidentified=unidentified,
     )
     conditions = read_conditions(groups.get("Condition", []), knowledge, subject, now)
-    age = None
-    if patient is not None:
-        birth = parse_when(patient.get("birthDate"))
-        if birth is not None and birth.day <= today:
-            age = age_years(birth.day, today)
+    age = youngest_age(patient.get("birthDate"), today) if patient is not None else None
     return PatientFacts(
         patient_id=patient_id,
         now=now,

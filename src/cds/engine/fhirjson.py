@@ -44,13 +44,38 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
+# Other spellings of the code systems the engine reads, as EHRs send them: the HL7 OIDs
+# (systems converted from CDA documents keep them) and a trailing slash. Each maps to the
+# canonical FHIR URI (HL7 terminology registry).
+_SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.1": "http://loinc.org",
+    "urn:oid:2.16.840.1.113883.6.96": "http://snomed.info/sct",
+    "urn:oid:2.16.840.1.113883.6.90": "http://hl7.org/fhir/sid/icd-10-cm",
+    "urn:oid:2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
+    "urn:oid:2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
+}
+_SNOMED = "http://snomed.info/sct"
+
+
+def canonical_system(system: str) -> str:
+    """The canonical URI of a code system spelling: OID, trailing slash or SNOMED CT edition
+    path ("http://snomed.info/sct/731000124108") all name the same system."""
+    system = system.strip()
+    if system.endswith("/"):
+        system = system.rstrip("/")
+    if system.startswith(_SNOMED + "/"):
+        return _SNOMED
+    return _SYSTEM_ALIASES.get(system, system)
+
+
 def codings(concept: Any) -> Iterator[tuple[str, str, str | None]]:
-    """(system, code, display) of each well-formed coding of a CodeableConcept."""
+    """(system, code, display) of each well-formed coding of a CodeableConcept; the system in
+    its canonical spelling."""
     for coding in arr(concept, "coding"):
         system = text(coding, "system")
         code = text(coding, "code")
         if system is not None and code is not None:
-            yield system, code.strip(), text(coding, "display")
+            yield canonical_system(system), code.strip(), text(coding, "display")
 
 
 def status_codes(concept: Any) -> set[str]:

@@ -13,7 +13,17 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from cds.engine.dates import When, parse_when
-from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, number, obj, reference_id, text
+from cds.engine.fhirjson import (
+    Entry,
+    SubjectCheck,
+    arr,
+    canonical_system,
+    codings,
+    number,
+    obj,
+    reference_id,
+    text,
+)
 from cds.knowledge import Knowledge, LabDefinition
 
 LOINC_SYSTEM = "http://loinc.org"
@@ -83,7 +93,8 @@ def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, st
     if not isinstance(found, list):
         return None
     for coding in found:
-        if isinstance(coding, dict) and coding.get("system") == LOINC_SYSTEM:
+        system = coding.get("system") if isinstance(coding, dict) else None
+        if isinstance(system, str) and (system == LOINC_SYSTEM or canonical_system(system) == LOINC_SYSTEM):
             value = coding.get("code")
             if isinstance(value, str) and (analyte := knowledge.analyte_for_loinc(value.strip())):
                 return analyte, value.strip()

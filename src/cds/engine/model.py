@@ -83,6 +83,14 @@ class TestRecommendation:
 
 
 @dataclass(frozen=True)
+class SharedTest:
+    """A test this finding needs that another card of the same answer already offers."""
+
+    display: str  # "Albumin (serum)"
+    card: str  # title of the finding that carries the order: "Low magnesium"
+
+
+@dataclass(frozen=True)
 class TreatmentOption:
     key: str  # knowledge key in treatments.json: "b12-oral", "b12-sublingual", "b12-im", "b12-im-neuro"
     recommended: bool
@@ -107,3 +115,5 @@ class Finding:
     # ALS, the B12 therapy already on record, the orders being signed.
     on_record: tuple[Cause, ...] = ()
     advice: tuple[str, ...] = ()  # note keys shown under "What to do" in place of the topic's routine advice
+    # Tests this finding needs that an earlier card already offers: named, never ordered twice.
+    tests_elsewhere: tuple[SharedTest, ...] = ()

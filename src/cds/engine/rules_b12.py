@@ -13,7 +13,7 @@ from cds.engine.building import (
     is_child,
     lab_gaps,
     medication_cause,
-    missing_gap,
+    missing_gaps,
     neuro_symptoms,
     ordered_unique,
     preliminary,
@@ -70,6 +70,10 @@ class B12Status:
     deficient: tuple[LabResult, ...]  # recent results in the deficient band
     grey: tuple[LabResult, ...]  # recent indeterminate or unclear-low results
     bands: dict[str, str]  # reference -> band
+    # A deficient total B12 with a normal active B12 measured that day or later: the markers
+    # disagree, so it is handled as a grey zone (MMA or homocysteine settles it). Also in grey.
+    discordant: LabResult | None = None
+    settling_holotc: LabResult | None = None
 
 
 def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
@@ -85,10 +89,23 @@ def b12_status(facts: PatientFacts, knowledge: Knowledge) -> B12Status:
         if bands[r.reference] in {"indeterminate", "unclear-low"}
         and not (settled_by_holotc and r.analyte == "b12_total" and holotc.when.day >= r.when.day)
     )
+    discordant = next(
+        (
+            r
+            for r in recent
+            if settled_by_holotc
+            and r.analyte == "b12_total"
+            and bands[r.reference] == "deficient"
+            and holotc.when.day >= r.when.day
+        ),
+        None,
+    )
     return B12Status(
-        deficient=tuple(r for r in recent if bands[r.reference] == "deficient"),
-        grey=grey,
+        deficient=tuple(r for r in recent if bands[r.reference] == "deficient" and r is not discordant),
+        grey=(*grey, discordant) if discordant is not None else grey,
         bands=bands,
+        discordant=discordant,
+        settling_holotc=holotc if discordant is not None else None,
     )
 
 
@@ -107,8 +124,12 @@ def _b12_therapy_uncertain(facts: PatientFacts) -> bool:
     return facts.medications_unavailable or bool(facts.meds("b12-therapy", "uncertain"))
 
 
-def _treatment_gaps(facts: PatientFacts) -> list[DataGap]:
+def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
+    """Why the card offers no B12 order: said where the clinician looks for what is missing."""
     gaps = []
+    if is_child(facts, knowledge):
+        why = "a child's B12 dose needs paediatric advice, so no dose is suggested"
+        gaps.append(DataGap("Age", f"{facts.age} years: {why}"))
     if facts.age is None:
         gaps.append(
             DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
@@ -188,8 +209,6 @@ def _deficiency(
     notes += ["folate-caution", "b12-review"]
     if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
-    if is_child(facts, knowledge):
-        notes.append("b12-paediatric-dosing")
     if any(e.analyte == "mma" for e in items):
         notes.append("mma-renal")
     if preliminary(items):
@@ -202,7 +221,7 @@ def _deficiency(
         primary=primary,
         evidence=items,
         causes=b12_risk_causes(facts, knowledge),
-        gaps=tuple(lab_gaps(facts, B12_ANALYTES, knowledge) + _treatment_gaps(facts)),
+        gaps=tuple(lab_gaps(facts, B12_ANALYTES, knowledge) + _treatment_gaps(facts, knowledge)),
         treatments=treatments,
         notes=ordered_unique(notes),
         sources=_sources(items, ("b12-pathway-2025", "nice-ng239")),
@@ -230,11 +249,23 @@ def _indeterminate(
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
     symptoms = neuro_symptoms(facts, knowledge)
     gaps = lab_gaps(facts, B12_ANALYTES, knowledge)
+    discordant = status.discordant is not None and grey.reference == status.discordant.reference
+    if discordant and status.settling_holotc is not None:
+        holotc = status.settling_holotc
+        note = "normal active B12 on or after the low total B12: the results disagree"
+        marker_ev.insert(0, evidence(holotc, knowledge, "holotc_indeterminate_upper", ">", note))
+    earlier_ev: list[Evidence] = []
     for analyte in _MARKERS:
         if analyte not in markers:
             gaps.append(
                 DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
             )
+            # A recent marker from before the B12 result does not settle it, but the clinician
+            # must see it: it is why the card will not order that test again.
+            earlier = facts.recent(analyte)
+            if earlier is not None:
+                note = f"measured before the B12 result of {grey.when.day}: not used to settle it"
+                earlier_ev.append(evidence(earlier, knowledge, _MARKERS[analyte], ">", note))
     # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
     wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
@@ -248,9 +279,9 @@ def _indeterminate(
         topic=Topic.B12_INDETERMINATE,
         # Grey-zone results are a prompt to test; documented nerve symptoms make them pressing.
         severity=Severity.WARNING if symptoms else Severity.INFO,
-        title="Vitamin B12 result in the grey zone",
+        title="Vitamin B12 results disagree" if discordant else "Vitamin B12 result in the grey zone",
         primary=primary,
-        evidence=(*grey_ev, *marker_ev),
+        evidence=(*grey_ev, *marker_ev, *earlier_ev),
         causes=b12_risk_causes(facts, knowledge),
         gaps=tuple(gaps),
         tests=tests,
@@ -349,7 +380,7 @@ def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     triggers += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     if not triggers:
         return None
-    gaps = [missing_gap(knowledge, "Vitamin B12"), *lab_gaps(facts, ("b12_total", "holotc"), knowledge)]
+    gaps = missing_gaps(facts, knowledge, "Vitamin B12", ("b12_total", "holotc"))
     notes = []
     if facts.meds("metformin"):
         notes.append("metformin-b12")

@@ -9,7 +9,7 @@ from cds.engine.building import (
     current_medication_causes,
     evidence,
     lab_gaps,
-    missing_gap,
+    missing_gaps,
     ordered_unique,
     preliminary,
     test,
@@ -19,7 +19,7 @@ from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
 from cds.engine.labs import LabResult
-from cds.engine.model import DataGap, Evidence, Finding, Severity, Topic
+from cds.engine.model import Cause, DataGap, Evidence, Finding, Severity, Topic
 from cds.knowledge import Knowledge
 
 DIURETICS = ("loop-diuretic", "thiazide-diuretic")
@@ -80,7 +80,7 @@ def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
     partners = current_medication_causes(facts, (*DIURETICS, "digoxin"))
     if not long_term and not partners:
         return None
-    gaps = [missing_gap(knowledge, "Magnesium"), *lab_gaps(facts, ("magnesium",), knowledge)]
+    gaps = missing_gaps(facts, knowledge, "Magnesium", ("magnesium",))
     gaps += [DataGap(m.reference, "PPI start date not recorded") for m in ppis if m.start is None]
     notes = ["ppi-magnesium"] + (["magnesium-digoxin"] if facts.meds("digoxin") else [])
     return Finding(
@@ -211,6 +211,15 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if facts.recent("magnesium") is None:
         tests.append(test(knowledge, "magnesium", "low magnesium can keep calcium low"))
     tests.append(test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
+    # Advice that fits the result: no "confirm with ionized calcium" on an ionized result, no
+    # "check magnesium" when a recent magnesium is normal.
+    magnesium = facts.recent("magnesium")
+    magnesium_open = magnesium is None or _is_low(magnesium, knowledge, "magnesium_low")
+    advice = [
+        *([] if ionized else ["calcium-confirm-ionized"]),
+        *(["calcium-check-magnesium"] if magnesium_open else []),
+        "calcium-urgent-if-severe",
+    ]
     return Finding(
         topic=Topic.HYPOCALCEMIA,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -221,6 +230,7 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         tests=tuple(tests),
         notes=tuple(notes),
         sources=ordered_unique((item.source, "sfe-hypocalcaemia", "twitching-deficiencies")),
+        advice=tuple(advice),
     )
 
 
@@ -274,6 +284,11 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if "potassium" in low:
         causes += current_medication_causes(facts, ("systemic-corticosteroid",))
     notes = ["electrolytes-twitching"]
+    on_record: list[Cause] = []
+    if "potassium" in low and facts.meds("digoxin"):
+        # not a cause of the low potassium, but what makes it dangerous
+        notes.insert(0, "potassium-digoxin")
+        on_record = current_medication_causes(facts, ("digoxin",))
     if any(e.analyte == "potassium" and d == "high" and not s for s, d, e in found):
         notes.append("potassium-haemolysis")
     if preliminary(items):
@@ -292,6 +307,7 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         notes=tuple(notes),
         sources=ordered_unique((*(e.source for e in items), "twitching-deficiencies")),
         advice=advice,
+        on_record=unique(on_record),
     )
 
 

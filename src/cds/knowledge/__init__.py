@@ -99,6 +99,8 @@ class ValueSetMember:
     certainty: str
     names: tuple[str, ...] = ()  # whole-word phrases, padded: " bell s palsy " (text fallback)
     whole_name_only: bool = False  # names must be the condition's whole name, not a phrase in it
+    # a broad name ("weakness") that counts only when no narrower member of its value set matched
+    fallback_name: bool = False
     valid_months: int | None = None  # time-limited: not current once recorded longer ago than this
     flag: str = ""  # red flags: the short name a summary uses ("limb weakness")
     kind: str = "symptom"  # "symptom" (a symptom or sign) or "diagnosis"
@@ -219,6 +221,16 @@ class Knowledge:
                     for name in member.names:
                         found.setdefault(name, []).append((vs_key, member.key))
         return MappingProxyType({name: tuple(refs) for name, refs in found.items()})
+
+    @cached_property
+    def condition_fallbacks(self) -> frozenset[tuple[str, str]]:
+        """(value set, member) whose names match only when no other member of the set did."""
+        return frozenset(
+            (vs_key, member.key)
+            for vs_key, value_set in self.value_sets.items()
+            for member in value_set.members
+            if member.fallback_name
+        )
 
     @cached_property
     def condition_validity(self) -> Mapping[tuple[str, str], int]:
@@ -363,6 +375,7 @@ def _build_value_sets(raw: Mapping[str, Any]) -> dict[str, ValueSet]:
                 certainty=m["certainty"],
                 names=tuple(word_form(n) for n in m.get("names", ())),
                 whole_name_only=m.get("name_match") == "whole",
+                fallback_name=m.get("name_match") == "fallback",
                 valid_months=m.get("valid_months"),
                 flag=m.get("flag", ""),
                 kind=m.get("kind", "symptom"),
@@ -446,7 +459,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     )
     # built up front, so no request pays for them
     _ = knowledge.condition_names, knowledge.condition_codes
-    _ = knowledge.condition_whole_names, knowledge.condition_validity
+    _ = knowledge.condition_whole_names, knowledge.condition_validity, knowledge.condition_fallbacks
     _ = knowledge.medication_names, knowledge.medication_codes
     _ = knowledge.plausible_limits
     return knowledge
