@@ -29,7 +29,10 @@ lint: $(STAMP)
 test: $(STAMP) test-deps lint
 	$(BIN)/python -m pytest
 
+# The load generator is Debian's wrk; the bench extra holds the profiler.
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

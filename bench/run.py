@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -334,6 +334,157 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     ]
 
 
+# --------------------------------------------------------------------------- CPU per call
+# The issue's table: server CPU time per answered call (utime + stime of the server's
+# process tree from /proc, over a load run, divided by the calls answered), for the floor,
+# this service and the same clinical job done with fhir.resources models, in one run.
+TYPICAL_OBSERVATIONS = 110  # about 74 KB, a typical patient-view request
+
+
+def _wrk_run(url: str, script: Path, seconds: int, connections: int, server: int) -> dict[str, float]:
+    """One load run: calls answered, latency percentiles and the server's CPU per call."""
+    cpu_before = _cpu_seconds(server)
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    )
+    cpu_after = _cpu_seconds(server)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
+    measured = json.loads(line.removeprefix("JSON "))
+    answered = measured["requests"] - measured["errors"] - measured["non2xx"]
+    if cpu_before is not None and cpu_after is not None and answered > 0:
+        measured["cpu_ms"] = (cpu_after - cpu_before) * 1000 / answered
+    return measured
+
+
+def _wrk_script(body_file: Path) -> Path:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'local f = io.open("' + str(body_file) + '", "rb")\n'
+        "wrk.method = \"POST\"\nwrk.body = f:read(\"*a\")\nf:close()\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"requests\\": %d, \\"rps\\": %f, \\"p50\\": %f,'
+        ' \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n", summary.requests,'
+        " summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,"
+        " latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read"
+        " + summary.errors.write + summary.errors.timeout, summary.errors.status))\n"
+        "end\n"
+    )
+    return script
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _per_round(results: list[dict[str, float]]) -> str:
+    return ", ".join(f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-" for r in results)
+
+
+def _in_process_ms(body: bytes, repeat: int) -> dict[str, float]:
+    """In-process cost of one call for each contender (best of 3 batches, mean per call)."""
+    import fhir_resources_app
+
+    client = _app().test_client()
+
+    def service() -> None:
+        response = client.post(SERVICE_URL, data=body, content_type="application/json")
+        assert response.status_code == 200
+
+    def best(func: Callable[[], Any], runs: int) -> float:
+        return min(sum(_time_ms(func, runs)) / runs for _ in range(3))
+
+    return {
+        "floor": best(lambda: json.loads(body), repeat),
+        "service": best(service, repeat),
+        "fhir.resources": best(lambda: fhir_resources_app.evaluate(json.loads(body)), max(5, repeat // 20)),
+    }
+
+
+def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 8) -> list[str]:
+    if not shutil.which("wrk"):
+        return ["## CPU per call", "", "wrk is not installed (`apt-get install wrk`); skipped.", ""]
+    bin_dir = Path(sys.executable).parent
+    request = patient_view(TYPICAL_OBSERVATIONS)
+    body = json.dumps(request).encode()
+    tmp = Path(tempfile.mkdtemp(prefix="cds-cpu-"))
+    body_file = tmp / "typical.json"
+    body_file.write_bytes(body)
+    script = _wrk_script(body_file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="INFO")
+    ports = {name: _free_port() for name in ("floor", "service", "fhir.resources")}
+    gunicorn_defaults = [str(bin_dir / "gunicorn"), "-w", "2", "--chdir", str(ROOT / "bench")]
+    contenders = {  # name: (command, port, call path); floor and comparator as their users run them
+        "floor": ([*gunicorn_defaults, "-b", f"127.0.0.1:{ports['floor']}", "trivial_app:app"], "/floor"),
+        "service": ([str(bin_dir / "cds"), "serve", "--port", str(ports["service"])], SERVICE_URL),
+        "fhir.resources": (
+            [*gunicorn_defaults, "-b", f"127.0.0.1:{ports['fhir.resources']}", "fhir_resources_app:app"],
+            SERVICE_URL,
+        ),
+    }
+    urls = {name: f"http://127.0.0.1:{ports[name]}{path}" for name, (_c, path) in contenders.items()}
+    in_process = _in_process_ms(body, 200)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
+    latency: dict[str, float] = {}
+    with ExitStack() as stack:
+        pids = {
+            name: stack.enter_context(_server(command, f"http://127.0.0.1:{ports[name]}/healthz", env))
+            for name, (command, _path) in contenders.items()
+        }
+        for name in contenders:  # warm every worker before measuring
+            _wrk_run(urls[name], script, 1, connections, pids[name])
+        for _ in range(rounds):  # interleaved: a busy minute on the machine hits every contender
+            for name in contenders:
+                time.sleep(cooldown)
+                runs[name].append(_wrk_run(urls[name], script, seconds, connections, pids[name]))
+        time.sleep(cooldown)
+        sustained = _wrk_run(urls["service"], script, max(10, 2 * seconds), 16, pids["service"])
+        latency = {"p50": sustained["p50"], "p99": sustained["p99"], "rps": sustained["rps"]}
+    shutil.rmtree(tmp, ignore_errors=True)
+    cpu = {name: _median([r["cpu_ms"] for r in results if "cpu_ms" in r]) for name, results in runs.items()}
+    failed = {name: sum(int(r["errors"] + r["non2xx"]) for r in results) for name, results in runs.items()}
+    labels = {
+        "floor": "floor: Flask endpoint, `json.loads` of the body, empty card list; gunicorn `-w 2` defaults",
+        "service": "this service, `cds serve`",
+        "fhir.resources": "same job with fhir.resources models (R4B Bundle/Observation/Medication*,"
+        " B12 and magnesium rules, medication check); Flask, gunicorn `-w 2` defaults",
+    }
+    rows = [
+        f"| {labels[name]} | {cpu[name]:.2f} ms | {cpu[name] / cpu['service']:.2f}x"
+        f" | {in_process[name]:.2f} ms | {_median([r['rps'] for r in runs[name]]):,.0f}"
+        f" | {_per_round(runs[name])} | {failed[name]} |"
+        for name in contenders
+    ]
+    floor_ratio = cpu["service"] / cpu["floor"]
+    peer_ratio = cpu["fhir.resources"] / cpu["service"]
+    tail = latency["p99"] / latency["p50"] if latency["p50"] else 0.0
+    return [
+        f"## CPU per call ({len(body):,}-byte patient-view request, {resource_count(request)} resources;"
+        f" wrk 1 thread, {connections} connections, {rounds} interleaved rounds of {seconds} s after"
+        f" {cooldown:g} s idle; medians)",
+        "",
+        "| contender | CPU per call | relative to this service | in process | calls/s"
+        " | per round (ms) | failed |",
+        "|---|---:|---:|---:|---:|---|---:|",
+        *rows,
+        "",
+        f"- Service CPU per call is **{floor_ratio:.2f}x the floor's** (target at most 1.5x).",
+        f"- The fhir.resources comparator costs **{peer_ratio:.1f}x the service's** CPU per call"
+        " (target at least 10x).",
+        f"- Sustained load, 16 connections, {max(10, 2 * seconds)} s on `cds serve`:"
+        f" p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, **p99 = {tail:.1f}x p50**"
+        f" (target at most 5x), {latency['rps']:,.0f} calls/s.",
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------- fallback
 class _SlowFhir(BaseHTTPRequestHandler):
     delay_s = 0.1
@@ -411,6 +562,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=Settings().threads)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU-per-call table")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds of the CPU table")
     args = parser.parse_args()
     repeat = 50 if args.quick else 300
     seconds = args.seconds or (3 if args.quick else 8)
@@ -421,6 +574,10 @@ def main() -> int:
         f" {os.cpu_count()} CPUs, {platform.machine()}",
         "",
     ]
+    report += cpu_per_call(args.rounds or (3 if args.quick else 7), 3 if args.quick else 5,
+                           1 if args.quick else 3)
+    if args.cpu_only:
+        return _write_report(report)
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
     if not args.skip_http:
@@ -428,6 +585,10 @@ def main() -> int:
             seconds, args.workers, args.threads, 1 if args.quick else 3, 3 if args.quick else 10
         )
     report += fallback(max(10, repeat // 10))
+    return _write_report(report)
+
+
+def _write_report(report: list[str]) -> int:
     text = "\n".join(report)
     print(text)
     out = ROOT / "bench" / "results"
