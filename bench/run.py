@@ -530,6 +530,83 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
         "",
     ]
 
+# --------------------------------------------------------------------------- served-path profile
+def _profile_share(raw: Path) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Samples (GIL held) from py-spy's raw output: total, by where they fall, by own frame."""
+    total = 0
+    where: dict[str, int] = {}
+    frames: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        names = stack.split(";")
+        if any("call_service" in name for name in names):
+            bucket = "the call itself (parse, validate, engine, cards)"
+        elif any("Flask.__call__" in name for name in names):
+            bucket = "Flask, werkzeug and the app's hooks (logging, CORS)"
+        elif any("read_deadline" in name or "ReadDeadlines" in name for name in names):
+            bucket = "request deadline"
+        else:
+            bucket = "gunicorn: accept, poll, parse the HTTP request, hand to a thread, write"
+        where[bucket] = where.get(bucket, 0) + samples
+        frames[names[-1]] = frames.get(names[-1], 0) + samples
+    return total, where, frames
+
+
+def profile_served(seconds: int = 15) -> list[str]:
+    """py-spy samples one `cds serve` worker (GIL-holding samples only) under wrk load."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not shutil.which("wrk") or not spy.exists():
+        missing = "needs wrk and py-spy (`pip install -e '.[bench]'`); skipped."
+        return ["## Served-path profile", "", missing, ""]
+    tmp = Path(tempfile.mkdtemp(prefix="cds-profile-"))
+    body_file = tmp / "typical.json"
+    body_file.write_text(json.dumps(patient_view(TYPICAL_OBSERVATIONS)))
+    script = _wrk_script(body_file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env["CDS_FEEDBACK_DB"] = str(tmp / "fb.sqlite3")
+    port = _free_port()
+    cds = Path(sys.executable).with_name("cds")
+    raw = tmp / "profile.txt"
+    with _server([str(cds), "serve", "--port", str(port)], f"http://127.0.0.1:{port}/healthz", env) as pid:
+        worker = next(
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid)
+        )
+        load = subprocess.Popen(
+            ["wrk", "-t1", "-c8", f"-d{seconds + 4}s", "-s", str(script), f"http://127.0.0.1:{port}{SERVICE_URL}"],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(2)
+        subprocess.run(
+            [str(spy), "record", "-p", str(worker), "-d", str(seconds), "-r", "200", "--gil",
+             "-f", "raw", "-o", str(raw)],
+            capture_output=True, check=True, timeout=seconds + 30,
+        )
+        load.wait(timeout=60)
+    total, where, frames = _profile_share(raw)
+    if os.environ.get("CDS_BENCH_KEEP_PROFILE"):
+        shutil.copy(raw, ROOT / "bench" / "results" / "profile.txt")
+    shutil.rmtree(tmp, ignore_errors=True)
+    top = sorted(frames.items(), key=lambda item: -item[1])[:12]
+    return [
+        f"## Served-path profile (py-spy, one worker, samples holding the GIL, {seconds} s of wrk -c8;"
+        f" {total:,} samples)",
+        "",
+        "| where the worker's CPU goes | share |",
+        "|---|---:|",
+        *(f"| {name} | {count / total:.0%} |" for name, count in sorted(where.items(), key=lambda x: -x[1])),
+        "",
+        "| hottest own frames | share |",
+        "|---|---:|",
+        *(f"| `{name}` | {count / total:.1%} |" for name, count in top),
+        "",
+    ]
+
 
 # --------------------------------------------------------------------------- fallback
 class _SlowFhir(BaseHTTPRequestHandler):
@@ -610,6 +687,7 @@ def main() -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU-per-call table")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds of the CPU table")
+    parser.add_argument("--profile", action="store_true", help="add a py-spy profile of a served worker")
     args = parser.parse_args()
     repeat = 50 if args.quick else 300
     seconds = args.seconds or (3 if args.quick else 8)
@@ -622,6 +700,8 @@ def main() -> int:
     ]
     report += cpu_per_call(args.rounds or (3 if args.quick else 7), 3 if args.quick else 5,
                            1 if args.quick else 3)
+    if args.profile:
+        report += profile_served()
     if args.cpu_only:
         return _write_report(report)
     report += in_process([10, 100, 1_000, 5_000], repeat)
