@@ -33,7 +33,7 @@ test: $(STAMP) test-deps lint
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --profile
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
