@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
@@ -92,6 +92,10 @@ class SubjectCheck:
 
     patient_id: str
     aliases: frozenset[str]  # fullUrls of the context Patient (for urn:uuid references)
+    local: str = field(init=False)  # "Patient/<id>", the usual reference, built once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local", f"Patient/{self.patient_id}")
 
     def verdict(self, resource: Mapping[str, Any]) -> str | None:
         """None when the subject is this patient; otherwise why the resource is not used."""
@@ -103,10 +107,10 @@ class SubjectCheck:
         ref = subject.get("reference")
         if not isinstance(ref, str) or not ref:
             return "subject has no reference"
-        if ref in self.aliases:
+        if ref == self.local or ref in self.aliases:  # the usual case first, without a split
             return None
         path = ref.split("/_history/", 1)[0]
-        local = f"Patient/{self.patient_id}"
+        local = self.local
         if path == local or (path.startswith(("http://", "https://")) and path.endswith("/" + local)):
             return None
         return "subject is another patient"
