@@ -39,8 +39,11 @@ lint: $(TEST_STAMP)
 test: $(TEST_STAMP) test-deps lint
 	$(BIN)/python -m pytest
 
+# The load generator is Debian's wrk; the bench extra holds the profiler.
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/run.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py --profile
 
 # Regenerate the lock files from pyproject.toml (after changing a dependency), resolved
 # against the default package index alone whatever the local pip configuration says.

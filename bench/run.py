@@ -7,6 +7,7 @@ the figures are for reading, and the README quotes the latest ones.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -335,6 +336,279 @@ def http_throughput(seconds: int, workers: int, threads: int, rounds: int, coold
     ]
 
 
+# --------------------------------------------------------------------------- CPU per call
+# The issue's table: server CPU time per answered call (utime + stime of the server's
+# process tree from /proc, over a load run, divided by the calls answered), for the floor,
+# this service and the same clinical job done with fhir.resources models, in one run.
+TYPICAL_OBSERVATIONS = 110  # about 74 KB, a typical patient-view request
+
+
+def _wrk_run(url: str, script: Path, seconds: int, connections: int, server: int) -> dict[str, float]:
+    """One load run: calls answered, latency percentiles and the server's CPU per call."""
+    cpu_before = _cpu_seconds(server)
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    )
+    cpu_after = _cpu_seconds(server)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("JSON "))
+    measured = json.loads(line.removeprefix("JSON "))
+    answered = measured["requests"] - measured["errors"] - measured["non2xx"]
+    if cpu_before is not None and cpu_after is not None and answered > 0:
+        measured["cpu_ms"] = (cpu_after - cpu_before) * 1000 / answered
+    return measured
+
+
+def _wrk_script(body_file: Path) -> Path:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'local f = io.open("' + str(body_file) + '", "rb")\n'
+        "wrk.method = \"POST\"\nwrk.body = f:read(\"*a\")\nf:close()\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"requests\\": %d, \\"rps\\": %f, \\"p50\\": %f,'
+        ' \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n", summary.requests,'
+        " summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,"
+        " latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read"
+        " + summary.errors.write + summary.errors.timeout, summary.errors.status))\n"
+        "end\n"
+    )
+    return script
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _per_round(results: list[dict[str, float]]) -> str:
+    return ", ".join(f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-" for r in results)
+
+
+def _wsgi_environ(path: str, body: bytes) -> dict[str, Any]:
+    """What gunicorn hands the application for one call (the body already in memory)."""
+    return {
+        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1:8080", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+    }
+
+
+def _wsgi_cpu_ms(app: Any, path: str, body: bytes, runs: int) -> float:
+    """CPU time of one call made straight into the WSGI application, no server (best of 3)."""
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    def call() -> None:
+        answer = app(_wsgi_environ(path, body), start_response)
+        b"".join(answer)
+        getattr(answer, "close", lambda: None)()
+
+    for _ in range(min(5, runs)):
+        call()
+    assert statuses[-1].startswith("200"), statuses[-1]
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(runs):
+            call()
+        best = min(best, (time.process_time() - started) * 1000 / runs)
+    return best
+
+
+def _in_process_ms(body: bytes, repeat: int) -> dict[str, float]:
+    """CPU per call of each contender's application called in process, as `cds serve` and
+    gunicorn would call it but without the server: what the server adds is the difference."""
+    import logging
+
+    import fhir_resources_app
+    import trivial_app
+
+    from cds.server.wsgi import build_app
+
+    service = build_app(load_settings(environ={}, feedback_db=":memory:"))  # INFO, as served
+    handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
+    tune_garbage_collection()
+    with open(os.devnull, "w") as devnull:  # the log line is still formatted and written
+        streams = [(handler, handler.setStream(devnull)) for handler in handlers]
+        try:
+            return {
+                "floor": _wsgi_cpu_ms(trivial_app.app, "/floor", body, repeat),
+                "service": _wsgi_cpu_ms(service, SERVICE_URL, body, repeat),
+                "fhir.resources": _wsgi_cpu_ms(
+                    fhir_resources_app.app, SERVICE_URL, body, max(5, repeat // 20)
+                ),
+            }
+        finally:
+            for handler, stream in streams:
+                handler.setStream(stream)
+
+
+def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 8) -> list[str]:
+    if not shutil.which("wrk"):
+        return ["## CPU per call", "", "wrk is not installed (`apt-get install wrk`); skipped.", ""]
+    bin_dir = Path(sys.executable).parent
+    request = patient_view(TYPICAL_OBSERVATIONS)
+    body = json.dumps(request).encode()
+    tmp = Path(tempfile.mkdtemp(prefix="cds-cpu-"))
+    body_file = tmp / "typical.json"
+    body_file.write_bytes(body)
+    script = _wrk_script(body_file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="INFO")
+    ports = {name: _free_port() for name in ("floor", "service", "fhir.resources")}
+    gunicorn_defaults = [str(bin_dir / "gunicorn"), "-w", "2", "--chdir", str(ROOT / "bench")]
+    contenders = {  # name: (command, port, call path); floor and comparator as their users run them
+        "floor": ([*gunicorn_defaults, "-b", f"127.0.0.1:{ports['floor']}", "trivial_app:app"], "/floor"),
+        "service": ([str(bin_dir / "cds"), "serve", "--port", str(ports["service"])], SERVICE_URL),
+        "fhir.resources": (
+            [*gunicorn_defaults, "-b", f"127.0.0.1:{ports['fhir.resources']}", "fhir_resources_app:app"],
+            SERVICE_URL,
+        ),
+    }
+    urls = {name: f"http://127.0.0.1:{ports[name]}{path}" for name, (_c, path) in contenders.items()}
+    in_process = _in_process_ms(body, 200)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
+    latency: dict[str, float] = {}
+    with ExitStack() as stack:
+        pids = {
+            name: stack.enter_context(_server(command, f"http://127.0.0.1:{ports[name]}/healthz", env))
+            for name, (command, _path) in contenders.items()
+        }
+        for name in contenders:  # warm every worker before measuring
+            _wrk_run(urls[name], script, 1, connections, pids[name])
+        for _ in range(rounds):  # interleaved: a busy minute on the machine hits every contender
+            for name in contenders:
+                time.sleep(cooldown)
+                runs[name].append(_wrk_run(urls[name], script, seconds, connections, pids[name]))
+        time.sleep(cooldown)
+        sustained = _wrk_run(urls["service"], script, max(10, 2 * seconds), 16, pids["service"])
+        latency = {"p50": sustained["p50"], "p99": sustained["p99"], "rps": sustained["rps"]}
+    shutil.rmtree(tmp, ignore_errors=True)
+    cpu = {name: _median([r["cpu_ms"] for r in results if "cpu_ms" in r]) for name, results in runs.items()}
+    failed = {name: sum(int(r["errors"] + r["non2xx"]) for r in results) for name, results in runs.items()}
+    labels = {
+        "floor": "floor: Flask endpoint, `json.loads` of the body, empty card list; gunicorn `-w 2` defaults",
+        "service": "this service, `cds serve`",
+        "fhir.resources": "same job with fhir.resources models (R4B Bundle/Observation/Medication*,"
+        " B12 and magnesium rules, medication check); Flask, gunicorn `-w 2` defaults",
+    }
+    rows = [
+        f"| {labels[name]} | {cpu[name]:.2f} ms | {cpu[name] / cpu['service']:.2f}x"
+        f" | {in_process[name]:.2f} ms | {cpu[name] - in_process[name]:.2f} ms"
+        f" | {_median([r['rps'] for r in runs[name]]):,.0f}"
+        f" | {_per_round(runs[name])} | {failed[name]} |"
+        for name in contenders
+    ]
+    floor_ratio = cpu["service"] / cpu["floor"]
+    peer_ratio = cpu["fhir.resources"] / cpu["service"]
+    tail = latency["p99"] / latency["p50"] if latency["p50"] else 0.0
+    return [
+        f"## CPU per call ({len(body):,}-byte patient-view request, {resource_count(request)} resources;"
+        f" wrk 1 thread, {connections} connections, {rounds} interleaved rounds of {seconds} s after"
+        f" {cooldown:g} s idle; medians)",
+        "",
+        "| contender | CPU per call | relative to this service | in process (WSGI call, no server)"
+        " | the server adds | calls/s | per round (ms) | failed |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+        *rows,
+        "",
+        f"- Service CPU per call is **{floor_ratio:.2f}x the floor's** (target at most 1.5x).",
+        f"- The fhir.resources comparator costs **{peer_ratio:.1f}x the service's** CPU per call"
+        " (target at least 10x).",
+        f"- Sustained load, 16 connections, {max(10, 2 * seconds)} s on `cds serve`:"
+        f" p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, **p99 = {tail:.1f}x p50**"
+        f" (target at most 5x), {latency['rps']:,.0f} calls/s.",
+        "",
+    ]
+
+# --------------------------------------------------------------------------- served-path profile
+def _profile_share(raw: Path) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Samples (GIL held) from py-spy's raw output: total, by where they fall, by own frame."""
+    total = 0
+    where: dict[str, int] = {}
+    frames: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        names = stack.split(";")
+        if any("call_service" in name for name in names):
+            bucket = "the call itself (parse, validate, engine, cards)"
+        elif any("Flask.__call__" in name for name in names):
+            bucket = "Flask, werkzeug and the app's hooks (logging, CORS)"
+        elif any("read_deadline" in name or "ReadDeadlines" in name for name in names):
+            bucket = "request deadline"
+        else:
+            bucket = "gunicorn: accept, poll, parse the HTTP request, hand to a thread, write"
+        where[bucket] = where.get(bucket, 0) + samples
+        frames[names[-1]] = frames.get(names[-1], 0) + samples
+    return total, where, frames
+
+
+def profile_served(seconds: int = 15) -> list[str]:
+    """py-spy samples one `cds serve` worker (GIL-holding samples only) under wrk load."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not shutil.which("wrk") or not spy.exists():
+        missing = "needs wrk and py-spy (`pip install -e '.[bench]'`); skipped."
+        return ["## Served-path profile", "", missing, ""]
+    tmp = Path(tempfile.mkdtemp(prefix="cds-profile-"))
+    body_file = tmp / "typical.json"
+    body_file.write_text(json.dumps(patient_view(TYPICAL_OBSERVATIONS)))
+    script = _wrk_script(body_file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env["CDS_FEEDBACK_DB"] = str(tmp / "fb.sqlite3")
+    port = _free_port()
+    cds = Path(sys.executable).with_name("cds")
+    raw = tmp / "profile.txt"
+    with _server([str(cds), "serve", "--port", str(port)], f"http://127.0.0.1:{port}/healthz", env) as pid:
+        worker = next(
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid)
+        )
+        load = subprocess.Popen(
+            ["wrk", "-t1", "-c8", f"-d{seconds + 4}s", "-s", str(script), f"http://127.0.0.1:{port}{SERVICE_URL}"],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(2)
+        subprocess.run(
+            [str(spy), "record", "-p", str(worker), "-d", str(seconds), "-r", "200", "--gil",
+             "-f", "raw", "-o", str(raw)],
+            capture_output=True, check=True, timeout=seconds + 30,
+        )
+        load.wait(timeout=60)
+    total, where, frames = _profile_share(raw)
+    if os.environ.get("CDS_BENCH_KEEP_PROFILE"):
+        shutil.copy(raw, ROOT / "bench" / "results" / "profile.txt")
+    shutil.rmtree(tmp, ignore_errors=True)
+    top = sorted(frames.items(), key=lambda item: -item[1])[:12]
+    return [
+        f"## Served-path profile (py-spy, one worker, samples holding the GIL, {seconds} s of wrk -c8;"
+        f" {total:,} samples)",
+        "",
+        "| where the worker's CPU goes | share |",
+        "|---|---:|",
+        *(f"| {name} | {count / total:.0%} |" for name, count in sorted(where.items(), key=lambda x: -x[1])),
+        "",
+        "| hottest own frames | share |",
+        "|---|---:|",
+        *(f"| `{name}` | {count / total:.1%} |" for name, count in top),
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------- fallback
 class _SlowFhir(BaseHTTPRequestHandler):
     delay_s = 0.1
@@ -465,6 +739,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=Settings().threads)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU-per-call table")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds of the CPU table")
+    parser.add_argument("--profile", action="store_true", help="add a py-spy profile of a served worker")
     args = parser.parse_args()
     repeat = 50 if args.quick else 300
     seconds = args.seconds or (3 if args.quick else 8)
@@ -475,6 +752,12 @@ def main() -> int:
         f" {os.cpu_count()} CPUs, {platform.machine()}",
         "",
     ]
+    report += cpu_per_call(args.rounds or (3 if args.quick else 7), 3 if args.quick else 5,
+                           1 if args.quick else 3)
+    if args.profile:
+        report += profile_served()
+    if args.cpu_only:
+        return _write_report(report)
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
     report += audit_cost(repeat)
@@ -484,6 +767,10 @@ def main() -> int:
         )
     report += fallback(max(10, repeat // 10))
     report += adversarial_inputs(5 if args.quick else 15)
+    return _write_report(report)
+
+
+def _write_report(report: list[str]) -> int:
     text = "\n".join(report)
     print(text)
     out = ROOT / "bench" / "results"

@@ -35,3 +35,9 @@ def static_card():
 def parse_only():
     json.loads(request.get_data())  # what any CDS service must do at least: read the request
     return jsonify(_CARD)
+
+
+@app.post("/floor")
+def floor():
+    json.loads(request.get_data())  # the least a CDS service does: read the request
+    return jsonify(cards=[])

@@ -248,3 +248,18 @@ def test_duplicate_resource_in_two_bundles_counts_once():
     resources = chart([b12])
     resources["conditions"] = bundle(b12)
     assert len(run(resources).facts.labs["b12_total"]) == 1
+
+
+def test_bundle_entries_are_entry_tuples_with_resource_and_full_url():
+    from cds.engine.fhirjson import Entry, entries
+
+    first = {"resourceType": "Observation", "id": "a"}
+    second = {"resourceType": "Observation", "id": "b"}
+    payload = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": first, "fullUrl": "urn:uuid:1"}, {"resource": second, "fullUrl": 7}],
+    }
+    found = list(entries(payload))
+    assert found == [Entry(first, "urn:uuid:1"), Entry(second, None)]
+    assert all(type(item) is Entry for item in found)
+    assert found[0].resource is first and found[0].full_url == "urn:uuid:1"

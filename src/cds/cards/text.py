@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 SUMMARY_MAX = 139  # the spec says "< 140 characters"
 # Longer text is cut before any other work: no name, unit or note a card quotes is this long
@@ -65,6 +66,7 @@ _LIGHT = frozenset("\\`*_[]<>|")
 _ESCAPE_LIGHT = str.maketrans({ch: "\\" + ch for ch in _LIGHT})
 
 
+@lru_cache(maxsize=2048)  # knowledge text repeats on every call; chart text never comes here
 def md_text(text: str) -> str:
     """Light escaping for reviewed knowledge text: keeps it readable as raw markdown too."""
     return one_line(text).translate(_ESCAPE_LIGHT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
@@ -97,6 +97,11 @@ class Entry(NamedTuple):  # a tuple: built once per resource on every call, so k
     full_url: str | None
 
 
+# Entry(...) goes through a generated Python __new__; building the tuple directly skips that
+# frame for each of the hundreds of entries a call reads (same object, same fields).
+_new_tuple = tuple.__new__
+
+
 def entries(payload: Any) -> Iterator[Entry]:
     """The resources of one prefetch value: a single resource or the entries of a Bundle."""
     if not isinstance(payload, dict):
@@ -106,7 +111,7 @@ def entries(payload: Any) -> Iterator[Entry]:
             resource = item.get("resource") if isinstance(item, dict) else None
             if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
                 full_url = item.get("fullUrl")
-                yield Entry(resource, full_url if isinstance(full_url, str) else None)
+                yield _new_tuple(Entry, (resource, full_url if isinstance(full_url, str) else None))
     elif isinstance(payload.get("resourceType"), str):
         yield Entry(payload, None)
 
@@ -117,6 +122,10 @@ class SubjectCheck:
 
     patient_id: str
     aliases: frozenset[str]  # fullUrls of the context Patient (for urn:uuid references)
+    local: str = field(init=False)  # "Patient/<id>", the usual reference, built once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local", f"Patient/{self.patient_id}")
 
     def verdict(self, resource: Mapping[str, Any]) -> str | None:
         """None when the subject is this patient; otherwise why the resource is not used."""
@@ -128,10 +137,10 @@ class SubjectCheck:
         ref = subject.get("reference")
         if not isinstance(ref, str) or not ref:
             return "subject has no reference"
-        if ref in self.aliases:
+        if ref == self.local or ref in self.aliases:  # the usual case first, without a split
             return None
         path = ref.split("/_history/", 1)[0]
-        local = f"Patient/{self.patient_id}"
+        local = self.local
         if path == local or (path.startswith(("http://", "https://")) and path.endswith("/" + local)):
             return None
         return "subject is another patient"

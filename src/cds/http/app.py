@@ -6,12 +6,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, g, json, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from cds import __version__
 from cds.cards.catalog import load_catalog
@@ -58,7 +60,14 @@ def _utcnow() -> datetime:
 
 
 def _json_response(payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+    return Response(orjson.dumps(payload), status=status, content_type="application/json")
+
+
+@lru_cache(maxsize=256)
+def _host_url(scheme: str, host: str) -> str:
+    """`request.host_url`, worked out once per host instead of on every call (its IRI
+    conversion is the costly part); bounded, so odd Host headers cannot grow it."""
+    return get_current_url(scheme, host)
 
 
 def _error_response(error: CdsError) -> Response:
@@ -125,7 +134,7 @@ class CdsApp:
         return request.base_url
 
     def base_url(self) -> str:
-        return (self.settings.public_base_url or request.host_url).rstrip("/")
+        return (self.settings.public_base_url or _host_url(request.scheme, request.host)).rstrip("/")
 
     def authenticate(self) -> None:
         header = request.headers.get("Authorization")
@@ -180,6 +189,21 @@ def _read_bounded(limit: int) -> bytes:
     return b"".join(parts)
 
 
+_STARTED = "cds.started"
+
+
+def _timed(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Notes when a request reached the application, for its log line: one dictionary entry
+    in the WSGI environment instead of a before-request hook and a `g` attribute."""
+
+    def timed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ[_STARTED] = time.perf_counter()
+        set_call_id(None)  # worker threads are reused: no id left over from the last call
+        return wsgi_app(environ, start_response)
+
+    return timed
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -226,14 +250,9 @@ def create_app(
     }
     timed_endpoints = {"call", "feedback"}
 
-    @app.before_request
-    def _start_timer() -> None:
-        g.started = time.perf_counter()
-        set_call_id(None)  # worker threads are reused: no id left over from the last call
-
     @app.teardown_request
     def _forget_call_id(_error: BaseException | None) -> None:
-        set_call_id(None)
+        set_call_id(None)  # worker threads are reused: no id is left over for the next call
 
     def _count(response: Response, elapsed: float) -> None:
         endpoint = endpoint_labels.get(request.endpoint or "", "other")
@@ -243,16 +262,21 @@ def create_app(
         else:
             metrics.count_request(endpoint, metrics.NONE, response.status_code, None)
 
+    # The same headers on every answer: built once here, not set one by one per request.
+    cors = [
+        ("Access-Control-Allow-Origin", settings.cors_allow_origin),
+        ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+        ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+        ("Access-Control-Max-Age", "86400"),
+    ]
+    if settings.cors_allow_origin != "*":
+        cors.append(("Vary", "Origin"))
+
     @app.after_request
     def _cors_and_log(response: Response) -> Response:
-        headers = response.headers
-        headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
-        headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-        headers["Access-Control-Max-Age"] = "86400"
-        if settings.cors_allow_origin != "*":
-            headers["Vary"] = "Origin"
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        response.headers.extend(cors)
+        started = request.environ.get(_STARTED)
+        elapsed = time.perf_counter() - started if started else 0.0
         _count(response, elapsed)
         if request.method != "OPTIONS" and request.path != "/healthz" and log_enabled():
             log_event(
@@ -405,6 +429,8 @@ def create_app(
         @app.get("/metrics")
         def metrics_text() -> Response:
             return Response(metrics.exposition(), mimetype=None, content_type=metrics.CONTENT_TYPE)
+
+    app.wsgi_app = _timed(app.wsgi_app)  # type: ignore[method-assign]
 
     for page in pages:  # optional pages composed in by the server (the card preview)
         app.register_blueprint(page)
