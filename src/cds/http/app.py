@@ -284,7 +284,10 @@ def create_app(
             404: f"no route for {request.path[:200]}",
             405: f"method {request.method} is not allowed on {request.path[:200]}",
         }.get(code, error.description or error.name)
-        return _json_response(operation_outcome(message, code=issue), code)
+        response = _json_response(operation_outcome(message, code=issue), code)
+        if code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110: required
+        return response
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError) -> Response:
