@@ -147,6 +147,11 @@ class CdsApp:
             raise UnsupportedMediaType(
                 f"content type {shown!r} is not supported; send application/json"
             )
+        charset = request.mimetype_params.get("charset", "utf-8").strip().lower()
+        if charset not in {"utf-8", "utf8"}:  # RFC 8259: JSON between systems is UTF-8
+            raise UnsupportedMediaType(
+                f"charset {charset[:40]!r} is not supported; send the JSON body as UTF-8"
+            )
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
