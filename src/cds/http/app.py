@@ -37,7 +37,12 @@ from cds.http.docs_pages import docs
 from cds.http.drain import drain_body
 from cds.http.openapi import openapi_document
 from cds.http.read_deadline import DEADLINES
-from cds.http.request import parse_hook_request, parse_json, validate_against
+from cds.http.request import (
+    check_feedback_timestamps,
+    parse_hook_request,
+    parse_json,
+    validate_against,
+)
 from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_enabled, log_event, set_call_id
 from cds.observe import metrics
@@ -401,6 +406,7 @@ def create_app(
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
         validate_against("feedback", data)
+        check_feedback_timestamps(data)
         received_at = state.clock()
         records = records_from_request(service.id, data, received_at)
         state.feedback_store.add(records)
