@@ -83,6 +83,15 @@ def _is_json_content_type(mimetype: str) -> bool:
     )
 
 
+class _CdsFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """CORS preflight and plain OPTIONS: Allow and the CORS headers, no body, no HTML type."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+
 class CdsApp:
     """Holds what the routes share: settings, services, handlers, stores, clock."""
 
@@ -218,7 +227,7 @@ def create_app(
     )
     state.audit.purge_expired(clock())  # retention at start-up, then daily while cards are written
 
-    app = Flask("cds")
+    app = _CdsFlask("cds")
     app.url_map.merge_slashes = False  # "//" would answer an HTML redirect instead of a JSON 404
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
