@@ -369,15 +369,15 @@ def create_app(
             instance = data.get("hookInstance")
             g.hook_instance = instance[:64] if isinstance(instance, str) else None
             set_call_id(g.hook_instance)
+            hook = data.get("hook")
+            if isinstance(hook, str) and hook != service.hook:  # before the context it decides on
+                raise BadRequest(
+                    f"service '{service.id}' answers hook '{service.hook}', not '{hook[:100]}'",
+                    location="hook",
+                )
         hook_request = parse_hook_request(data)
         g.hook = hook_request.hook
         check_resources_per_key(hook_request.prefetch, state.settings.max_resources_per_key)
-        if hook_request.hook != service.hook:
-            raise BadRequest(
-                f"service '{service.id}' answers hook '{service.hook}', "
-                f"not '{hook_request.hook[:100]}'",
-                location="hook",
-            )
         prefetch = resolve_prefetch(service, hook_request, state.settings, state.fhir_client)
         call = HookCall(
             service=service,
