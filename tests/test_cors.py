@@ -45,7 +45,7 @@ def test_preflight_answers_without_a_token(client: FlaskClient, path: str) -> No
             "Access-Control-Request-Headers": "authorization,content-type",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 204
     _assert_cors(response.headers)
 
 

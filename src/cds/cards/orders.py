@@ -18,7 +18,31 @@ def _selections(call: HookCall) -> list[str] | None:
     value = call.request.context.get("selections")
     if not isinstance(value, list) or not value:
         raise BadRequest("context.selections must list the selected orders", location="context.selections")
-    return [s for s in value if isinstance(s, str)]
+    selections = [s for s in value if isinstance(s, str)]
+    _check_selections_in_draft_orders(selections, call.request.context.get("draftOrders"))
+    return selections
+
+
+def _check_selections_in_draft_orders(selections: list[str], draft_orders: Any) -> None:
+    """The hook defines draftOrders as holding every unsigned order, the selected ones included."""
+    known: set[str] = set()
+    entries = (draft_orders.get("entry") or ()) if isinstance(draft_orders, dict) else ()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, dict):
+            kind, ident = resource.get("resourceType"), resource.get("id")
+            if isinstance(kind, str) and isinstance(ident, str):
+                known.add(f"{kind}/{ident}")
+        if isinstance(entry.get("fullUrl"), str):
+            known.add(entry["fullUrl"])
+    for index, selection in enumerate(selections):
+        if selection not in known:
+            raise BadRequest(
+                f"context.selections[{index}] '{selection[:100]}' names no entry of context.draftOrders",
+                location=f"context.selections[{index}]",
+            )
 
 
 def orders_response(call: HookCall) -> dict[str, Any]:

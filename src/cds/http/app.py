@@ -39,7 +39,12 @@ from cds.http.docs_pages import docs
 from cds.http.drain import drain_body
 from cds.http.openapi import openapi_document
 from cds.http.read_deadline import DEADLINES
-from cds.http.request import parse_hook_request, parse_json, validate_against
+from cds.http.request import (
+    check_feedback_timestamps,
+    parse_hook_request,
+    parse_json,
+    validate_against,
+)
 from cds.limits import check_resources_per_key
 from cds.logs import configure_logging, log_enabled, log_event, set_call_id
 from cds.observe import metrics
@@ -85,6 +90,15 @@ def _is_json_content_type(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+class _CdsFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """CORS preflight and plain OPTIONS: Allow and the CORS headers, no body, no HTML type."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
 
 
 class CdsApp:
@@ -155,6 +169,11 @@ class CdsApp:
             shown = request.mimetype or "none"
             raise UnsupportedMediaType(
                 f"content type {shown!r} is not supported; send application/json"
+            )
+        charset = request.mimetype_params.get("charset", "utf-8").strip().lower()
+        if charset not in {"utf-8", "utf8"}:  # RFC 8259: JSON between systems is UTF-8
+            raise UnsupportedMediaType(
+                f"charset {charset[:40]!r} is not supported; send the JSON body as UTF-8"
             )
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
@@ -232,7 +251,7 @@ def create_app(
     )
     state.audit.purge_expired(clock())  # retention at start-up, then daily while cards are written
 
-    app = Flask("cds")
+    app = _CdsFlask("cds")
     app.url_map.merge_slashes = False  # "//" would answer an HTML redirect instead of a JSON 404
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -308,7 +327,10 @@ def create_app(
             404: f"no route for {request.path[:200]}",
             405: f"method {request.method} is not allowed on {request.path[:200]}",
         }.get(code, error.description or error.name)
-        return _json_response(operation_outcome(message, code=issue), code)
+        response = _json_response(operation_outcome(message, code=issue), code)
+        if code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110: required
+        return response
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError) -> Response:
@@ -371,15 +393,15 @@ def create_app(
             instance = data.get("hookInstance")
             g.hook_instance = instance[:64] if isinstance(instance, str) else None
             set_call_id(g.hook_instance)
+            hook = data.get("hook")
+            if isinstance(hook, str) and hook != service.hook:  # before the context it decides on
+                raise BadRequest(
+                    f"service '{service.id}' answers hook '{service.hook}', not '{hook[:100]}'",
+                    location="hook",
+                )
         hook_request = parse_hook_request(data)
         g.hook = hook_request.hook
         check_resources_per_key(hook_request.prefetch, state.settings.max_resources_per_key)
-        if hook_request.hook != service.hook:
-            raise BadRequest(
-                f"service '{service.id}' answers hook '{service.hook}', "
-                f"not '{hook_request.hook[:100]}'",
-                location="hook",
-            )
         prefetch = resolve_prefetch(service, hook_request, state.settings, state.fhir_client)
         call = HookCall(
             service=service,
@@ -417,6 +439,7 @@ def create_app(
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
         validate_against("feedback", data)
+        check_feedback_timestamps(data)
         received_at = state.clock()
         records = records_from_request(service.id, data, received_at)
         state.feedback_store.add(records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -152,3 +153,19 @@ def parse_hook_request(data: Any) -> HookRequest:
             else None
         ),
     )
+
+
+def check_feedback_timestamps(data: dict[str, Any]) -> None:
+    """Every outcomeTimestamp (already RFC 3339-shaped by the schema) names a real instant."""
+    for index, item in enumerate(data["feedback"]):
+        stamp = item["outcomeTimestamp"].upper()
+        if stamp[17:19] == "60":  # RFC 3339 allows a leap second; Python's datetime does not
+            stamp = stamp[:17] + "59" + stamp[19:]
+        try:
+            datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            location = f"feedback[{index}].outcomeTimestamp"
+            raise BadRequest(
+                f"field '{location}' is not a valid date and time: {item['outcomeTimestamp'][:40]!r}",
+                location=location,
+            ) from None
