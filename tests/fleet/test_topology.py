@@ -79,6 +79,15 @@ def test_a_jti_used_through_one_replica_is_refused_through_the_other(fleet: Flee
     assert [fleet.call(base, through_nginx).status_code for base in (one, two)] == [401, 401]
 
 
+def test_metrics_are_scraped_from_each_replica_never_through_nginx(fleet: Fleet) -> None:
+    through_proxy = requests.get(fleet.nginx.base + "/metrics", timeout=5)
+    assert through_proxy.status_code == 404
+    assert through_proxy.json()["resourceType"] == "OperationOutcome"
+    for replica in fleet.replicas:
+        scraped = requests.get(replica.base + "/metrics", timeout=5)
+        assert scraped.status_code == 200 and "cds_requests_total" in scraped.text
+
+
 def test_feedback_posted_through_both_replicas_is_in_the_database_once_each(fleet: Fleet) -> None:
     one, two = (r.base for r in fleet.replicas)
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
@@ -145,3 +154,4 @@ def test_calls_keep_being_answered_while_a_replica_is_killed(fleet: Fleet) -> No
     errors = (fleet.nginx.prefix / "error.log").read_text()
     assert statuses == [200] * 26, errors[-2000:]
     assert fleet.feedback_rows(card) == 1  # what the killed replica acknowledged is kept
+
