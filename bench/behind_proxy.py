@@ -27,13 +27,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.conftest import patient_view_request  # noqa: E402
-from tests.fleet.processes import (  # noqa: E402
-    CDS,
-    free_port,
-    nginx_in_front,
-    service_environment,
-    wait_until_healthy,
-)
+from tests.fleet.processes import nginx_in_front, service_environment  # noqa: E402
+from tests.served import CDS, free_port, wait_until_ready  # noqa: E402
 
 PATH = "/cds-services/deficiency-screen"
 BODY = json.dumps(patient_view_request()).encode()
@@ -53,7 +48,7 @@ def backend(protected: bool, directory: Path) -> Iterator[int]:
         process = subprocess.Popen(command, env=service_environment(directory, CDS_LOG_LEVEL="WARNING"),
                                    stdout=out, stderr=subprocess.STDOUT, cwd=directory)
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", process, log)
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz", process, log)
         yield port
     finally:
         process.terminate()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import select
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,56 +19,22 @@ import pytest
 import requests
 
 from tests.conftest import patient_view_request
+from tests.served import CDS, cds_environment, free_port, start_serve
 
 ROOT = Path(__file__).resolve().parents[1]
-CDS = Path(sys.executable).with_name("cds")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env["CDS_DATA_DIR"] = str(tmp_path / "data")
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     tmp_path = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(CDS), "serve", "--port", str(port), "--workers", "1"],
-            env=_environment(
-                tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1",
-                CDS_CLIENT_REQUEST_DEADLINE_S="2",
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    base = f"http://127.0.0.1:{port}"
+    env = cds_environment(
+        tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1", CDS_CLIENT_REQUEST_DEADLINE_S="2"
+    )
+    service = start_serve(tmp_path, tmp_path / "server.log", env, timeout_s=20)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"cds serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield base, log_path
+        yield service.base, service.log
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        service.stop()
 
 
 @pytest.mark.integration
@@ -292,8 +256,8 @@ def test_invalid_definition_stops_startup_with_a_message(tmp_path: Path) -> None
     shutil.copytree(ROOT / "hooks", hooks)
     (hooks / "deficiency-screen.json").write_text('{"id": "deficiency-screen"}')
     result = subprocess.run(
-        [str(CDS), "serve", "--port", str(_free_port())],
-        env=_environment(tmp_path, CDS_HOOKS_DIR=str(hooks)),
+        [str(CDS), "serve", "--port", str(free_port())],
+        env=cds_environment(tmp_path, CDS_HOOKS_DIR=str(hooks)),
         capture_output=True,
         text=True,
         timeout=30,
@@ -305,8 +269,8 @@ def test_invalid_definition_stops_startup_with_a_message(tmp_path: Path) -> None
 @pytest.mark.integration
 def test_jwt_mode_without_issuers_refuses_to_start(tmp_path: Path) -> None:
     result = subprocess.run(
-        [str(CDS), "serve", "--port", str(_free_port())],
-        env=_environment(tmp_path, CDS_AUTH_MODE="jwt"),
+        [str(CDS), "serve", "--port", str(free_port())],
+        env=cds_environment(tmp_path, CDS_AUTH_MODE="jwt"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -329,8 +293,8 @@ def test_a_bad_setting_stops_startup_with_one_line(
     tmp_path: Path, arguments: list[str], environment: dict[str, str], named: str
 ) -> None:
     result = subprocess.run(
-        [str(CDS), "serve", "--port", str(_free_port()), *arguments],
-        env=_environment(tmp_path, **environment),
+        [str(CDS), "serve", "--port", str(free_port()), *arguments],
+        env=cds_environment(tmp_path, **environment),
         capture_output=True,
         text=True,
         timeout=30,

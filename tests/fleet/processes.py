@@ -9,33 +9,23 @@ install script provides them) they fail instead.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.served import Service, cds_environment, free_port, start_serve, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-CDS = Path(sys.executable).with_name("cds")
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require(what: str, found: str | None) -> str:
@@ -145,73 +135,13 @@ def postgres_cluster() -> Iterator[Postgres]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-class Service:
-    """One `cds serve` process (a replica)."""
-
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process = process
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = log
-
-    def events(self) -> list[dict]:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """Kill the master and its workers at once, as a lost machine would."""
-        pids = self.worker_pids() if self.process.poll() is None else []
-        for pid in [self.process.pid, *pids]:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
 def service_environment(directory: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env.update(CDS_DATA_DIR=str(directory / "data"), CDS_LOG_LEVEL="INFO", CDS_PREVIEW_ENABLED="false")
-    env.update(settings)
-    return env
+    return cds_environment(directory, **{"CDS_LOG_LEVEL": "INFO", "CDS_PREVIEW_ENABLED": "false", **settings})
 
 
 def start_service(directory: Path, name: str, *, workers: int = 1, **settings: str) -> Service:
-    port = free_port()
-    log = directory / f"{name}.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(CDS), "serve", "--port", str(port), "--workers", str(workers)],
-            env=service_environment(directory, **settings), stdout=out, stderr=subprocess.STDOUT,
-            cwd=directory,
-        )
-    service = Service(process, port, log)
-    wait_until_healthy(service.base, process, log)
-    return service
-
-
-def wait_until_healthy(base: str, process: subprocess.Popen[bytes] | None, log: Path,
-                       timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-            raise AssertionError(f"{base} did not become healthy:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
+    env = service_environment(directory, **settings)
+    return start_serve(directory, directory / f"{name}.log", env, workers=workers)
 
 
 class Nginx:
@@ -257,7 +187,7 @@ def nginx_in_front(upstreams: list[int]) -> Iterator[Nginx]:
             process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf)], stdout=out,
                                        stderr=subprocess.STDOUT)
         proxy = Nginx(process, port, prefix)
-        wait_until_healthy(proxy.base, process, log)
+        wait_until_ready(f"{proxy.base}/healthz", process, log)
         yield proxy
     finally:
         if process is not None:

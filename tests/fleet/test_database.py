@@ -16,7 +16,8 @@ from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.database import Database, head_revision, open_database
 from cds.store.feedback import SqlFeedbackStore, records_from_request
 from cds.store.replay import ReplayRecord
-from tests.fleet.processes import CDS, Postgres, service_environment
+from tests.fleet.processes import Postgres, service_environment
+from tests.served import CDS
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import patient_view_request
-from tests.fleet.processes import Service, start_service
+from tests.fleet.processes import start_service
 from tests.fleet.tokens import TestEhr
+from tests.served import Service
 
 PATH = "/cds-services/deficiency-screen"
 

@@ -16,8 +16,9 @@ import requests
 from cds.config import load_settings
 from cds.store.database import open_database
 from tests.conftest import patient_view_request
-from tests.fleet.processes import Nginx, Postgres, Service, nginx_in_front, start_service
+from tests.fleet.processes import Nginx, Postgres, nginx_in_front, start_service
 from tests.fleet.tokens import TestEhr
+from tests.served import Service
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,3 +188,13 @@ def test_retention_purges_old_cards_feedback_and_calls(make_app: AppFactory, db_
     build_app(load_settings(environ={}, database_url=db_url, retention_days=90, preview_enabled=False),
               clock=lambda: later)  # fmt: skip
     assert rows(db_url, "card_audit") == [] and rows(db_url, "feedback") == [] and rows(db_url, "calls") == []
+
+
+@pytest.mark.parametrize("command", [["report"], ["db", "purge"]])
+def test_a_missing_configuration_file_is_one_line_and_exit_2(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "absent.toml"
+    assert main([*command, "--config", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [f"cds {' '.join(command)}: config file {missing}: No such file or directory"]

@@ -3,23 +3,21 @@ flags and charts, refuses a browser without the token, and leaves a screenshot t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from cds.config import load_settings
 from cds.server.wsgi import build_app
+from tests.browser import ARTIFACTS
 from tests.governance.conftest import fixture
 from tests.governance.seed import PATIENT_ID, seed
-from tests.preview.test_preview_browser import ARTIFACTS, browser
+from tests.in_thread import serve_in_thread
 
 pytestmark = pytest.mark.integration
 TOKEN = "committee-token-6b1d"
-__all__ = ["browser"]  # the shared headless Chromium fixture
 
 
 @pytest.fixture
@@ -29,14 +27,8 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
                              admin_token=TOKEN, log_level="WARNING", preview_enabled=False)  # fmt: skip
     app = build_app(settings, clock=lambda: now)
     seed(app.extensions["cds"].database, now)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve_in_thread(app) as base:
+        yield base
 
 
 def _headers(driver: Any, headers: dict[str, str]) -> None:

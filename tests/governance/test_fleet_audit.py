@@ -16,8 +16,9 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.fleet.conftest import postgres
-from tests.fleet.processes import CDS, Postgres, service_environment, start_service
+from tests.fleet.processes import Postgres, service_environment, start_service
 from tests.governance.conftest import request_for
+from tests.served import CDS
 
 pytestmark = pytest.mark.integration
 __all__ = ["postgres"]  # the session's PostgreSQL cluster

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from cds.cards.registry import HANDLERS
 from cds.config import load_settings
 from cds.server.wsgi import build_app
 from cds.services.call import Handler, HookCall
+from tests.browser import ARTIFACTS
+from tests.in_thread import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
 STUB_CARD: dict[str, Any] = {
@@ -61,51 +56,12 @@ def stub_handler(call: HookCall) -> dict[str, Any]:
     return {"cards": [STUB_CARD]}
 
 
-def _require_browser() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
-    if missing:
-        pytest.fail(
-            f"headless browser test needs {' and '.join(missing)}: run scripts/install-test-deps.sh "
-            "(Debian packages chromium and chromium-driver)"
-        )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="cds-preview-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def _serve(handlers: dict[str, Handler]) -> Iterator[str]:
     settings = load_settings(
         environ={}, database_url="sqlite://", log_level="WARNING", fixtures_dir=str(FIXTURES)
     )
-    server = make_server("127.0.0.1", 0, build_app(settings, handlers=handlers), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve_in_thread(build_app(settings, handlers=handlers)) as base:
+        yield base
 
 
 @pytest.fixture

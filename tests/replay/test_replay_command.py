@@ -5,20 +5,19 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from cds.cli import main
 from cds.config import load_settings
 from cds.http.app import create_app
 from cds.services.call import HookCall
 from cds.tools.replay import run
+from tests.in_thread import serve_in_thread
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCENARIO = "twitching-no-labs"
@@ -151,14 +150,8 @@ def running_service() -> Iterator[str]:
         load_settings(environ={}, database_url="sqlite://", log_level="WARNING"),
         handlers={"guideline": stub_handler, "orders": stub_handler},
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve_in_thread(app) as base:
+        yield base
 
 
 def test_replay_against_a_running_service(workdir: Path, running_service: str) -> None:

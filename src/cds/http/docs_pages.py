@@ -74,13 +74,16 @@ def _source_item(key: str, knowledge: Knowledge) -> str:
     return item
 
 
+def _topic_link(code: str, display: str) -> str:
+    return f'<a href="{_base()}/docs/topics/{escape(code)}">{escape(display)}</a>'
+
+
 @docs.get("/docs")
 def index() -> Response:
     catalog = load_catalog()
     knowledge = _knowledge()
     topics = (
-        f'<a href="{_base()}/docs/topics/{escape(code)}">{escape(info.display)}</a>'
-        f" <small>{escape(code)}</small>"
+        f"{_topic_link(code, info.display)} <small>{escape(code)}</small>"
         for code, info in catalog.topics.items()
     )
     sources = (_source_item(key, knowledge) for key in knowledge.sources)
@@ -147,7 +150,7 @@ def source_page(key: str) -> Response:
         body.append(f'<p><a href="{escape(url)}" rel="noopener noreferrer">{escape(url)}</a></p>')
     catalog = load_catalog()
     topics = [
-        f'<a href="{_base()}/docs/topics/{escape(code)}">{escape(info.display)}</a>'
+        _topic_link(code, info.display)
         for code, info in catalog.topics.items()
         if key in info.sources
     ]

@@ -67,21 +67,24 @@ def purge_before(db: Database, before: datetime) -> Purged:
 # --- what the report reads ------------------------------------------------------------------
 
 
-def _period(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
+def _selected(
+    table: Any, at: Any, since: datetime | None, until: datetime | None, service: str | None
+) -> list[Any]:
+    """Conditions for `table`'s rows with `at` in [since, until) and, when named, of one service."""
     where = []
     if since is not None:
-        where.append(column >= since)
+        where.append(at >= since)
     if until is not None:
-        where.append(column < until)
+        where.append(at < until)
+    if service:
+        where.append(table.c.service == service)
     return where
 
 
 def audit_in_period(
     db: Database, since: datetime | None, until: datetime | None, service: str | None
 ) -> Iterator[dict[str, Any]]:
-    where = _period(card_audit.c.issued_at, since, until)
-    if service:
-        where.append(card_audit.c.service == service)
+    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
     query = select(
         card_audit.c.card_uuid,
         card_audit.c.service,
@@ -100,9 +103,7 @@ def feedback_for_period_cards(
     db: Database, since: datetime | None, until: datetime | None, service: str | None
 ) -> Iterator[dict[str, Any]]:
     """Feedback whose card was issued in the period (whenever the feedback arrived)."""
-    where = _period(card_audit.c.issued_at, since, until)
-    if service:
-        where.append(card_audit.c.service == service)
+    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
     query = (
         select(
             feedback.c.id,
@@ -129,9 +130,8 @@ def unmatched_feedback(
         card_audit.c.service == feedback.c.service,
         card_audit.c.mode == "active",
     )
-    where = [*_period(feedback.c.received_at, since, until), card_audit.c.card_uuid.is_(None)]
-    if service:
-        where.append(feedback.c.service == service)
+    where = _selected(feedback, feedback.c.received_at, since, until, service)
+    where.append(card_audit.c.card_uuid.is_(None))
     query = select(func.count()).select_from(feedback.outerjoin(card_audit, shown)).where(*where)
     with db.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
@@ -140,9 +140,7 @@ def unmatched_feedback(
 def calls_by_service(
     db: Database, since: datetime | None, until: datetime | None, service: str | None
 ) -> dict[str, int]:
-    where = _period(calls.c.answered_at, since, until)
-    if service:
-        where.append(calls.c.service == service)
+    where = _selected(calls, calls.c.answered_at, since, until, service)
     query = select(calls.c.service, func.count()).where(*where).group_by(calls.c.service)
     with db.engine.connect() as conn:
         return {name: int(count) for name, count in conn.execute(query)}

@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 
 from cds.cards.catalog import load_catalog
-from cds.config import ConfigError, load_settings
+from cds.config import ConfigError, Settings, load_settings
 from cds.governance.recorder import AuditRecorder
 from cds.governance.report import as_csv, as_table, parse_bound
 from cds.governance.reporting import load_report
-from cds.store.database import open_database
+from cds.store.database import Database, open_database
 
 
 def register(commands: Any) -> None:
@@ -36,6 +36,16 @@ def register_purge(actions: Any) -> None:
     purge.set_defaults(func=_purge)
 
 
+def _open(args: argparse.Namespace, command: str) -> tuple[Settings, Database] | None:
+    """The settings and the database, or None once the configuration error is on stderr."""
+    try:
+        settings = load_settings(args.config)
+        return settings, open_database(settings)
+    except ConfigError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
 def _report(args: argparse.Namespace) -> int:
     try:
         since = parse_bound(args.since) if args.since else None
@@ -46,12 +56,10 @@ def _report(args: argparse.Namespace) -> int:
     if since and until and since >= until:
         print("cds report: --since must be before --until", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings(args.config)
-        db = open_database(settings)
-    except ConfigError as exc:
-        print(f"cds report: {exc}", file=sys.stderr)
+    opened = _open(args, "cds report")
+    if opened is None:
         return 2
+    settings, db = opened
     try:
         displays = {code: info.display for code, info in load_catalog().topics.items()}
         report = load_report(db, settings, since=since, until=until, service=args.service, displays=displays)
@@ -67,12 +75,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-        db = open_database(settings)
-    except ConfigError as exc:
-        print(f"cds db purge: {exc}", file=sys.stderr)
+    opened = _open(args, "cds db purge")
+    if opened is None:
         return 2
+    settings, db = opened
     try:
         if settings.retention_days <= 0:
             print("retention_days is 0: every record is kept, nothing deleted")
