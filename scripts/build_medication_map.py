@@ -18,6 +18,30 @@ Inputs (not kept in the repository; see docs/guideline.md, "Medication map"):
                    rx_2021_02_Furosemide_V1, rx_2021_05_Thiazides_V1, rx_2021_11_LoopDiuretic_V1,
                    rx_2022_08_ProtonPumpInhibitors_V1); only vocabulary_id "RxNorm" rows with
                    numeric codes are read.
+  --synthea-modules DIR
+                   Synthea's generator modules (src/main/resources/modules/ of a checkout, or a
+                   folder with the same relative paths): the RxNorm code and display of every
+                   MedicationOrder state, i.e. the product codes the generator writes into
+                   charts. A `commits.txt` in DIR ("<relative path> <commit>" lines, # comments)
+                   records the version of each file; the map's `sources` lists them. Read so far
+                   (synthetichealth/synthea, src/main/resources/modules/, Apache-2.0):
+                     metabolic_syndrome_care.json            006613d234b5e66fdf9d287dc2143dc17a8a93db
+                     anemia/anemia_sub.json                  033fe019a65158f6eb3d636db0f91841c58420f3
+                     anemia___unknown_etiology.json          070196165c0635357a1f96f0be8cfa081541f0d4
+                     atrial_fibrillation.json                65e3141eb5a03cabf0f1653010bc1fb280519a00
+                     medications/hypertension_medication.json 3156480ca8159df8b00ae7de1d2f27010c10d00a
+                     congestive_heart_failure.json           a5875d5a9a138f6d8c4dd65dafcaccaf2866bfad
+                     heart/chf_meds.json                     5eb9a511ff0d729901c0ca2c4a31209cfefea138
+                     heart/chf_meds_hfmef.json               ae68216c5cb214aee67a199dc016baa6b2f18cc3
+                     heart/chf_meds_hfref_nyha4.json         05dd35f8fb303ea6f4d83be631094d9cb8606180
+                     hypertension.json                       4d3d1142f13b0e684383ce22b88d123972caf89a
+                     lupus.json                              033fe019a65158f6eb3d636db0f91841c58420f3
+                     rheumatoid_arthritis.json               033fe019a65158f6eb3d636db0f91841c58420f3
+                     copd.json                               3c3e65adf67376898a772d4c90b71d42a8ffdecd
+                     covid19/medications.json                27e5952f06b6f750c0cf0150f8c6fbd31f3d87f2
+                     covid19/admission.json                  ac2c8ee00f81d456b65e2b6acee515d466e27474
+                   Ingredient-level codes (e.g. 5487 "hydrochlorothiazide") are not products and
+                   are skipped, like every code without a dose form or strength in its name.
 
 Rules the map follows:
 - systemic corticosteroids: topical, inhaled, nasal, eye, ear, rectal and other local forms
@@ -30,7 +54,7 @@ Rules the map follows:
 
 Usage:
   python scripts/build_medication_map.py --synthea medications.csv --omop a.csv b.csv \
-      --retrieved 2026-11-25 [--check]
+      --synthea-modules modules/ --retrieved 2026-11-25 [--check]
 `--check` exits 1 when the committed map differs from what the inputs give.
 """
 
@@ -125,6 +149,32 @@ def read_omop(path: Path) -> Iterator[tuple[str, str]]:
                 yield code, (row.get("concept_name") or "").strip()
 
 
+def read_synthea_modules(folder: Path) -> Iterator[tuple[str, str]]:
+    """RxNorm code and display of each MedicationOrder state in the module files under folder."""
+    for path in sorted(folder.rglob("*.json")):
+        module = json.loads(path.read_text("utf-8"))
+        for state in (module.get("states") or {}).values():
+            if not isinstance(state, dict) or state.get("type") != "MedicationOrder":
+                continue
+            for coding in state.get("codes") or ():
+                code = str(coding.get("code", "")).strip()
+                if coding.get("system") == "RxNorm" and code.isdigit():
+                    yield code, str(coding.get("display") or "").strip()
+
+
+def module_versions(folder: Path) -> list[dict[str, str]]:
+    """Each module file read, with the commit `commits.txt` records for it (if any)."""
+    commits: dict[str, str] = {}
+    listing = folder / "commits.txt"
+    if listing.is_file():
+        for line in listing.read_text("utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#"):
+                commits[parts[0]] = parts[1]
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.json"))
+    return [{"file": name, **({"commit": commits[name]} if name in commits else {})} for name in files]
+
+
 def build(pairs: Iterable[tuple[str, str]], knowledge: dict) -> tuple[dict, dict]:
     names = _class_names(knowledge)
     rules = _rules(knowledge)
@@ -155,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--synthea", type=Path, action="append", default=[])
     parser.add_argument("--omop", type=Path, nargs="*", default=[])
+    parser.add_argument("--synthea-modules", type=Path, action="append", default=[])
     parser.add_argument("--retrieved", required=True, help="date the inputs were retrieved (YYYY-MM-DD)")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--knowledge", type=Path, default=KNOWLEDGE, help=argparse.SUPPRESS)  # for tests
@@ -165,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs.extend(read_synthea(path))
     for path in args.omop:
         pairs.extend(read_omop(path))
+    for folder in args.synthea_modules:
+        pairs.extend(read_synthea_modules(folder))
     classes, not_counted = build(pairs, knowledge)
     product_map = {
         "about": (
@@ -188,6 +241,16 @@ def main(argv: list[str] | None = None) -> int:
                 "commit": "009e8ba179c84d844a0c5b898132efb33acdef9e (2024-05-06)",
                 "licence": "none stated: the inputs are not kept, only the codes derived from them",
             },
+            *(
+                {
+                    "name": "Synthea synthetic patient generator, module files (MedicationOrder states)",
+                    "repository": "synthetichealth/synthea",
+                    "path": "src/main/resources/modules/",
+                    "files": module_versions(folder),
+                    "licence": "Apache-2.0",
+                }
+                for folder in args.synthea_modules
+            ),
         ],
         "retrieved": args.retrieved,
         "rules": {

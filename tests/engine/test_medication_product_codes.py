@@ -193,3 +193,128 @@ def test_check_reports_whether_the_committed_map_matches_its_inputs(tmp_path, ca
     table.write_text(table.read_text("utf-8").replace("198051", "198052"), "utf-8")
     assert module.main([*args, "--check"]) == 1
     assert "differs" in capsys.readouterr().out
+
+
+# Codes the synthetic patient generator writes into charts (its module files' MedicationOrder
+# states, and its medication cost table), with the map's other sources for classes the generator
+# never prescribes. Each is sent as a code alone, with no name.
+GENERATOR_CODES = [
+    ("860975", "metformin"),  # metabolic_syndrome_care
+    ("2001499", "b12-therapy"),  # anemia/anemia_sub
+    ("313988", "loop-diuretic"),  # congestive_heart_failure, heart/chf_meds*
+    ("1719286", "loop-diuretic"),  # congestive_heart_failure (inpatient)
+    ("197604", "digoxin"),  # heart/chf_meds_hfmef, heart/chf_meds_hfref_nyha4
+    ("312615", "systemic-corticosteroid"),  # lupus, rheumatoid_arthritis
+    ("312617", "systemic-corticosteroid"),  # cost table
+    ("5487", "thiazide-diuretic"),  # medications/hypertension_medication (ingredient code)
+    ("310798", "thiazide-diuretic"),  # cost table
+    ("198051", "ppi"),  # PEDSnet proton pump inhibitor code set (the generator prescribes none)
+]
+
+
+@pytest.mark.parametrize(("code", "class_key"), GENERATOR_CODES)
+@pytest.mark.parametrize("shape", ["inline", "contained", "referenced"])
+def test_generator_codes_sent_alone_are_recognised(code, class_key, shape):
+    assert (class_key, "rxnorm") in _classes(shape, code, None)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "313096",  # spironolactone 25 MG Oral Tablet: a diuretic, but neither loop nor thiazide
+        "979492",  # losartan potassium 50 MG Oral Tablet
+        "200033",  # carvedilol 25 MG Oral Tablet
+        "1656354",  # sacubitril / valsartan
+        "106258",  # Hydrocortisone 10 MG/ML Topical Cream: a local form
+        "310325",  # ferrous sulfate 325 MG Oral Tablet
+    ],
+)
+def test_generator_codes_of_other_medicines_match_no_class(code):
+    assert _classes("inline", code, None) == set()
+
+
+def _module(states: dict[str, Any]) -> str:
+    return json.dumps({"name": "m", "states": states})
+
+
+def test_script_reads_medication_orders_from_generator_modules(tmp_path, capsys):
+    folder = tmp_path / "modules"
+    (folder / "heart").mkdir(parents=True)
+    (folder / "heart" / "chf.json").write_text(
+        _module(
+            {
+                "Dig": {
+                    "type": "MedicationOrder",
+                    "codes": [
+                        {"system": "RxNorm", "code": 197604, "display": "digoxin 0.125 MG Oral Tablet"}
+                    ],
+                },
+                "Stop": {
+                    "type": "MedicationEnd",
+                    "codes": [
+                        {"system": "RxNorm", "code": 9000002, "display": "Furosemide 20 MG Oral Tablet"}
+                    ],
+                },
+                "Snomed": {
+                    "type": "MedicationOrder",
+                    "codes": [
+                        {"system": "SNOMED-CT", "code": 9000003, "display": "Furosemide 80 MG Oral Tablet"}
+                    ],
+                },
+                "Ingredient": {
+                    "type": "MedicationOrder",
+                    "codes": [{"system": "RxNorm", "code": 5487, "display": "hydrochlorothiazide"}],
+                },
+            }
+        ),
+        "utf-8",
+    )
+    (folder / "diabetes.json").write_text(
+        _module(
+            {
+                "Met": {
+                    "type": "MedicationOrder",
+                    "codes": [
+                        {
+                            "system": "RxNorm",
+                            "code": "860975",
+                            "display": "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+                        }
+                    ],
+                }
+            }
+        ),
+        "utf-8",
+    )
+    (folder / "commits.txt").write_text("# versions\nheart/chf.json 0123abcd\n", "utf-8")
+    module = _script()
+    assert sorted(module.read_synthea_modules(folder)) == [
+        ("197604", "digoxin 0.125 MG Oral Tablet"),
+        ("5487", "hydrochlorothiazide"),
+        ("860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet"),
+    ]
+    knowledge = tmp_path / "medications.json"
+    knowledge.write_text((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"), "utf-8")
+    args = ["--synthea-modules", str(folder), "--retrieved", "2026-11-25", "--knowledge", str(knowledge)]
+    assert module.main(args) == 0
+    written = json.loads(knowledge.read_text("utf-8"))["product_map"]
+    assert written["classes"]["digoxin"] == {"197604": "SCD digoxin 0.125 MG Oral Tablet"}
+    assert set(written["classes"]["metformin"]) == {"860975"}
+    assert not written["classes"]["loop-diuretic"]  # an ended order and a SNOMED code add nothing
+    assert not written["classes"]["thiazide-diuretic"]  # an ingredient code is not a product
+    modules = [s for s in written["sources"] if s.get("path") == "src/main/resources/modules/"]
+    assert modules[0]["files"] == [
+        {"file": "diabetes.json"},
+        {"file": "heart/chf.json", "commit": "0123abcd"},
+    ]
+    assert module.main([*args, "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_map_records_the_generator_modules_it_read():
+    raw = json.loads((ROOT / "src/cds/knowledge/medications.json").read_text("utf-8"))["product_map"]
+    modules = [s for s in raw["sources"] if s.get("path") == "src/main/resources/modules/"]
+    assert modules and modules[0]["repository"] == "synthetichealth/synthea"
+    files = {f["file"]: f.get("commit", "") for f in modules[0]["files"]}
+    assert "metabolic_syndrome_care.json" in files and "heart/chf_meds.json" in files
+    assert all(len(commit) == 40 for commit in files.values())
