@@ -170,6 +170,12 @@ def test_report_figures_for_a_known_set_of_calls_and_feedback(
                                                                          "--format", "csv")))}  # fmt: skip
     assert rows_csv[MG_TEST]["overridden"] == "1" and rows_csv[WORKUP]["silent"] == "2"
 
+    one = json.loads(report(monkeypatch, capsys, db_url, "--format", "json", "--topic", MG_TEST))
+    assert one["topic"] == MG_TEST and [t["topic"] for t in one["topics"]] == [MG_TEST]
+    assert sum(w["shown"] for w in one["weeks"]) == 2 and one["calls"] == 4
+    assert main(["report", "--topic", "magnesium-test"]) == 2
+    assert "unknown topic 'magnesium-test'" in capsys.readouterr().err
+
 
 def test_retention_purges_old_cards_feedback_and_calls(make_app: AppFactory, db_url: str) -> None:
     client = make_app().test_client()

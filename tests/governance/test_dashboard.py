@@ -53,4 +53,69 @@ def test_dashboard_shows_counts_and_flags_never_patient_data(make_app: Callable[
     one_week = client.get(week, headers=auth).get_json()
     assert 0 < one_week["calls"] < data["calls"]
     assert client.get("/admin/report?since=yesterday", headers=auth).status_code == 400
-    assert client.get("/admin/report?service=nope", headers=auth).status_code == 404
+    assert client.get("/admin/report?service=nope", headers=auth).status_code == 400
+
+
+MG = "magnesium-testing-recommended"
+
+
+def test_a_topic_filters_the_whole_page(make_app: Callable[..., Flask]) -> None:
+    app = make_app(admin_token=TOKEN)
+    seed(app.extensions["cds"].database, fixture("empty-chart").now)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    everything = client.get("/admin/report?format=json", headers=auth).get_json()
+    data = client.get(f"/admin/report?format=json&topic={MG}", headers=auth).get_json()
+    assert data["topic"] == MG and [t["topic"] for t in data["topics"]] == [MG]
+    assert [w["shown"] for w in data["weeks"]] == [12] * 8  # the trend is this topic's alone
+    assert [w["overridden"] for w in data["weeks"]] == [sum(0.1 <= i / 12 < 0.9 for i in range(12))] * 8
+    assert sum(w["shown"] for w in everything["weeks"]) > sum(w["shown"] for w in data["weeks"])
+    assert data["calls"] == everything["calls"]  # the denominator of its firing rate stays every call
+
+    page = client.get(f"/admin/report?topic={MG}&since=2026-09-01", headers=auth).get_data(as_text=True)
+    assert "Topic: <b>Magnesium testing recommended</b>" in page
+    assert 'href="?since=2026-09-01">all topics</a>' in page  # back to every topic, same period
+    assert "Order test for b12-deficiency" not in page and "Patient declined" not in page
+    assert "Test already ordered or pending" in page  # this topic's own override reason
+
+
+def test_each_topic_name_links_to_its_filtered_view(make_app: Callable[..., Flask]) -> None:
+    app = make_app(admin_token=TOKEN)
+    seed(app.extensions["cds"].database, fixture("empty-chart").now)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = app.test_client().get("/admin/report?since=2026-09-01&service=deficiency-screen", headers=auth)
+    html = page.get_data(as_text=True)
+    link = f'href="?since=2026-09-01&amp;service=deficiency-screen&amp;topic={MG}"'
+    assert html.count(link) == 3  # its bar's label, the fatigue flag and the table row
+    for topic in ("b12-deficiency", "electrolyte-imbalance", "b12-testing-recommended", "twitching-workup"):
+        assert html.count(f"&amp;topic={topic}\"") == 2  # bar label and table row (not flagged)
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("since=yesterday", "yesterday"),
+        ("until=2026-13-01", "2026-13-01"),
+        ("until=9999-12-31", "9999-12-31"),  # the day after does not exist
+        ("until=0001-01-02", "since"),  # twelve weeks before it do not exist
+        ("since=2026-10-10&until=2026-10-01", "before"),
+        ("topic=b12-deficency", "b12-deficency"),
+        ("topic=", None),  # empty: all topics, as when absent
+        ("service=nope", "nope"),
+        ("format=xml", "xml"),
+        ("topics=b12-deficiency", "topics"),
+        ("topic=b12-deficiency&topic=twitching-workup", "topic"),
+    ],
+)
+def test_a_wrong_parameter_is_a_400_operation_outcome(
+    make_app: Callable[..., Flask], query: str, names: str | None
+) -> None:
+    client = make_app(admin_token=TOKEN).test_client()
+    response = client.get(f"/admin/report?{query}", headers={"Authorization": f"Bearer {TOKEN}"})
+    if names is None:
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert names in body["issue"][0]["diagnostics"]

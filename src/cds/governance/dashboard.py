@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from html import escape
+from urllib.parse import urlencode
 
 from cds.governance.report import Report, TopicFigures, Week, percent
 
@@ -18,7 +19,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1a202c;
 max-width:1100px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.meta{color:#4a5568;margin:0 0 16px}.figures{display:flex;gap:12px;flex-wrap:wrap}
+.meta{color:#4a5568;margin:0 0 4px}.scope{margin:0 0 16px}.figures{display:flex;gap:12px;flex-wrap:wrap}
 .figure{border:1px solid #e2e8f0;border-radius:6px;padding:8px 14px;min-width:120px}
 .figure b{display:block;font-size:22px}.figure span{color:#4a5568;font-size:13px}
 .flags{border:2px solid #c53030;background:#fff5f5;border-radius:6px;padding:10px 14px;margin:16px 0}
@@ -40,11 +41,20 @@ def _legend(silent: bool = False) -> str:
     return f'<div class="legend">{spans}</div>'
 
 
+def topic_link(topic: str, keep: Mapping[str, str]) -> str:
+    """The page's own address filtered to one topic, keeping the reader's period and service."""
+    return "?" + urlencode({**keep, "topic": topic})
+
+
+def _all_topics_link(keep: Mapping[str, str]) -> str:
+    return "?" + urlencode(keep) if keep else "?"
+
+
 def _topic_label(topic: TopicFigures, services: int) -> str:
     return topic.display if services == 1 else f"{topic.display} ({topic.service})"
 
 
-def topic_bars(report: Report) -> str:
+def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
     """One stacked bar per topic: accepted, overridden and no feedback, scaled to the largest."""
     topics = report.topics
     if not topics:
@@ -63,8 +73,10 @@ def topic_bars(report: Report) -> str:
         flag = " ⚠" if t.fatigue_risk else ""
         mode = "" if t.mode == "active" else f" [{t.mode}]"
         parts.append(
-            f'<text x="{label_w - 10}" y="{y + 17}" text-anchor="end" font-size="13">'
-            f"{escape(label[:46])}{escape(mode)}{flag}<title>{escape(t.topic)}</title></text>"
+            f'<a href="{escape(topic_link(t.topic, keep))}"><text x="{label_w - 10}" y="{y + 17}" '
+            f'text-anchor="end" font-size="13" fill="#1a4f8b" text-decoration="underline">'
+            f"{escape(label[:46])}{escape(mode)}{flag}"
+            f"<title>{escape(t.topic)}: this topic only</title></text></a>"
         )
         x = float(label_w)
         for (name, colour), count in zip(_SERIES, (t.accepted, t.overridden, t.no_feedback), strict=True):
@@ -165,7 +177,7 @@ def reason_bars(report: Report, reason_names: Mapping[str, str], limit: int = 8)
     return "".join(parts)
 
 
-def _flags(report: Report) -> str:
+def _flags(report: Report, keep: Mapping[str, str]) -> str:
     rule = (
         f"override rate of at least {percent(report.fatigue.threshold)} over the last "
         f"{report.fatigue.window} shown cards (at least {report.fatigue.min_cards} cards)"
@@ -174,24 +186,26 @@ def _flags(report: Report) -> str:
     if not flagged:
         return f'<div class="ok">No topic is flagged as a fatigue risk ({escape(rule)}).</div>'
     items = "".join(
-        f"<li><b>{escape(t.display)}</b> ({escape(t.service)}): {percent(t.recent_override_rate)} of the "
+        f'<li><b><a href="{escape(topic_link(t.topic, keep))}">{escape(t.display)}</a></b> '
+        f"({escape(t.service)}): {percent(t.recent_override_rate)} of the "
         f"last {t.recent_cards} cards overridden</li>"
         for t in flagged
     )
     return (
         f'<div class="flags"><h2>⚠ Fatigue risk: {len(flagged)} topic{"s" if len(flagged) > 1 else ""}</h2>'
-        f"<ul>{items}</ul><div class=\"note\">Flagged at an {escape(rule)}.</div></div>"
+        f'<ul>{items}</ul><div class="note">Flagged at an {escape(rule)}.</div></div>'
     )
 
 
-def _table(report: Report) -> str:
+def _table(report: Report, keep: Mapping[str, str]) -> str:
     head = (
         "<tr><th>Topic</th><th>Service</th><th>Mode now</th><th>Shown</th><th>Silent</th>"
         "<th>Cards per call</th><th>Accepted</th><th>Overridden</th><th>No feedback</th>"
         "<th>Acceptance</th><th>Override</th></tr>"
     )
     rows = "".join(
-        f"<tr><td>{escape(t.display)}{' ⚠' if t.fatigue_risk else ''}</td><td>{escape(t.service)}</td>"
+        f'<tr><td><a href="{escape(topic_link(t.topic, keep))}">{escape(t.display)}</a>'
+        f"{' ⚠' if t.fatigue_risk else ''}</td><td>{escape(t.service)}</td>"
         f"<td>{escape(t.mode)}</td><td>{t.shown}</td><td>{t.silent}</td>"
         f"<td>{'-' if t.firing_rate is None else f'{t.firing_rate:.2f}'}</td><td>{t.accepted}</td>"
         f"<td>{t.overridden}</td><td>{t.no_feedback}</td><td>{percent(t.acceptance_rate)}</td>"
@@ -201,7 +215,23 @@ def _table(report: Report) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def render_dashboard(report: Report, reason_names: Mapping[str, str]) -> str:
+def _scope(report: Report, keep: Mapping[str, str]) -> str:
+    """What the page covers, and the way back to every topic when it covers one."""
+    if report.topic is None:
+        return "All topics" + (f" of {escape(report.service)}" if report.service else "")
+    name = next((t.display for t in report.topics if t.topic == report.topic), report.topic)
+    return (
+        f"Topic: <b>{escape(name)}</b> ({escape(report.topic)})"
+        + (f" of {escape(report.service)}" if report.service else "")
+        + f' · <a href="{escape(_all_topics_link(keep))}">all topics</a>'
+    )
+
+
+def render_dashboard(
+    report: Report, reason_names: Mapping[str, str], keep: Mapping[str, str] | None = None
+) -> str:
+    """The page; `keep` holds the reader's period and service, carried into links to a topic's view."""
+    keep = dict(keep or {})
     since = f"{report.since:%Y-%m-%d}" if report.since else "the first record"
     until = f"{report.until:%Y-%m-%d %H:%M} UTC" if report.until else "now"
     period = f"{since} to {until}"
@@ -223,18 +253,19 @@ def render_dashboard(report: Report, reason_names: Mapping[str, str]) -> str:
 <meta name="robots" content="noindex"><style>{_CSS}</style></head><body>
 <h1>CDS card report</h1>
 <p class="meta">Period: {escape(period)} · counts only, no patient data</p>
+<p class="scope">{_scope(report, keep)}</p>
 <div class="figures">{boxes}</div>
-{_flags(report)}
+{_flags(report, keep)}
 <h2>Cards per topic</h2>
 {_legend(silent=silent > 0)}
-{topic_bars(report)}
+{topic_bars(report, keep)}
 <h2>Weekly trend</h2>
 {_legend()}
 {weekly_trend(report.weeks)}
 <h2>Top override reasons</h2>
 {reason_bars(report, reason_names)}
 <h2>Figures</h2>
-{_table(report)}
+{_table(report, keep)}
 <p class="note">Rates are over shown cards: a card nobody acted on counts as no feedback. A card's
 outcome is its latest feedback. Unmatched feedback is feedback for a card this service never showed.
 Cards per call counts shown and silent cards over the calls the service answered. Mode now is the

@@ -138,12 +138,14 @@ class Report:
     topics: list[TopicFigures]
     weeks: list[Week]
     fatigue: FatigueRule
+    topic: str | None = None  # the one topic the report is about, when filtered
 
     def as_json(self) -> dict[str, Any]:
         return {
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "service": self.service,
+            "topic": self.topic,
             "calls": self.calls,
             "callsByService": self.calls_by_service,
             "unmatchedFeedback": self.unmatched_feedback,
@@ -216,9 +218,11 @@ def build_report(
     since: datetime | None = None,
     until: datetime | None = None,
     service: str | None = None,
+    topic: str | None = None,
 ) -> Report:
     modes = modes or {}
     displays = displays or {}
+    only_topic = topic  # the name is reused below for each topic's figures
     # Feedback only counts for a card the same service returned (silent cards were never seen).
     shown_by_uuid = {c.card_uuid: c for c in cards if c.mode == "active"}
     outcomes = final_outcomes(
@@ -288,6 +292,7 @@ def build_report(
         topics=sorted(figures.values(), key=lambda t: (t.service, t.topic)),
         weeks=[Week(start, *weeks[start]) for start in sorted(weeks)],
         fatigue=fatigue,
+        topic=only_topic,
     )
 
 
@@ -332,7 +337,9 @@ def as_table(report: Report) -> str:
     period = f"{_when(report.since)} to {_when(report.until)}"
     by_service = ", ".join(f"{s} {n}" for s, n in report.calls_by_service.items())
     lines = [
-        f"Card report, {period}" + (f", service {report.service}" if report.service else ""),
+        f"Card report, {period}"
+        + (f", service {report.service}" if report.service else "")
+        + (f", topic {report.topic}" if report.topic else ""),
         f"Calls answered: {report.calls}" + (f" ({by_service})" if report.calls else ""),
         f"Feedback for cards never shown (unmatched): {report.unmatched_feedback}",
         f"Fatigue risk: override rate >= {percent(report.fatigue.threshold)} over the last "
@@ -386,6 +393,6 @@ def parse_bound(text: str, *, end: bool = False) -> datetime:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):  # the day after 9999-12-31 does not exist
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

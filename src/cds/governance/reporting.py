@@ -49,11 +49,12 @@ def load_report(
     since: datetime | None,
     until: datetime | None,
     service: str | None = None,
+    topic: str | None = None,
     displays: Mapping[str, str] | None = None,
 ) -> Report:
     cards = [
         CardFact(r["card_uuid"], r["service"], r["topic"], r["issued_at"], r["mode"], r["suggestion_labels"])
-        for r in audit_in_period(db, since, until, service)
+        for r in audit_in_period(db, since, until, service, topic)
     ]
     feedback = [
         FeedbackFact(
@@ -65,7 +66,7 @@ def load_report(
             accepted_suggestions=_accepted(r["accepted_suggestions"]),
             reason_code=_reason_code(r["override_reason"]),
         )
-        for r in feedback_for_period_cards(db, since, until, service)
+        for r in feedback_for_period_cards(db, since, until, service, topic)
     ]
     return build_report(
         cards,
@@ -78,4 +79,5 @@ def load_report(
         since=since,
         until=until,
         service=service,
+        topic=topic,
     )

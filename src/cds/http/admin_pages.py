@@ -4,7 +4,9 @@ callers presenting it as a bearer token. Counts only; never patient data."""
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import orjson
 from flask import Blueprint, Response, current_app, request
@@ -16,6 +18,7 @@ from cds.governance.report import parse_bound
 from cds.governance.reporting import load_report
 
 DEFAULT_WEEKS = 12
+_PARAMETERS = frozenset({"since", "until", "service", "topic", "format"})
 _HEADERS = {
     "Cache-Control": "no-store",
     # No script runs on the page; styles are inline; nothing is loaded from elsewhere.
@@ -36,29 +39,72 @@ def _check_token(expected: str) -> None:
 admin = Blueprint("admin", __name__)
 
 
+@dataclass(frozen=True)
+class _Query:
+    since: datetime
+    until: datetime
+    service: str | None
+    topic: str | None
+    as_json: bool
+
+
+def _one(name: str) -> str | None:
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(
+            f"query parameter '{name}' is given {len(values)} times; give it once", location=name
+        )
+    return values[0] if values else None
+
+
+def _query(now: datetime, services: Iterable[str], topics: Iterable[str]) -> _Query:
+    """The page's query parameters, checked: any that is wrong is a 400 naming it."""
+    unknown = sorted(set(request.args) - _PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter '{unknown[0][:100]}'; the page takes "
+                         f"{', '.join(sorted(_PARAMETERS))}", location=unknown[0][:100])  # fmt: skip
+    since_text, until_text = _one("since"), _one("until")
+    try:
+        until = parse_bound(until_text, end=True) if until_text else now
+        since = parse_bound(since_text) if since_text else until - timedelta(weeks=DEFAULT_WEEKS)
+    except ValueError as exc:
+        raise BadRequest(str(exc)[:300], location="until" if until_text else "since") from None
+    except OverflowError:
+        raise BadRequest(f"'until' {until_text[:100]!r} leaves no room for the default period; give 'since'",
+                         location="until") from None  # fmt: skip
+    if since >= until:
+        raise BadRequest("'since' must be before 'until'", location="since")
+    service = _one("service") or None
+    if service is not None and service not in services:
+        raise BadRequest(f"unknown service '{service[:100]}'; services: {', '.join(sorted(services))}",
+                         location="service")  # fmt: skip
+    topic = _one("topic") or None
+    if topic is not None and topic not in topics:
+        raise BadRequest(
+            f"unknown topic '{topic[:100]}'; topics: {', '.join(sorted(topics))}", location="topic"
+        )
+    form = _one("format") or "html"
+    if form not in ("html", "json"):
+        raise BadRequest(f"format '{form[:100]}' is not one of html, json", location="format")
+    return _Query(since, until, service, topic, form == "json")
+
+
 @admin.get("/admin/report")
 def report_page() -> Response:
     state = current_app.extensions["cds"]
     _check_token(state.settings.admin_token)
-    now = state.clock()
-    try:
-        since_text, until_text = request.args.get("since"), request.args.get("until")
-        until = parse_bound(until_text, end=True) if until_text else now
-        since = parse_bound(since_text) if since_text else until - timedelta(weeks=DEFAULT_WEEKS)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    service = request.args.get("service") or None
-    if service is not None and service not in state.services:
-        raise NotFound(f"no CDS service with id '{service[:100]}'")
-    state.audit.flush()  # this worker's queued cards count at once
     catalog = load_catalog()
+    query = _query(state.clock(), state.services, catalog.topics)
+    state.audit.flush()  # this worker's queued cards count at once
     displays = {code: info.display for code, info in catalog.topics.items()}
-    report = load_report(state.database, state.settings, since=since, until=until, service=service,
-                         displays=displays)  # fmt: skip
-    if request.args.get("format") == "json":
+    report = load_report(state.database, state.settings, since=query.since, until=query.until,
+                         service=query.service, topic=query.topic, displays=displays)  # fmt: skip
+    if query.as_json:
         response = Response(orjson.dumps(report.as_json()), mimetype="application/json")
     else:
         reasons = {code: name for info in catalog.topics.values() for code, name in info.override_reasons}
-        response = Response(render_dashboard(report, reasons), mimetype="text/html")
+        # Links to a topic's view keep the period and service exactly as the reader gave them.
+        keep = {k: v for k in ("since", "until", "service") if (v := request.args.get(k))}
+        response = Response(render_dashboard(report, reasons, keep), mimetype="text/html")
     response.headers.update(_HEADERS)
     return response

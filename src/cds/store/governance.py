@@ -82,9 +82,15 @@ def _selected(
 
 
 def audit_in_period(
-    db: Database, since: datetime | None, until: datetime | None, service: str | None
+    db: Database,
+    since: datetime | None,
+    until: datetime | None,
+    service: str | None,
+    topic: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
+    if topic:
+        where.append(card_audit.c.topic == topic)
     query = select(
         card_audit.c.card_uuid,
         card_audit.c.service,
@@ -100,10 +106,16 @@ def audit_in_period(
 
 
 def feedback_for_period_cards(
-    db: Database, since: datetime | None, until: datetime | None, service: str | None
+    db: Database,
+    since: datetime | None,
+    until: datetime | None,
+    service: str | None,
+    topic: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Feedback whose card was issued in the period (whenever the feedback arrived)."""
     where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
+    if topic:
+        where.append(card_audit.c.topic == topic)
     query = (
         select(
             feedback.c.id,

@@ -24,6 +24,7 @@ def register(commands: Any) -> None:
     report.add_argument("--since", help="start of the period: YYYY-MM-DD or an ISO 8601 instant (UTC)")
     report.add_argument("--until", help="end of the period, exclusive; a date includes that whole day")
     report.add_argument("--service", help="one service id (default: every service)")
+    report.add_argument("--topic", help="one topic code (default: every topic)")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
     report.add_argument("--config", help="TOML configuration file (default: $CDS_CONFIG)")
     report.set_defaults(func=_report)
@@ -56,13 +57,20 @@ def _report(args: argparse.Namespace) -> int:
     if since and until and since >= until:
         print("cds report: --since must be before --until", file=sys.stderr)
         return 2
+    displays = {code: info.display for code, info in load_catalog().topics.items()}
+    if args.topic and args.topic not in displays:
+        print(
+            f"cds report: unknown topic {args.topic!r}; topics: {', '.join(sorted(displays))}",
+            file=sys.stderr,
+        )
+        return 2
     opened = _open(args, "cds report")
     if opened is None:
         return 2
     settings, db = opened
     try:
-        displays = {code: info.display for code, info in load_catalog().topics.items()}
-        report = load_report(db, settings, since=since, until=until, service=args.service, displays=displays)
+        report = load_report(db, settings, since=since, until=until, service=args.service, topic=args.topic,
+                             displays=displays)  # fmt: skip
     finally:
         db.dispose()
     if args.format == "json":
