@@ -155,6 +155,7 @@ def test_report_figures_for_a_known_set_of_calls_and_feedback(
     workup = topics[WORKUP]
     assert (workup["shown"], workup["silent"], workup["mode"]) == (0, 2, "silent")
     assert workup["firingRate"] == 0.5  # 2 silent cards over 4 calls
+    assert (workup["silentCalls"], workup["silentCallShare"]) == (2, 0.5)  # would have shown on 2 of 4
     deficiency = topics["b12-deficiency"]
     assert deficiency["shown"] == len(h4) and deficiency["accepted"] == 0
     assert deficiency["overrideReasons"] == {}
@@ -166,9 +167,11 @@ def test_report_figures_for_a_known_set_of_calls_and_feedback(
 
     table = report(monkeypatch, capsys, db_url, "--service", SCREEN)
     assert "Calls answered: 4" in table and "already-ordered=1" in table
+    assert "2 (50%)" in next(line for line in table.splitlines() if WORKUP in line and "silent" in line)
     rows_csv = {r["topic"]: r for r in csv.DictReader(io.StringIO(report(monkeypatch, capsys, db_url,
                                                                          "--format", "csv")))}  # fmt: skip
     assert rows_csv[MG_TEST]["overridden"] == "1" and rows_csv[WORKUP]["silent"] == "2"
+    assert rows_csv[WORKUP]["silentCalls"] == "2" and rows_csv[WORKUP]["silentCallShare"] == "0.5"
 
     one = json.loads(report(monkeypatch, capsys, db_url, "--format", "json", "--topic", MG_TEST))
     assert one["topic"] == MG_TEST and [t["topic"] for t in one["topics"]] == [MG_TEST]

@@ -44,6 +44,9 @@ def test_dashboard_shows_counts_and_flags_never_patient_data(make_app: Callable[
     page = response.get_data(as_text=True)
     assert "<script" not in page and "<svg" in page
     assert "Fatigue risk: 1 topic" in page and "Magnesium" in page
+    # the silent pilot's firing rate: 3 calls a week for 8 weeks, of 8 x 34 calls
+    assert "silent: would have shown on 24 (8.8%) calls" in page
+    assert "<th>Silent on calls</th>" in page and "<td>24 (8.8%)</td>" in page
     assert PATIENT_ID not in page and "seen " not in page  # neither the id nor a clinician's comment
     data = client.get("/admin/report?format=json", headers=auth).get_json()
     flagged = [t["topic"] for t in data["topics"] if t["fatigueRisk"]]

@@ -128,3 +128,33 @@ def test_fatigue_flag_appears_in_every_form() -> None:
     table = as_table(report).splitlines()
     assert "RISK 100%" in next(line for line in table if line.startswith(f"{SCREEN}  hypomagnesemia"))
     assert "RISK" not in next(line for line in table if line.startswith(f"{SCREEN}  hypocalcemia"))
+
+
+def test_a_silent_topic_shows_the_calls_it_would_have_fired_on_in_every_form() -> None:
+    def on(n: int, topic: str, hook: str, mode: str = "active") -> CardFact:
+        return CardFact(f"c{n}", SCREEN, topic, T0 + timedelta(minutes=n), mode, {}, hook)
+
+    cards = [
+        on(1, "twitching-workup", "h1", "silent"),
+        on(2, "twitching-workup", "h2", "silent"),
+        on(3, "twitching-workup", "h2", "silent"),  # a second card on the same call: one call
+        on(4, "twitching-workup", "h3", "silent"),
+        on(5, "b12-testing-recommended", "h1"),
+        on(6, "b12-testing-recommended", "h4"),
+    ]
+    report = build_report(cards, [], calls_by_service={SCREEN: 40}, unmatched_feedback=0,
+                          fatigue=FatigueRule(), modes={"twitching-workup": "silent"})  # fmt: skip
+    topics = {t["topic"]: t for t in report.as_json()["topics"]}
+    workup = topics["twitching-workup"]
+    assert (workup["silentCalls"], workup["silentCallShare"], workup["shownCalls"]) == (3, 0.075, 0)
+    assert workup["firingRate"] == 0.1  # 4 cards per 40 calls; the share of calls is 3 in 40
+    b12 = topics["b12-testing-recommended"]
+    assert (b12["shownCalls"], b12["shownCallShare"], b12["silentCalls"]) == (2, 0.05, 0)
+    rows = {r["topic"]: r for r in csv.DictReader(io.StringIO(as_csv(report)))}
+    csv_workup = rows["twitching-workup"]
+    assert (csv_workup["silentCalls"], csv_workup["silentCallShare"]) == ("3", "0.075")
+    table = as_table(report).splitlines()
+    assert "silent on calls" in next(line for line in table if line.startswith("service"))
+    workup_line = next(line for line in table if line.startswith(f"{SCREEN}  twitching-workup"))
+    assert "3 (7.5%)" in workup_line
+    assert "2 (5.0%)" in next(line for line in table if line.startswith(f"{SCREEN}  b12-testing-recommended"))

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from cds.cli import main
 from cds.schemas import load_schema, validator_for
-from tests.governance.conftest import fixture
+from tests.governance.conftest import ROOT, fixture
 from tests.governance.seed import SILENT_TOPIC, seed
 
 TOKEN = "committee-token-6b1d"
@@ -88,3 +88,11 @@ def test_the_schema_refuses_a_broken_report(
     breakage(broken)
     found = errors(broken)
     assert found and where in " ".join(found)
+
+
+def test_the_documented_example_follows_the_schema() -> None:
+    text = (ROOT / "docs" / "governance.md").read_text(encoding="utf-8")
+    example = text.split("An example:\n\n```json\n", 1)[1].split("\n```", 1)[0]
+    document = json.loads(example)
+    assert errors(document) == []
+    assert set(document["topics"][0]) >= set(load_schema("report")["$defs"]["topic"]["required"])

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlencode
 
-from cds.governance.report import Report, TopicFigures, Week, percent
+from cds.governance.report import Report, TopicFigures, Week, call_share, percent
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK, SILENT = "#2f6fb0", "#d9622b", "#c9ced6", "#8e7cc3"
 _SERIES = (("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK))
@@ -98,7 +98,7 @@ def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
         summary = (
             f"{t.shown} shown · {percent(t.acceptance_rate)} accepted · {percent(t.override_rate)} overridden"
             if t.shown
-            else f"{t.silent} recorded silently"
+            else f"silent: would have shown on {call_share(t.silent_calls, t.silent_call_share)} calls"
         )
         colour = "#c53030" if t.fatigue_risk else "#2d3748"
         parts.append(
@@ -200,14 +200,16 @@ def _flags(report: Report, keep: Mapping[str, str]) -> str:
 def _table(report: Report, keep: Mapping[str, str]) -> str:
     head = (
         "<tr><th>Topic</th><th>Service</th><th>Mode now</th><th>Shown</th><th>Silent</th>"
-        "<th>Cards per call</th><th>Accepted</th><th>Overridden</th><th>No feedback</th>"
+        "<th>Shown on calls</th><th>Silent on calls</th><th>Accepted</th><th>Overridden</th>"
+        "<th>No feedback</th>"
         "<th>Acceptance</th><th>Override</th></tr>"
     )
     rows = "".join(
         f'<tr><td><a href="{escape(topic_link(t.topic, keep))}">{escape(t.display)}</a>'
         f"{' ⚠' if t.fatigue_risk else ''}</td><td>{escape(t.service)}</td>"
         f"<td>{escape(t.mode)}</td><td>{t.shown}</td><td>{t.silent}</td>"
-        f"<td>{'-' if t.firing_rate is None else f'{t.firing_rate:.2f}'}</td><td>{t.accepted}</td>"
+        f"<td>{call_share(t.shown_calls, t.shown_call_share)}</td>"
+        f"<td>{call_share(t.silent_calls, t.silent_call_share)}</td><td>{t.accepted}</td>"
         f"<td>{t.overridden}</td><td>{t.no_feedback}</td><td>{percent(t.acceptance_rate)}</td>"
         f"<td>{percent(t.override_rate)}</td></tr>"
         for t in report.topics
@@ -268,7 +270,9 @@ def render_dashboard(
 {_table(report, keep)}
 <p class="note">Rates are over shown cards: a card nobody acted on counts as no feedback. A card's
 outcome is its latest feedback. Unmatched feedback is feedback for a card this service never showed.
-Cards per call counts shown and silent cards over the calls the service answered. Mode now is the
+Shown on / silent on calls: the calls of the service on which the topic's card was shown / recorded
+silently (a silent topic would have shown on these), and their share of all the calls it answered in the
+period. Mode now is the
 topic's current setting; its silent cards may date from a pilot that has since ended.</p>
 </body></html>
 """

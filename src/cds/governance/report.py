@@ -34,6 +34,11 @@ class CardFact:
     issued_at: datetime
     mode: str
     suggestions: Mapping[str, str] = field(default_factory=dict)  # uuid -> label
+    hook_instance: str = ""  # the call it was built on
+
+    @property
+    def call(self) -> str:
+        return self.hook_instance or self.card_uuid
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class TopicFigures:
     recent_overridden: int = 0
     fatigue_risk: bool = False
     calls: int = 0  # calls of the service, for the firing rate
+    shown_calls: int = 0  # calls on which a card of the topic was shown
+    silent_calls: int = 0  # calls on which it was recorded silently: would have fired, had it been on
 
     @property
     def no_feedback(self) -> int:
@@ -92,6 +99,15 @@ class TopicFigures:
         """Cards (shown or silent) per call answered by the service."""
         return _rate(self.shown + self.silent, self.calls)
 
+    @property
+    def shown_call_share(self) -> float | None:
+        return _rate(self.shown_calls, self.calls)
+
+    @property
+    def silent_call_share(self) -> float | None:
+        """The silent pilot's firing rate: the share of the service's calls it would have shown on."""
+        return _rate(self.silent_calls, self.calls)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "service": self.service,
@@ -106,6 +122,10 @@ class TopicFigures:
             "acceptanceRate": _round(self.acceptance_rate),
             "overrideRate": _round(self.override_rate),
             "firingRate": _round(self.firing_rate),
+            "shownCalls": self.shown_calls,
+            "shownCallShare": _round(self.shown_call_share),
+            "silentCalls": self.silent_calls,
+            "silentCallShare": _round(self.silent_call_share),
             "overrideReasons": dict(self.override_reasons.most_common()),
             "acceptedSuggestions": dict(self.accepted_suggestions.most_common()),
             "recentCards": self.recent_cards,
@@ -255,6 +275,15 @@ def build_report(
             topic.overridden += 1
             topic.override_reasons[outcome.reason_code or UNSPECIFIED_REASON] += 1
 
+    calls_of: dict[tuple[str, str, str], set[str]] = {}
+    for card in cards:
+        calls_of.setdefault((card.service, card.topic, card.mode), set()).add(card.call)
+    for (service_id, code, mode), hooks in calls_of.items():
+        if mode == "active":
+            figures[(service_id, code)].shown_calls = len(hooks)
+        else:
+            figures[(service_id, code)].silent_calls = len(hooks)
+
     by_topic: dict[tuple[str, str], list[CardFact]] = {}
     for card in cards:
         if card.mode == "active":
@@ -302,6 +331,7 @@ CSV_COLUMNS = (
     "service", "topic", "mode", "shown", "silent", "accepted", "overridden", "noFeedback",
     "acceptanceRate", "overrideRate", "firingRate", "overrideReasons", "acceptedSuggestions",
     "recentCards", "recentOverrideRate", "fatigueRisk", "serviceCalls",
+    "shownCalls", "shownCallShare", "silentCalls", "silentCallShare",
 )  # fmt: skip
 
 
@@ -324,6 +354,7 @@ def as_csv(report: Report) -> str:
                 row["recentOverrideRate"],
                 "FATIGUE RISK" if topic.fatigue_risk else "",
                 topic.calls,
+                *(row[c] for c in CSV_COLUMNS[17:]),
             ]
         )
     return out.getvalue()
@@ -331,6 +362,16 @@ def as_csv(report: Report) -> str:
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def call_share(calls: int, share: float | None) -> str:
+    """'24 (8.8%)': calls and their share of the service's calls; a small share keeps a decimal."""
+    if not calls:
+        return "-"
+    if share is None:
+        return str(calls)
+    text = f"{share * 100:.1f}%" if share < 0.1 else f"{share * 100:.0f}%"
+    return f"{calls} ({text})"
 
 
 def as_table(report: Report) -> str:
@@ -346,12 +387,12 @@ def as_table(report: Report) -> str:
         f"{report.fatigue.window} shown cards (at least {report.fatigue.min_cards})",
         "",
     ]
-    header = ("service", "topic", "mode", "shown", "silent", "per call", "accepted", "overridden",
-              "no fb", "accept", "override", "fatigue")  # fmt: skip
+    header = ("service", "topic", "mode", "shown", "silent", "shown on calls", "silent on calls",
+              "accepted", "overridden", "no fb", "accept", "override", "fatigue")  # fmt: skip
     rows = [
         (
             t.service, t.topic, t.mode, str(t.shown), str(t.silent),
-            "-" if t.firing_rate is None else f"{t.firing_rate:.2f}",
+            call_share(t.shown_calls, t.shown_call_share), call_share(t.silent_calls, t.silent_call_share),
             str(t.accepted), str(t.overridden), str(t.no_feedback),
             percent(t.acceptance_rate), percent(t.override_rate),
             f"RISK {percent(t.recent_override_rate)}" if t.fatigue_risk else "",
@@ -362,11 +403,14 @@ def as_table(report: Report) -> str:
         lines.append("No cards in this period.")
         return "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    numeric = set(range(3, 11))
+    numeric = set(range(3, 12))
     for row in (header, *rows):
         pairs = enumerate(zip(row, widths, strict=True))
         cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in pairs]
         lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    lines.append("shown on / silent on calls: calls of the service on which the topic's card was shown /")
+    lines.append("recorded silently (a silent topic would have shown on these), with their share of calls.")
     details = [t for t in report.topics if t.override_reasons or t.accepted_suggestions]
     if details:
         lines.append("")

@@ -53,7 +53,10 @@ def load_report(
     displays: Mapping[str, str] | None = None,
 ) -> Report:
     cards = [
-        CardFact(r["card_uuid"], r["service"], r["topic"], r["issued_at"], r["mode"], r["suggestion_labels"])
+        CardFact(
+            r["card_uuid"], r["service"], r["topic"], r["issued_at"], r["mode"], r["suggestion_labels"],
+            r["hook_instance"],
+        )
         for r in audit_in_period(db, since, until, service, topic)
     ]
     feedback = [

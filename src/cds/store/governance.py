@@ -96,6 +96,7 @@ def audit_in_period(
         card_audit.c.service,
         card_audit.c.topic,
         card_audit.c.issued_at,
+        card_audit.c.hook_instance,
         card_audit.c.mode,
         card_audit.c.suggestion_labels,
     ).where(*where)
