@@ -122,3 +122,14 @@ def test_a_wrong_parameter_is_a_400_operation_outcome(
     body = response.get_json()
     assert body["resourceType"] == "OperationOutcome"
     assert names in body["issue"][0]["diagnostics"]
+
+
+def test_a_silent_pilots_view_shows_what_it_would_have_done(make_app: Callable[..., Flask]) -> None:
+    app = make_app(admin_token=TOKEN, topic_modes={"twitching-workup": "silent"})
+    seed(app.extensions["cds"].database, fixture("empty-chart").now)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = app.test_client().get("/admin/report?topic=twitching-workup", headers=auth).get_data(as_text=True)
+    assert "<b>24 (8.8%)</b><span>calls it would have shown on (silent)</span>" in page
+    assert "calls answered (all topics)" in page  # the denominator, not the topic's own calls
+    assert page.count(">3 silent</text>") == 8  # its weeks are drawn, not an empty chart
+    assert "Recorded silently 3</title>" in page

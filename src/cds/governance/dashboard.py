@@ -20,7 +20,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24p
 max-width:1100px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .meta{color:#4a5568;margin:0 0 4px}.scope{margin:0 0 16px}.figures{display:flex;gap:12px;flex-wrap:wrap}
-.figure{border:1px solid #e2e8f0;border-radius:6px;padding:8px 14px;min-width:120px}
+.figure{border:1px solid #e2e8f0;border-radius:6px;padding:8px 14px;min-width:120px;max-width:190px}
 .figure b{display:block;font-size:22px}.figure span{color:#4a5568;font-size:13px}
 .flags{border:2px solid #c53030;background:#fff5f5;border-radius:6px;padding:10px 14px;margin:16px 0}
 .flags h2{margin:0 0 6px;color:#c53030}.ok{border:1px solid #c6f6d5;background:#f0fff4;border-radius:6px;
@@ -30,7 +30,7 @@ padding:10px 14px;margin:16px 0}
 table{border-collapse:collapse;font-size:13px;margin-top:8px}
 td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:right}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
-td:nth-child(2),td:nth-child(3){white-space:nowrap}
+td{white-space:nowrap}
 svg text{font-family:inherit}.note{color:#4a5568;font-size:13px}
 """
 
@@ -109,12 +109,13 @@ def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
 
 
 def weekly_trend(weeks: list[Week]) -> str:
-    """Stacked columns per week (Monday to Sunday, UTC) with the override rate written above."""
+    """Stacked columns per week (Monday to Sunday, UTC) with the override rate written above;
+    a week's silent cards are a dashed outline on top, so a silent pilot's trend is visible too."""
     if not weeks:
         return '<p class="note">No cards in this period.</p>'
     left, top, plot_h, col_w = 44, 24, 180, 46
     width = left + col_w * len(weeks) + 20
-    biggest = max(max(w.shown for w in weeks), 1)
+    biggest = max(max(w.shown + w.silent for w in weeks), 1)
     parts = [
         f'<svg role="img" aria-label="Cards per week" width="{max(width, 300)}" height="{top + plot_h + 24}" '
         'xmlns="http://www.w3.org/2000/svg">',
@@ -135,9 +136,17 @@ def weekly_trend(weeks: list[Week]) -> str:
                     f'<rect x="{x}" y="{y:.1f}" width="{col_w - 14}" height="{h:.1f}" fill="{colour}">'
                     f"<title>Week of {week.start}: {escape(name)} {count}</title></rect>"
                 )
-        rate = percent(week.overridden / week.shown) if week.shown else "-"
+        if week.silent:
+            h = plot_h * week.silent / biggest
+            y -= h
+            parts.append(
+                f'<rect x="{x + 1}" y="{y:.1f}" width="{col_w - 16}" height="{h:.1f}" fill="none" '
+                f'stroke="{SILENT}" stroke-width="2" stroke-dasharray="4 3">'
+                f"<title>Week of {week.start}: Recorded silently {week.silent}</title></rect>"
+            )
+        label = percent(week.overridden / week.shown) if week.shown else f"{week.silent} silent"
         middle = x + (col_w - 14) / 2
-        parts.append(f'<text x="{middle}" y="{y - 5:.1f}" text-anchor="middle" font-size="11">{rate}</text>')
+        parts.append(f'<text x="{middle}" y="{y - 5:.1f}" text-anchor="middle" font-size="11">{label}</text>')
         parts.append(
             f'<text x="{x + (col_w - 14) / 2}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">'
             f"{week.start:%d %b}</text>"
@@ -145,7 +154,8 @@ def weekly_trend(weeks: list[Week]) -> str:
     parts.append("</svg>")
     parts.append(
         '<p class="note">Columns are weeks, labelled by their Monday (UTC); the figure above each '
-        "column is that week's override rate.</p>"
+        "column is that week's override rate (of shown cards), or its count of silent cards when "
+        "none was shown.</p>"
     )
     return "".join(parts)
 
@@ -217,6 +227,10 @@ def _table(report: Report, keep: Mapping[str, str]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def _of_calls(count: int, calls: int) -> str:
+    return call_share(count, count / calls if calls else None)
+
+
 def _scope(report: Report, keep: Mapping[str, str]) -> str:
     """What the page covers, and the way back to every topic when it covers one."""
     if report.topic is None:
@@ -240,13 +254,25 @@ def render_dashboard(
     shown = sum(t.shown for t in report.topics)
     silent = sum(t.silent for t in report.topics)
     overridden = sum(t.overridden for t in report.topics)
-    figures = (
-        (str(report.calls), "calls answered"),
+    one_topic = report.topic is not None
+    every = " (all topics)" if one_topic else ""  # not a topic's own: the service's calls and feedback
+    figures = [
+        (str(report.calls), f"calls answered{every}"),
         (str(shown), "cards shown"),
         (str(silent), "recorded silently"),
         (percent(overridden / shown) if shown else "-", "of shown cards overridden"),
-        (str(report.unmatched_feedback), "unmatched feedback"),
-    )
+        (str(report.unmatched_feedback), f"unmatched feedback{every}"),
+    ]
+    if one_topic:
+        # The figures the committee reads for one topic: the calls it fired on, or would have.
+        # Over the calls of the services it appears in, as each row of the table is.
+        calls = sum(report.calls_by_service.get(service, 0) for service in {t.service for t in report.topics})
+        silent_calls = sum(t.silent_calls for t in report.topics)
+        shown_calls = sum(t.shown_calls for t in report.topics)
+        if silent_calls:
+            figures.insert(1, (_of_calls(silent_calls, calls), "calls it would have shown on (silent)"))
+        if shown_calls:
+            figures.insert(1, (_of_calls(shown_calls, calls), "calls it was shown on"))
     boxes = "".join(
         f'<div class="figure"><b>{escape(v)}</b><span>{escape(n)}</span></div>' for v, n in figures
     )
@@ -262,7 +288,7 @@ def render_dashboard(
 {_legend(silent=silent > 0)}
 {topic_bars(report, keep)}
 <h2>Weekly trend</h2>
-{_legend()}
+{_legend(silent=silent > 0)}
 {weekly_trend(report.weeks)}
 <h2>Top override reasons</h2>
 {reason_bars(report, reason_names)}
