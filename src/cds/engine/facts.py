@@ -21,6 +21,8 @@ from cds.knowledge import Knowledge
 
 PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
+# How a partial list is named in `unavailable` (cds.fhir.prefetch.incomplete_reason).
+INCOMPLETE_PREFIX = "incomplete: "
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,16 @@ class PatientFacts:
     @property
     def medications_unavailable(self) -> bool:
         return any(key in self.unavailable for key in MEDICATION_KEYS)
+
+    @property
+    def medication_list_state(self) -> str:
+        """How the medication list falls short, in the words a card uses: "incomplete (...)"
+        with how many of how many when every missing part is a partial list, else "unavailable"."""
+        reasons = [(key, str(self.unavailable[key])) for key in MEDICATION_KEYS if key in self.unavailable]
+        if reasons and all(why.startswith(INCOMPLETE_PREFIX) for _key, why in reasons):
+            parts = "; ".join(f"{key}: {why.removeprefix(INCOMPLETE_PREFIX)}" for key, why in reasons)
+            return f"incomplete ({parts})"
+        return "unavailable"
 
 
 _MEDICATION_RECORDS = frozenset({"MedicationStatement", "MedicationRequest"})

@@ -138,7 +138,7 @@ def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
         gaps.append(
             DataGap(
                 "medications",
-                "medication list unavailable or incomplete: cannot tell whether the patient already "
+                f"medication list {facts.medication_list_state}: cannot tell whether the patient already "
                 "takes B12, so no treatment is offered",
             )
         )

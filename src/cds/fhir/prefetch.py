@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds.config import Settings
+from cds.engine.facts import INCOMPLETE_PREFIX
 from cds.errors import PreconditionFailed
 from cds.fhir.client import FhirClient, parse_origin, server_allowed, warn_server_not_allowed
 from cds.services.call import PrefetchResult
@@ -94,9 +95,10 @@ def incomplete_reason(value: Any) -> str | None:
     links = value.get("link") if isinstance(value.get("link"), list) else []
     has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
     if isinstance(total, int) and not isinstance(total, bool) and total > matches:
-        return f"incomplete: the EHR sent {matches} of {total} entries"
+        return f"{INCOMPLETE_PREFIX}the EHR sent {matches} of {total} entries"
     if has_next:
-        return f"incomplete: the EHR sent one page ({matches} entries) and did not follow the next link"
+        page = f"the EHR sent one page ({matches} entries) and did not follow the next link"
+        return INCOMPLETE_PREFIX + page
     return None
 
 
