@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
-from cds.engine.dates import as_utc, months_before, youngest_age
+from cds.engine.dates import age_range, as_utc, months_before
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
 from cds.engine.medications import (
@@ -40,6 +40,18 @@ class PatientFacts:
     # current medication records with no known code and no name: nobody can tell what they are
     unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
     deceased: bool = False  # the chart says the patient has died: no advice at all
+    # a partial birth date leaves the age open: `age` is the youngest (the one rules use),
+    # `oldest_age` the oldest the patient can be
+    oldest_age: int | None = None
+
+    @property
+    def age_words(self) -> str:
+        """The age as a card shows it: "17", or "17 or 18" when the birth date is partial."""
+        if self.age is None:
+            return "unknown"
+        if self.oldest_age is None or self.oldest_age == self.age:
+            return str(self.age)
+        return f"{self.age} or {self.oldest_age}"
 
     def latest(self, analyte: str) -> LabResult | None:
         results = self.labs.get(analyte)
@@ -138,13 +150,14 @@ def build_facts(
         unidentified=unidentified,
     )
     conditions = read_conditions(groups.get("Condition", []), knowledge, subject, now)
-    age = youngest_age(patient.get("birthDate"), today) if patient is not None else None
+    ages = age_range(patient.get("birthDate"), today) if patient is not None else None
     return PatientFacts(
         patient_id=patient_id,
         now=now,
         today=today,
         window_start=months_before(now, knowledge.recent_months),
-        age=age,
+        age=ages[0] if ages is not None else None,
+        oldest_age=ages[1] if ages is not None else None,
         labs=labs,
         set_aside=set_aside,
         medications=medications,

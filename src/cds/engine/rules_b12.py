@@ -129,7 +129,7 @@ def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
     gaps = []
     if is_child(facts, knowledge):
         why = "a child's B12 dose needs paediatric advice, so no dose is suggested"
-        gaps.append(DataGap("Age", f"{facts.age} years: {why}"))
+        gaps.append(DataGap("Age", f"{facts.age_words} years: {why}"))
     if facts.age is None:
         gaps.append(
             DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
