@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
+from cds.engine.conflicts import set_aside_conflicts
 from cds.engine.dates import age_range, as_utc, months_before
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
@@ -140,6 +141,8 @@ def build_facts(
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
     labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
+    labs, conflicting = set_aside_conflicts(labs, knowledge)
+    set_aside += conflicting
     unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
         groups.get("Medication*", []),
