@@ -18,7 +18,7 @@ from datetime import date
 from itertools import groupby
 
 from cds.engine.fhirjson import Entry, SubjectCheck
-from cds.engine.labs import LabResult, SetAside, read_lab_results
+from cds.engine.labs import LabResult, SetAside, analyte_of, effective_time, read_lab_results
 from cds.knowledge import Knowledge
 
 
@@ -78,8 +78,32 @@ def conflicted_codes(
 ) -> frozenset[str]:
     """LOINCs of the analytes whose only recent results conflict: for the cards' own check of
     "a recent result is on file" (`recent_result_codes` reads each result on its own), so the
-    repeat the rules ask for is not dropped as already done."""
-    labs, _aside = read_lab_results(items, knowledge, subject, today)
+    repeat the rules ask for is not dropped as already done. Only analytes with two results
+    at one instant are read in full; for the rest a look at code and time is enough."""
+    by_analyte: dict[str, list[Entry]] = {}
+    instants: set[tuple[str, object]] = set()
+    shared: set[str] = set()
+    for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") != "Observation":
+            continue
+        try:
+            found = analyte_of(resource, knowledge)
+            when = effective_time(resource) if found is not None else None
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue
+        if found is None or when is None or when.day < window_start:
+            continue  # a conflict outside the window changes nothing recent
+        by_analyte.setdefault(found[0], []).append(entry)
+        key = (found[0], when.instant)
+        if key in instants:
+            shared.add(found[0])
+        instants.add(key)
+    if not shared:
+        return frozenset()
+    labs, _aside = read_lab_results(
+        (e for analyte in shared for e in by_analyte[analyte]), knowledge, subject, today
+    )
     settled, _conflicts = set_aside_conflicts(labs, knowledge)
     lost: set[str] = set()
     for analyte, results in labs.items():

@@ -330,3 +330,8 @@ def recent_result_codes(
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue
     return frozenset(found)
+
+
+# Public names for readers that group results before reading them (cds.engine.conflicts).
+analyte_of = _analyte_of
+effective_time = _effective
