@@ -241,6 +241,22 @@ def _actions(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _conflicting_analytes(observations: list[dict[str, Any]]) -> set[str]:
+    """Analytes with two results at the same instant on different sides of one of their
+    cut-offs (any difference where the analyte has none)."""
+    bands: dict[tuple[str, datetime], set[Any]] = {}
+    for o in observations:
+        for analyte, lab in KNOWLEDGE.labs.items():
+            factor = lab.factors.get(str(o.get("valueQuantity", {}).get("unit")).lower())
+            if o["code"]["coding"][0]["code"] in lab.loincs and factor is not None:
+                value = o["valueQuantity"]["value"] * factor
+                cuts = [KNOWLEDGE.cutoffs[key] for key in lab.decides]
+                band = tuple((value > c) - (value < c) for c in cuts) if cuts else value
+                when = datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00"))
+                bands.setdefault((analyte, when), set()).add(band)
+    return {analyte for (analyte, _when), found in bands.items() if len(found) > 1}
+
+
 def _mine(resource: dict[str, Any]) -> bool:
     return resource.get("subject", {}).get("reference") == f"Patient/{PATIENT}"
 
@@ -289,14 +305,28 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
     if not current_b12:
         assert not [c for c in cards if "On B12 therapy" in c["summary"]]
 
-    # No test ordered again when a final result of it from the last month is on the chart.
-    fresh_loincs = {
-        code
+    # No test ordered again when a final result of it from the last month is on the chart,
+    # unless results of it taken at the same instant disagree across a cut-off (then neither
+    # counts and the repeat is the right advice).
+    fresh = [
+        o
         for o in chart["observations"]
         if _mine(o) and o["status"] == "final" and o["valueQuantity"]["unit"] != "mg/L"
         and NOW - datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00")) <= timedelta(days=30)
+    ]
+    usable = {"final", "amended", "corrected", "preliminary"}
+    conflicting = _conflicting_analytes(
+        [
+            o
+            for o in chart["observations"]
+            if _mine(o) and o.get("status") in usable and o.get("valueQuantity", {}).get("unit") != "mg/L"
+        ]
+    )
+    fresh_loincs = {
+        code
+        for o in fresh
         for analyte, lab in KNOWLEDGE.labs.items()
-        if o["code"]["coding"][0]["code"] in lab.loincs
+        if o["code"]["coding"][0]["code"] in lab.loincs and analyte not in conflicting
         for code in lab.loincs
     }
     ordered = {

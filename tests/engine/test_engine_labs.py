@@ -172,8 +172,9 @@ def test_most_recent_result_wins_and_same_day_ties_are_deterministic():
     newer = obs("2132-9", 600, "pg/mL", "2026-10-01")
     assert run(chart([newer, older])).facts.latest("b12_total").value == 600
     assert run(chart([older, newer])).facts.latest("b12_total").value == 600
+    # same instant, agreeing (both below 180): a stable tie-break keeps one
     a = obs("2132-9", 100, "pg/mL", "2026-10-01", ident="a")
-    b = obs("2132-9", 600, "pg/mL", "2026-10-01", ident="b")
+    b = obs("2132-9", 120, "pg/mL", "2026-10-01", ident="b")
     assert (
         run(chart([a, b])).facts.latest("b12_total").reference
         == run(chart([b, a])).facts.latest("b12_total").reference

@@ -64,3 +64,37 @@ def test_a_partial_birth_date_counts_from_its_last_possible_day(birth_date, dose
         "b12-deficiency",
     )
     assert bool(deficiency.treatments) is doses
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "shown"),
+    [
+        ("2008", "17 or 18 years:"),  # born in 2008: 17 until December, 18 from January
+        ("2008-11", "17 or 18 years:"),
+        ("2008-12", "17 years:"),  # a whole month still ahead: 17 whatever the day
+        ("2008-12-01", "17 years:"),
+        ("2012", "13 or 14 years:"),
+    ],
+)
+def test_a_partial_birth_date_shows_the_range_of_ages(birth_date, shown):
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    deficiency = finding(
+        run(chart([obs("2132-9", 120, "pg/mL", "2026-11-20")], birth_date=birth_date), now=now),
+        "b12-deficiency",
+    )
+    reasons = [g.reason for g in deficiency.gaps if g.item == "Age"]
+    assert len(reasons) == 1 and reasons[0].startswith(shown), reasons
+    assert deficiency.treatments == ()
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "cause"), [("1960", "Age 65 or 66"), ("1960-06", "Age 66"), ("1961", None)]
+)
+def test_an_older_age_cause_shows_the_range(birth_date, cause):
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    deficiency = finding(
+        run(chart([obs("2132-9", 120, "pg/mL", "2026-11-20")], birth_date=birth_date), now=now),
+        "b12-deficiency",
+    )
+    ages = [c.display for c in deficiency.causes if c.kind == "age"]
+    assert ages == ([cause] if cause else [])

@@ -135,6 +135,46 @@ def test_no_b12_option_when_the_medication_list_is_unavailable() -> None:
     assert any(g.item == "medications" for g in found.gaps)
 
 
+@pytest.mark.parametrize(
+    ("unavailable", "expected", "absent"),
+    [
+        (
+            {"medicationRequests": "incomplete: the EHR sent 2 of 230 entries"},
+            "medication list incomplete (medicationRequests: the EHR sent 2 of 230 entries)",
+            "unavailable",
+        ),
+        (
+            {
+                "medicationStatements": "incomplete: the EHR sent 5 of 9 entries",
+                "medicationRequests": "incomplete: the EHR sent one page (3 entries) and no more",
+            },
+            "medication list incomplete (medicationStatements: the EHR sent 5 of 9 entries; "
+            "medicationRequests: the EHR sent one page (3 entries)",
+            "unavailable",
+        ),
+        ({"medicationRequests": "FHIR server answered 503"}, "medication list unavailable", "incomplete"),
+        (
+            {
+                "medicationRequests": "incomplete: the EHR sent 2 of 230 entries",
+                "medicationStatements": "timeout",
+            },
+            "medication list unavailable",
+            "incomplete (",
+        ),
+    ],
+)
+def test_the_medication_gap_says_incomplete_with_counts_or_unavailable(
+    unavailable: dict[str, str], expected: str, absent: str
+) -> None:
+    found = finding(
+        run(chart([B12_DEFICIENT]), drafts(order("fa", rxnorm="4511")), unavailable=unavailable),
+        Topic.FOLATE_WITHOUT_B12,
+    )
+    words = next(g.reason for g in found.gaps if g.item == "medications")
+    assert expected in words
+    assert absent not in words
+
+
 # ---------------------------------------------------------------- B12 testing
 @pytest.mark.parametrize("coding", [{"rxnorm": "6809"}, {"atc": "A02BC01"}, {"text": "famotidine 20 mg"}])
 def test_b12_lowering_order_without_a_recent_b12_suggests_the_test(coding: dict[str, str]) -> None:

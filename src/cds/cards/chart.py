@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from cds.engine.conflicts import conflicted_codes
 from cds.engine.dates import as_utc, months_before
 from cds.engine.fhirjson import SubjectCheck, entries, text
 from cds.engine.labs import recent_result_codes
@@ -157,13 +158,11 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
     patient, a status that counts, a readable and plausible value, not in the future, inside
     the window), so a retest the rules ask for is never dropped here as "already done"."""
     subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
-    loincs = recent_result_codes(
-        entries(data.get("observations")),
-        knowledge,
-        subject,
-        as_utc(now).date(),
-        months_before(now, knowledge.recent_months),
-    )
+    today, window_start = as_utc(now).date(), months_before(now, knowledge.recent_months)
+    observations = data.get("observations")
+    loincs = recent_result_codes(entries(observations), knowledge, subject, today, window_start)
+    if loincs:  # results that conflict with one another are no recent result either
+        loincs -= conflicted_codes(entries(observations), knowledge, subject, today, window_start)
 
     codes: set[str] = set()
     texts: list[str] = []

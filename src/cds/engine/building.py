@@ -128,7 +128,7 @@ def b12_risk_causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[Cause, .
     causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     causes += [condition_cause(c) for c in facts.conditions_in("other-b12-risks")]
     if facts.age is not None and facts.age >= knowledge.cutoffs["older_age_years"]:
-        causes.append(Cause(kind="age", key="age-65-plus", display=f"Age {facts.age}"))
+        causes.append(Cause(kind="age", key="age-65-plus", display=f"Age {facts.age_words}"))
     return unique(causes)
 
 

@@ -67,10 +67,10 @@ def as_utc(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-def youngest_age(birth_date: object, today: date) -> int | None:
-    """Age in whole years from a FHIR birthDate, never older than the patient can be: a partial
-    date ("2008", "2008-11") counts from its last possible day, so a patient who may still be
-    17 is not taken for 18. None when it is not a date or lies in the future."""
+def age_range(birth_date: object, today: date) -> tuple[int, int] | None:
+    """(youngest, oldest) age in whole years the patient can be: the same for a full date; a
+    partial date ("2008", "2008-11") spans its first to its last possible day, so "17 or 18".
+    None when it is not a date or lies in the future."""
     if not isinstance(birth_date, str):
         return None
     match = _PARTIAL.match(birth_date.strip())
@@ -85,7 +85,7 @@ def youngest_age(birth_date: object, today: date) -> int | None:
         latest = date.fromordinal(following.toordinal() - 1)
     else:
         latest = date(year, 12, 31)
-    return age_years(min(latest, today), today)
+    return age_years(min(latest, today), today), age_years(earliest.day, today)
 
 
 def age_years(birth: date, today: date) -> int:

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
-from cds.engine.dates import as_utc, months_before, youngest_age
+from cds.engine.conflicts import set_aside_conflicts
+from cds.engine.dates import age_range, as_utc, months_before
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
 from cds.engine.medications import (
@@ -21,6 +22,8 @@ from cds.knowledge import Knowledge
 
 PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
+# How a partial list is named in `unavailable` (cds.fhir.prefetch.incomplete_reason).
+INCOMPLETE_PREFIX = "incomplete: "
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,18 @@ class PatientFacts:
     # current medication records with no known code and no name: nobody can tell what they are
     unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
     deceased: bool = False  # the chart says the patient has died: no advice at all
+    # a partial birth date leaves the age open: `age` is the youngest (the one rules use),
+    # `oldest_age` the oldest the patient can be
+    oldest_age: int | None = None
+
+    @property
+    def age_words(self) -> str:
+        """The age as a card shows it: "17", or "17 or 18" when the birth date is partial."""
+        if self.age is None:
+            return "unknown"
+        if self.oldest_age is None or self.oldest_age == self.age:
+            return str(self.age)
+        return f"{self.age} or {self.oldest_age}"
 
     def latest(self, analyte: str) -> LabResult | None:
         results = self.labs.get(analyte)
@@ -62,6 +77,16 @@ class PatientFacts:
     @property
     def medications_unavailable(self) -> bool:
         return any(key in self.unavailable for key in MEDICATION_KEYS)
+
+    @property
+    def medication_list_state(self) -> str:
+        """How the medication list falls short, in the words a card uses: "incomplete (...)"
+        with how many of how many when every missing part is a partial list, else "unavailable"."""
+        reasons = [(key, str(self.unavailable[key])) for key in MEDICATION_KEYS if key in self.unavailable]
+        if reasons and all(why.startswith(INCOMPLETE_PREFIX) for _key, why in reasons):
+            parts = "; ".join(f"{key}: {why.removeprefix(INCOMPLETE_PREFIX)}" for key, why in reasons)
+            return f"incomplete ({parts})"
+        return "unavailable"
 
 
 _MEDICATION_RECORDS = frozenset({"MedicationStatement", "MedicationRequest"})
@@ -116,6 +141,8 @@ def build_facts(
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
     labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
+    labs, conflicting = set_aside_conflicts(labs, knowledge)
+    set_aside += conflicting
     unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
         groups.get("Medication*", []),
@@ -126,13 +153,14 @@ def build_facts(
         unidentified=unidentified,
     )
     conditions = read_conditions(groups.get("Condition", []), knowledge, subject, now)
-    age = youngest_age(patient.get("birthDate"), today) if patient is not None else None
+    ages = age_range(patient.get("birthDate"), today) if patient is not None else None
     return PatientFacts(
         patient_id=patient_id,
         now=now,
         today=today,
         window_start=months_before(now, knowledge.recent_months),
-        age=age,
+        age=ages[0] if ages is not None else None,
+        oldest_age=ages[1] if ages is not None else None,
         labs=labs,
         set_aside=set_aside,
         medications=medications,

@@ -71,6 +71,7 @@ class SetAside:
     # a new sample (a pending status, a record that may be another patient's).
     unreadable: bool = False
     day: date | None = None  # when it was taken, where that is known and not in the future
+    conflict: bool = False  # another result taken at the same instant disagrees with it
 
 
 def _format_number(value: float | int) -> str:
@@ -329,3 +330,8 @@ def recent_result_codes(
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue
     return frozenset(found)
+
+
+# Public names for readers that group results before reading them (cds.engine.conflicts).
+analyte_of = _analyte_of
+effective_time = _effective

@@ -129,7 +129,7 @@ def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
     gaps = []
     if is_child(facts, knowledge):
         why = "a child's B12 dose needs paediatric advice, so no dose is suggested"
-        gaps.append(DataGap("Age", f"{facts.age} years: {why}"))
+        gaps.append(DataGap("Age", f"{facts.age_words} years: {why}"))
     if facts.age is None:
         gaps.append(
             DataGap("Age", "unknown (no usable birth date): no dose suggested, as adult doses may not apply")
@@ -138,7 +138,7 @@ def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
         gaps.append(
             DataGap(
                 "medications",
-                "medication list unavailable or incomplete: cannot tell whether the patient already "
+                f"medication list {facts.medication_list_state}: cannot tell whether the patient already "
                 "takes B12, so no treatment is offered",
             )
         )
@@ -201,11 +201,19 @@ def _sources(items: tuple[Evidence, ...], extra: tuple[str, ...]) -> tuple[str, 
 
 
 def _deficiency(
-    facts: PatientFacts, knowledge: Knowledge, primary: Evidence, items: tuple[Evidence, ...]
+    facts: PatientFacts,
+    knowledge: Knowledge,
+    primary: Evidence,
+    items: tuple[Evidence, ...],
+    settled_by: frozenset[str] = frozenset(),
 ) -> Finding:
+    """`settled_by`: the raised markers that turned a grey-zone result into a deficiency."""
     symptoms = neuro_symptoms(facts, knowledge)
     treatments = _treatments(facts, knowledge, bool(symptoms))
     notes = _common_notes(facts, knowledge, bool(symptoms))
+    if settled_by == {"homocysteine"}:
+        # Homocysteine alone is the least specific confirmation: say what else raises it.
+        notes.append("homocysteine-nonspecific")
     notes += ["folate-caution", "b12-review"]
     if any(t.recommended and t.key.startswith("b12-im") for t in treatments):
         notes.append("b12-injection-preferred")
@@ -244,7 +252,8 @@ def _indeterminate(
     primary = next(e for e in grey_ev if e.reference == grey.reference)
     if True in verdicts:
         elevated = tuple(e for e, v in zip(marker_ev, verdicts, strict=True) if v)
-        return _deficiency(facts, knowledge, primary, (*grey_ev, *elevated))
+        raised = frozenset(e.analyte for e in elevated)
+        return _deficiency(facts, knowledge, primary, (*grey_ev, *elevated), raised)
     if False in verdicts:
         return None  # a normal metabolic marker after a grey-zone B12 rules deficiency out
     symptoms = neuro_symptoms(facts, knowledge)

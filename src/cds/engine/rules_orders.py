@@ -94,7 +94,10 @@ def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Kno
     gaps = list(lab.gaps) if lab is not None else []
     if facts.medications_unavailable and not any(g.item == "medications" for g in gaps):
         gaps.append(
-            DataGap("medications", "medication list unavailable: cannot tell whether B12 is already given")
+            DataGap(
+                "medications",
+                f"medication list {facts.medication_list_state}: cannot tell whether B12 is already given",
+            )
         )
     causes = list(b12_risk_causes(facts, knowledge))
     on_record = [*(order_cause(o) for o in folate), *(condition_cause(c) for c in documented)]

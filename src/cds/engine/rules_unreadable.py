@@ -35,19 +35,26 @@ def unreadable_finding(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
     gaps: list[DataGap] = []
     tests = []
     names: list[str] = []
-    for item in unreadable_results(facts):
+    items = unreadable_results(facts)
+    for item in items:
         gaps.append(DataGap(item.item, item.reason))
         lab = knowledge.labs[item.analyte]
         if lab.test and lab.test not in {t.key for t in tests}:
             names.append(lab.display if not names else lab.display[0].lower() + lab.display[1:])
-            tests.append(test(knowledge, lab.test, "repeats a result that could not be read"))
+            why = "repeats a result that could not be read"
+            why = "repeats results that conflict" if item.conflict else why
+            tests.append(test(knowledge, lab.test, why))
     if not tests:
         return None
     named = " and ".join(names) if len(names) <= 2 else f"{len(names)} test"
+    if all(item.conflict for item in items):
+        title = f"{named} results conflict"
+    else:
+        title = f"{named} result{'s' if len(names) > 1 else ''} could not be read"
     return Finding(
         topic=Topic.RESULT_UNREADABLE,
         severity=Severity.INFO,
-        title=f"{named} result{'s' if len(names) > 1 else ''} could not be read",
+        title=title,
         gaps=tuple(gaps),
         tests=tuple(tests),
         notes=("unreadable-result",),

@@ -162,8 +162,18 @@ class FhirClient:
                 self._session.close()
             self._session = self._executor = self._pid = None
 
-    def fetch_all(self, base_url: str, token: str, queries: Mapping[str, str]) -> dict[str, FetchResult]:
-        """GET every query (relative to base_url) at once; whatever misses the deadline fails."""
+    def fetch_all(
+        self,
+        base_url: str,
+        token: str,
+        queries: Mapping[str, str],
+        continue_from: Mapping[str, dict[str, Any]] | None = None,
+    ) -> dict[str, FetchResult]:
+        """GET every query (relative to base_url) at once; whatever misses the deadline fails.
+
+        `continue_from` holds prefetched first pages (Bundles with a `next` link) to complete:
+        their next links are followed like a fetch's own, under the same deadline, page limit
+        and same-origin rule, the first page counting as one."""
         started = time.monotonic()
         deadline = started + self.settings.fhir_deadline_s
         session, executor = self._resources()
@@ -172,6 +182,8 @@ class FhirClient:
             key: executor.submit(self._fetch_key, session, base, path.lstrip("/"), token, deadline)
             for key, path in queries.items()
         }
+        for key, first in (continue_from or {}).items():
+            futures[key] = executor.submit(self._fetch_key, session, base, "", token, deadline, first)
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         results: dict[str, FetchResult] = {}
         for key, future in futures.items():
@@ -195,8 +207,16 @@ class FhirClient:
         return results
 
     def _fetch_key(
-        self, session: requests.Session, base: str, path: str, token: str, deadline: float
+        self,
+        session: requests.Session,
+        base: str,
+        path: str,
+        token: str,
+        deadline: float,
+        first: dict[str, Any] | None = None,
     ) -> FetchResult:
+        """One key: GET `path` and its next pages, or, given a `first` page already in hand
+        (a partial prefetch), only the pages after it."""
         pages = 0
         try:
             origin = parse_origin(base)
@@ -206,7 +226,10 @@ class FhirClient:
             merged: dict[str, Any] | None = None
             entries: list[Any] = []
             while True:
-                page = self._get(session, base, url, token, deadline)
+                if first is not None:
+                    page, first, url = first, None, base  # a next link resolves against the base
+                else:
+                    page = self._get(session, base, url, token, deadline)
                 pages += 1
                 if page.get("resourceType") != "Bundle":
                     return FetchResult(page, pages=pages)

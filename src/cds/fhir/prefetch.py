@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from cds.config import Settings
+from cds.engine.facts import INCOMPLETE_PREFIX
 from cds.errors import PreconditionFailed
-from cds.fhir.client import FhirClient, parse_origin, server_allowed, warn_server_not_allowed
+from cds.fhir.client import FetchResult, FhirClient, parse_origin, server_allowed, warn_server_not_allowed
 from cds.services.call import PrefetchResult
 from cds.services.definitions import ServiceDefinition
 from cds.services.request import HookRequest
@@ -94,10 +95,57 @@ def incomplete_reason(value: Any) -> str | None:
     links = value.get("link") if isinstance(value.get("link"), list) else []
     has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
     if isinstance(total, int) and not isinstance(total, bool) and total > matches:
-        return f"incomplete: the EHR sent {matches} of {total} entries"
+        return f"{INCOMPLETE_PREFIX}the EHR sent {matches} of {total} entries"
     if has_next:
-        return f"incomplete: the EHR sent one page ({matches} entries) and did not follow the next link"
+        page = f"the EHR sent one page ({matches} entries) and did not follow the next link"
+        return INCOMPLETE_PREFIX + page
     return None
+
+
+def _has_next(bundle: dict[str, Any]) -> bool:
+    links = bundle.get("link")
+    return isinstance(links, list) and any(
+        isinstance(link, dict) and link.get("relation") == "next" for link in links
+    )
+
+
+def _continuable(
+    data: Mapping[str, Any],
+    partial: Mapping[str, str],
+    request: HookRequest,
+    settings: Settings,
+    token: str | None,
+    quiet: bool,
+) -> dict[str, dict[str, Any]]:
+    """The partial prefetch Bundles that carry a next link the service may follow itself: a
+    fhirServer and token in the request, the server on the allow-list. Otherwise none, and the
+    lists stay marked incomplete (`quiet`: the missing keys' own check warns and answers)."""
+    pages = {key: data[key] for key in partial if _has_next(data[key])}
+    if not pages or not request.fhir_server or not token:
+        return {}
+    origin = parse_origin(request.fhir_server)
+    if origin is None or not server_allowed(origin, settings.fhir_allowed_servers):
+        if not quiet:
+            warn_server_not_allowed(request.fhir_server)
+        return {}
+    return pages
+
+
+def _complete(
+    key: str, result: FetchResult, data: dict[str, Any], partial: dict[str, str], fetched: list[str]
+) -> None:
+    """A partial prefetch completed from the server replaces it, unless it is still short;
+    when the rest cannot be had, the first page stays and says why."""
+    if result.ok and isinstance(result.resource, dict):
+        data[key] = result.resource
+        fetched.append(key)
+        still = incomplete_reason(result.resource)
+        if still is None:
+            partial.pop(key, None)
+        else:
+            partial[key] = still
+    else:
+        partial[key] = f"{partial[key]}; the remaining pages could not be fetched ({result.reason})"
 
 
 def resolve_prefetch(
@@ -118,12 +166,14 @@ def resolve_prefetch(
             data[key] = request.prefetch[key]
     # Partial lists are used for what they hold, but are never taken as the whole list.
     partial = {key: why for key in data if (why := incomplete_reason(data[key])) is not None}
-    if not missing:
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    # A first page with a next link is completed from the FHIR server when the request allows it.
+    pages = _continuable(data, partial, request, settings, token, quiet=bool(missing))
+    if not missing and not pages:
         return PrefetchResult(data=data, unavailable=partial)
 
     failed: dict[str, str] = {}
     queries: dict[str, str] = {}
-    token = request.fhir_authorization.access_token if request.fhir_authorization else None
     for key, why in missing.items():
         try:
             path = fill_template(service.prefetch[key], request.context)
@@ -142,7 +192,7 @@ def resolve_prefetch(
         raise _precondition_failed(doomed)
 
     fetched: list[str] = []
-    if queries:
+    if queries or pages:
         assert request.fhir_server is not None and token is not None
         origin = parse_origin(request.fhir_server)
         if origin is None or not server_allowed(origin, settings.fhir_allowed_servers):
@@ -156,12 +206,14 @@ def resolve_prefetch(
         owned_client = client is None
         active = client or FhirClient(settings)
         try:
-            results = active.fetch_all(request.fhir_server, token, queries)
+            results = active.fetch_all(request.fhir_server, token, queries, continue_from=pages)
         finally:
             if owned_client:
                 active.close()
         for key, result in results.items():
-            if result.ok:
+            if key in pages:
+                _complete(key, result, data, partial, fetched)
+            elif result.ok:
                 data[key] = result.resource
                 fetched.append(key)
             else:

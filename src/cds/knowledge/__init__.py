@@ -55,6 +55,9 @@ class LabDefinition:
     factors: Mapping[str, float]  # lower-cased unit spelling -> factor to the canonical unit
     source: str
     test: str = ""  # key of the orderable test that repeats it (tests.json)
+    # cut-offs (cutoffs.json) its results are judged against: same-instant results on two
+    # sides of one conflict; empty: any difference conflicts
+    decides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,7 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
             factors=MappingProxyType({unit.lower(): float(f) for unit, f in item["units"].items()}),
             source=item["source"],
             test=item.get("test", ""),
+            decides=tuple(item.get("decides", ())),
         )
         for code in loincs:
             by_loinc[code] = key
@@ -434,6 +438,10 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         key: Cutoff(key, float(c["value"]), c["unit"], c["text"], c["source"], c["certainty"], c["rule"])
         for key, c in raw["cutoffs"]["cutoffs"].items()
     }
+    for lab in labs.values():
+        unknown = [key for key in lab.decides if key not in cutoff_info]
+        if unknown:
+            raise ValueError(f"labs.json: {lab.key} decides by unknown cut-off(s) {', '.join(unknown)}")
     systems = {**raw["medications"]["systems"], **raw["value_sets"]["systems"]}
     knowledge = Knowledge(
         labs=MappingProxyType(labs),

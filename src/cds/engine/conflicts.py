@@ -1,0 +1,113 @@
+"""Results of one test taken at the same instant that disagree: neither drives a finding.
+
+Two usable results of an analyte with the same time (a duplicate feed, two analysers, a
+corrected value sent without `amended`) that fall on different sides of one of the
+analyte's cut-offs cannot both be true, and nothing in the record says which is: picking
+one by a tie-break would let chance decide between "deficient" and "normal". Both are set
+aside as conflicting (named on the card, the test offered again). Results that agree (the
+same side of every cut-off) are a harmless duplicate: the newest-first order keeps one.
+
+When the newest results conflict, older results of the analyte are not used in their place
+either: the latest word on it is unreadable, and an older value would be shown as current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from itertools import groupby
+
+from cds.engine.fhirjson import Entry, SubjectCheck
+from cds.engine.labs import LabResult, SetAside, analyte_of, effective_time, read_lab_results
+from cds.knowledge import Knowledge
+
+
+def _band(value: float, cutoffs: Sequence[float]) -> tuple[int, ...]:
+    # -1 below, 0 on, 1 above each cut-off: a value on a cut-off is its own band
+    return tuple((value > c) - (value < c) for c in cutoffs)
+
+
+def _conflicting(group: Sequence[LabResult], cutoffs: Sequence[float] | None) -> bool:
+    if len(group) < 2:
+        return False
+    if cutoffs is None:  # no cut-off of its own (albumin): any difference conflicts
+        return len({r.value for r in group}) > 1
+    return len({_band(r.value, cutoffs) for r in group}) > 1
+
+
+def _reason(result: LabResult, group: Sequence[LabResult]) -> str:
+    others = ", ".join(f"{r.reference} ({r.reported})" for r in group if r is not result)
+    return (
+        f"{result.reported} conflicts with {others} taken at the same time "
+        f"({result.when.raw}): neither is used; repeat the test"
+    )
+
+
+def set_aside_conflicts(
+    labs: Mapping[str, tuple[LabResult, ...]], knowledge: Knowledge
+) -> tuple[dict[str, tuple[LabResult, ...]], tuple[SetAside, ...]]:
+    """The usable results per analyte (newest first) without conflicting same-instant
+    results, and those results set aside, each naming the result it conflicts with."""
+    kept: dict[str, tuple[LabResult, ...]] = {}
+    aside: list[SetAside] = []
+    for analyte, results in labs.items():
+        if len(results) < 2 or len({r.when.instant for r in results}) == len(results):
+            kept[analyte] = results  # the usual case: no two results share an instant
+            continue
+        lab = knowledge.labs[analyte]
+        cutoffs = [knowledge.cutoffs[key] for key in lab.decides] or None
+        usable: list[LabResult] = []
+        for index, (_instant, grouped) in enumerate(groupby(results, key=lambda r: r.when.instant)):
+            group = list(grouped)
+            if not _conflicting(group, cutoffs):
+                usable.extend(group)
+                continue
+            day: date | None = group[0].when.day
+            aside.extend(
+                SetAside(analyte, f"{r.reference} ({lab.display})", _reason(r, group), True, day, True)
+                for r in group
+            )
+            if index == 0:
+                break  # the newest results conflict: older ones do not stand in for them
+        kept[analyte] = tuple(usable)
+    return {a: r for a, r in kept.items() if r}, tuple(aside)
+
+
+def conflicted_codes(
+    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
+) -> frozenset[str]:
+    """LOINCs of the analytes whose only recent results conflict: for the cards' own check of
+    "a recent result is on file" (`recent_result_codes` reads each result on its own), so the
+    repeat the rules ask for is not dropped as already done. Only analytes with two results
+    at one instant are read in full; for the rest a look at code and time is enough."""
+    by_analyte: dict[str, list[Entry]] = {}
+    instants: set[tuple[str, object]] = set()
+    shared: set[str] = set()
+    for entry in items:
+        resource = entry.resource
+        if resource.get("resourceType") != "Observation":
+            continue
+        try:
+            found = analyte_of(resource, knowledge)
+            when = effective_time(resource) if found is not None else None
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            continue
+        if found is None or when is None or when.day < window_start:
+            continue  # a conflict outside the window changes nothing recent
+        by_analyte.setdefault(found[0], []).append(entry)
+        key = (found[0], when.instant)
+        if key in instants:
+            shared.add(found[0])
+        instants.add(key)
+    if not shared:
+        return frozenset()
+    labs, _aside = read_lab_results(
+        (e for analyte in shared for e in by_analyte[analyte]), knowledge, subject, today
+    )
+    settled, _conflicts = set_aside_conflicts(labs, knowledge)
+    lost: set[str] = set()
+    for analyte, results in labs.items():
+        kept = settled.get(analyte, ())
+        if results[0].when.day >= window_start and not (kept and kept[0].when.day >= window_start):
+            lost.update(knowledge.labs[analyte].loincs)
+    return frozenset(lost)
