@@ -123,10 +123,11 @@ def stages(repeat: int) -> list[str]:
         settings=settings,
         base_url="http://127.0.0.1:8080",
     )
-    findings = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge).findings
+    assessment = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge)
+    findings, facts = assessment.findings, assessment.facts
 
     prefetch = data["prefetch"]
-    response = cards_response(call, PATIENT_ID, findings)
+    response = cards_response(call, PATIENT_ID, findings, facts)
 
     def best(func: Callable[[], Any]) -> float:
         batches = [sum(_time_ms(func, repeat)) / repeat for _ in range(5)]
@@ -137,7 +138,8 @@ def stages(repeat: int) -> list[str]:
         ("nesting bound on the raw bytes", best(lambda: nesting_within(body, settings.max_json_depth))),
         ("request schema check", best(lambda: parse_hook_request(data))),
         ("guideline engine (`assess`)", best(lambda: assess(prefetch, PATIENT_ID, CARD_NOW, knowledge))),
-        ("cards and their chart safety check", best(lambda: cards_response(call, PATIENT_ID, findings))),
+        ("cards and their chart safety check",
+         best(lambda: cards_response(call, PATIENT_ID, findings, facts))),
         ("response to JSON", best(lambda: orjson.dumps(response))),
     ]
     lines = [
@@ -170,7 +172,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20)
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not start")
 
@@ -435,7 +437,7 @@ def _in_process_ms(body: bytes, repeat: int) -> dict[str, float]:
 
     from cds.server.wsgi import build_app
 
-    service = build_app(load_settings(environ={}, feedback_db=":memory:"))  # INFO, as served
+    service = build_app(load_settings(environ={}, database_url="sqlite://"))  # INFO, as served
     handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
     tune_garbage_collection()
     with open(os.devnull, "w") as devnull:  # the log line is still formatted and written
@@ -464,7 +466,7 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
     body_file.write_bytes(body)
     script = _wrk_script(body_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="INFO")
+    env.update(CDS_DATA_DIR=str(tmp / "data"), CDS_LOG_LEVEL="INFO")
     ports = {name: _free_port() for name in ("floor", "service", "fhir.resources")}
     gunicorn_defaults = [str(bin_dir / "gunicorn"), "-w", "2", "--chdir", str(ROOT / "bench")]
     contenders = {  # name: (command, port, call path); floor and comparator as their users run them
@@ -568,7 +570,7 @@ def profile_served(seconds: int = 15) -> list[str]:
     body_file.write_text(json.dumps(patient_view(TYPICAL_OBSERVATIONS)))
     script = _wrk_script(body_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env["CDS_FEEDBACK_DB"] = str(tmp / "fb.sqlite3")
+    env["CDS_DATA_DIR"] = str(tmp / "data")
     port = _free_port()
     cds = Path(sys.executable).with_name("cds")
     raw = tmp / "profile.txt"

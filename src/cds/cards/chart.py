@@ -152,18 +152,26 @@ def _referenced(med: Mapping[str, Any], bundled: Mapping[str, dict[str, Any]]) -
     return [medication.get("code"), *(i.get("itemCodeableConcept") for i in items if isinstance(i, dict))]
 
 
-def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowledge: Knowledge) -> ChartFacts:
+def chart_facts(
+    data: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    recent_loincs: frozenset[str] | None = None,
+) -> ChartFacts:
     """Recent results by the engine's own definition of a usable, recent result (this
     patient, a status that counts, a readable and plausible value, not in the future, inside
-    the window), so a retest the rules ask for is never dropped here as "already done"."""
-    subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
-    loincs = recent_result_codes(
-        entries(data.get("observations")),
-        knowledge,
-        subject,
-        as_utc(now).date(),
-        months_before(now, knowledge.recent_months),
-    )
+    the window), so a retest the rules ask for is never dropped here as "already done".
+    `recent_loincs` is that set as the engine's own reading of the chart found it (the
+    assessment's facts), so the results are not read a second time; without it they are."""
+    if recent_loincs is None:
+        recent_loincs = recent_result_codes(
+            entries(data.get("observations")),
+            knowledge,
+            SubjectCheck(patient_id, _patient_aliases(data, patient_id)),
+            as_utc(now).date(),
+            months_before(now, knowledge.recent_months),
+        )
 
     codes: set[str] = set()
     texts: list[str] = []
@@ -190,7 +198,7 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
             reference = med.get("medicationReference")
             if isinstance(reference, dict) and isinstance(reference.get("display"), str):
                 texts.append(reference["display"].lower())
-    return ChartFacts(loincs, frozenset(codes), tuple(texts), frozenset(classes))
+    return ChartFacts(recent_loincs, frozenset(codes), tuple(texts), frozenset(classes))
 
 
 def takes_any(facts: ChartFacts, guard: Mapping[str, Any]) -> bool:

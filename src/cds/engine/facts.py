@@ -38,6 +38,8 @@ class PatientFacts:
     # current medication records with no known code and no name: nobody can tell what they are
     unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
     deceased: bool = False  # the chart says the patient has died: no advice at all
+    # LOINCs with a usable result in the window (labs.recent_result_codes), for the cards' check
+    recent_loincs: frozenset[str] = frozenset()
 
     def latest(self, analyte: str) -> LabResult | None:
         results = self.labs.get(analyte)
@@ -115,7 +117,10 @@ def build_facts(
     groups = _by_type(source)  # one pass; each reader then sees only its type
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
-    labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
+    window_start = months_before(now, knowledge.recent_months)
+    labs, set_aside, recent_loincs = read_lab_results(
+        groups.get("Observation", []), knowledge, subject, today, window_start
+    )
     unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
         groups.get("Medication*", []),
@@ -131,7 +136,7 @@ def build_facts(
         patient_id=patient_id,
         now=now,
         today=today,
-        window_start=months_before(now, knowledge.recent_months),
+        window_start=window_start,
         age=age,
         labs=labs,
         set_aside=set_aside,
@@ -140,6 +145,7 @@ def build_facts(
         unavailable=dict(unavailable or {}),
         unidentified_medications=tuple(unidentified),
         deceased=patient is not None and is_deceased(patient),
+        recent_loincs=recent_loincs,
     )
 
 

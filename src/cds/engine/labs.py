@@ -181,11 +181,14 @@ def _unit_of(quantity: dict[str, Any], lab: LabDefinition, memo: UnitMemo) -> Un
 
 
 def _read_one(
-    resource: dict[str, Any], knowledge: Knowledge, subject: SubjectCheck, latest_day: date, memo: UnitMemo
+    resource: dict[str, Any],
+    found: tuple[str, str],
+    knowledge: Knowledge,
+    subject: SubjectCheck,
+    latest_day: date,
+    memo: UnitMemo,
 ) -> LabResult | SetAside | None:
-    found = _analyte_of(resource, knowledge)
-    if found is None:
-        return None
+    """One result of a known analyte (`found`: analyte and LOINC, from _analyte_of)."""
     analyte, loinc = found
     lab = knowledge.labs[analyte]
     raw_status = resource.get("status")
@@ -255,20 +258,39 @@ def _read_one(
     )
 
 
+class LabReading(NamedTuple):
+    usable: dict[str, tuple[LabResult, ...]]  # per analyte, newest first
+    set_aside: tuple[SetAside, ...]
+    recent_loincs: frozenset[str]  # see recent_result_codes; empty without a window
+
+
 def read_lab_results(
-    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date
-) -> tuple[dict[str, tuple[LabResult, ...]], tuple[SetAside, ...]]:
-    """Usable results per analyte, newest first, and the relevant results set aside."""
+    items: Iterable[Entry],
+    knowledge: Knowledge,
+    subject: SubjectCheck,
+    today: date,
+    window_start: date | None = None,
+) -> LabReading:
+    """Usable results per analyte, newest first, the relevant results set aside and, given
+    a window, the LOINCs with a recent result (as recent_result_codes, in the same pass)."""
     latest_day = today + timedelta(days=1)  # a day of slack for time zones
     usable: dict[str, list[LabResult]] = {}
     aside: list[SetAside] = []
     memo: UnitMemo = {}
+    others: set[str] = set()  # LOINCs of recent results of tests the knowledge does not interpret
     for entry in items:
         resource = entry.resource
         if resource.get("resourceType") != "Observation":
             continue
         try:
-            outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+            found = _analyte_of(resource, knowledge)
+            if found is None:
+                if window_start is not None and _other_result_usable(
+                    resource, subject, latest_day, window_start
+                ):
+                    others.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
+                continue
+            outcome = _read_one(resource, found, knowledge, subject, latest_day, memo)
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue  # a malformed resource never stops the assessment
         if isinstance(outcome, LabResult):
@@ -279,7 +301,11 @@ def read_lab_results(
         analyte: tuple(sorted(results, key=lambda r: (r.when.instant, r.reference), reverse=True))
         for analyte, results in usable.items()
     }
-    return ordered, tuple(aside)
+    if window_start is not None:
+        for analyte, results in ordered.items():
+            if any(r.when.day >= window_start for r in results):
+                others.update(knowledge.labs[analyte].loincs)
+    return LabReading(ordered, tuple(aside), frozenset(others))
 
 
 def _other_result_usable(
@@ -321,7 +347,7 @@ def recent_result_codes(
                 when = _effective(resource)
                 if when is None or when.day < window_start:
                     continue  # cannot be recent, whatever else it holds
-                outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+                outcome = _read_one(resource, analyte, knowledge, subject, latest_day, memo)
                 if isinstance(outcome, LabResult) and outcome.when.day >= window_start:
                     found.update(loincs)
             elif _other_result_usable(resource, subject, latest_day, window_start):
