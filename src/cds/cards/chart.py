@@ -128,7 +128,21 @@ def _bundled_medications(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _referenced(med: Mapping[str, Any], bundled: Mapping[str, dict[str, Any]]) -> list[Any]:
+class _Bundled:
+    """_bundled_medications, read from the prefetch only when a record first points outside
+    itself: most charts name their medicines inline, and this pass walks every resource."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+        self._found: dict[str, dict[str, Any]] | None = None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self._found is None:
+            self._found = _bundled_medications(self._data)
+        return self._found.get(key)
+
+
+def _referenced(med: Mapping[str, Any], bundled: _Bundled) -> list[Any]:
     """The code and ingredient concepts of the Medication a record points at, if it can be found."""
     reference = med.get("medicationReference")
     target = reference.get("reference") if isinstance(reference, dict) else None
@@ -178,7 +192,7 @@ def chart_facts(
     classes: set[str] = set()
     rxnorm = knowledge.systems["rxnorm"]
     by_code = knowledge.medication_codes
-    bundled = _bundled_medications(data)
+    bundled = _Bundled(data)
     for key, kind, active in (
         ("medicationRequests", "MedicationRequest", _ACTIVE_REQUEST),
         ("medicationStatements", "MedicationStatement", _ACTIVE_STATEMENT),
