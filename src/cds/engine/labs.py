@@ -278,6 +278,7 @@ def read_lab_results(
     aside: list[SetAside] = []
     memo: UnitMemo = {}
     others: set[str] = set()  # LOINCs of recent results of tests the knowledge does not interpret
+    orderable = _orderable_loincs(knowledge)
     for entry in items:
         resource = entry.resource
         if resource.get("resourceType") != "Observation":
@@ -285,10 +286,8 @@ def read_lab_results(
         try:
             found = _analyte_of(resource, knowledge)
             if found is None:
-                if window_start is not None and _other_result_usable(
-                    resource, subject, latest_day, window_start
-                ):
-                    others.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
+                if window_start is not None:
+                    others.update(_other_recent(resource, orderable, subject, latest_day, window_start))
                 continue
             outcome = _read_one(resource, found, knowledge, subject, latest_day, memo)
         except (TypeError, ValueError, AttributeError, OverflowError):
@@ -325,14 +324,36 @@ def _other_result_usable(
     return has_value and when is not None and window_start <= when.day <= latest_day
 
 
+def _orderable_loincs(knowledge: Knowledge) -> frozenset[str]:
+    """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
+    return frozenset(test.loinc for test in knowledge.tests.values())
+
+
+def _other_recent(
+    resource: dict[str, Any],
+    orderable: frozenset[str],
+    subject: SubjectCheck,
+    latest_day: date,
+    window_start: date,
+) -> list[str]:
+    """The orderable LOINCs of a recent, usable result of a test the knowledge does not
+    interpret; results of tests no card can suggest are not judged at all."""
+    loincs = [c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM and c in orderable]
+    if loincs and _other_result_usable(resource, subject, latest_day, window_start):
+        return loincs
+    return []
+
+
 def recent_result_codes(
     items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
 ) -> frozenset[str]:
     """LOINCs of the tests with a usable result on or after `window_start`: the one
     definition of "a recent result" that the rules and the cards' own check both use. A
-    result counts for every code of its analyte (a molar B12 answers a mass B12 test)."""
+    result counts for every code of its analyte (a molar B12 answers a mass B12 test); a
+    test the knowledge does not interpret counts under the codes a card can suggest."""
     latest_day = today + timedelta(days=1)
     memo: UnitMemo = {}
+    orderable = _orderable_loincs(knowledge)
     found: set[str] = set()
     for entry in items:
         resource = entry.resource
@@ -350,8 +371,8 @@ def recent_result_codes(
                 outcome = _read_one(resource, analyte, knowledge, subject, latest_day, memo)
                 if isinstance(outcome, LabResult) and outcome.when.day >= window_start:
                     found.update(loincs)
-            elif _other_result_usable(resource, subject, latest_day, window_start):
-                found.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
+            else:
+                found.update(_other_recent(resource, orderable, subject, latest_day, window_start))
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue
     return frozenset(found)
