@@ -93,11 +93,18 @@ def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, st
     if not isinstance(found, list):
         return None
     for coding in found:
-        system = coding.get("system") if isinstance(coding, dict) else None
+        # The code first: most codings of a chart are not one the knowledge interprets, and
+        # a dictionary lookup rules them out before the system's spelling is worked out.
+        value = coding.get("code") if isinstance(coding, dict) else None
+        if not isinstance(value, str):
+            continue
+        code = value.strip()
+        analyte = knowledge.analyte_for_loinc(code)
+        if not analyte:
+            continue
+        system = coding.get("system")
         if isinstance(system, str) and (system == LOINC_SYSTEM or canonical_system(system) == LOINC_SYSTEM):
-            value = coding.get("code")
-            if isinstance(value, str) and (analyte := knowledge.analyte_for_loinc(value.strip())):
-                return analyte, value.strip()
+            return analyte, code
     return None
 
 
@@ -338,7 +345,13 @@ def _other_recent(
 ) -> list[str]:
     """The orderable LOINCs of a recent, usable result of a test the knowledge does not
     interpret; results of tests no card can suggest are not judged at all."""
-    loincs = [c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM and c in orderable]
+    concept = obj(resource, "code")
+    if not any(  # a cheap look at the raw codes before the codings are read properly
+        isinstance(coding, dict) and isinstance(code := coding.get("code"), str) and code.strip() in orderable
+        for coding in arr(concept, "coding")
+    ):
+        return []
+    loincs = [c for s, c, _d in codings(concept) if s == LOINC_SYSTEM and c in orderable]
     if loincs and _other_result_usable(resource, subject, latest_day, window_start):
         return loincs
     return []
