@@ -123,10 +123,11 @@ def stages(repeat: int) -> list[str]:
         settings=settings,
         base_url="http://127.0.0.1:8080",
     )
-    findings = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge).findings
+    assessment = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge)
+    findings, facts = assessment.findings, assessment.facts
 
     prefetch = data["prefetch"]
-    response = cards_response(call, PATIENT_ID, findings)
+    response = cards_response(call, PATIENT_ID, findings, facts)
 
     def best(func: Callable[[], Any]) -> float:
         batches = [sum(_time_ms(func, repeat)) / repeat for _ in range(5)]
@@ -137,7 +138,8 @@ def stages(repeat: int) -> list[str]:
         ("nesting bound on the raw bytes", best(lambda: nesting_within(body, settings.max_json_depth))),
         ("request schema check", best(lambda: parse_hook_request(data))),
         ("guideline engine (`assess`)", best(lambda: assess(prefetch, PATIENT_ID, CARD_NOW, knowledge))),
-        ("cards and their chart safety check", best(lambda: cards_response(call, PATIENT_ID, findings))),
+        ("cards and their chart safety check",
+         best(lambda: cards_response(call, PATIENT_ID, findings, facts))),
         ("response to JSON", best(lambda: orjson.dumps(response))),
     ]
     lines = [
@@ -170,7 +172,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20)
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             time.sleep(0.1)
     raise RuntimeError(f"server at {url} did not start")
 
@@ -435,7 +437,7 @@ def _in_process_ms(body: bytes, repeat: int) -> dict[str, float]:
 
     from cds.server.wsgi import build_app
 
-    service = build_app(load_settings(environ={}, feedback_db=":memory:"))  # INFO, as served
+    service = build_app(load_settings(environ={}, database_url="sqlite://"))  # INFO, as served
     handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
     tune_garbage_collection()
     with open(os.devnull, "w") as devnull:  # the log line is still formatted and written
@@ -464,7 +466,7 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
     body_file.write_bytes(body)
     script = _wrk_script(body_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env.update(CDS_FEEDBACK_DB=str(tmp / "fb.sqlite3"), CDS_LOG_LEVEL="INFO")
+    env.update(CDS_DATA_DIR=str(tmp / "data"), CDS_LOG_LEVEL="INFO")
     ports = {name: _free_port() for name in ("floor", "service", "fhir.resources")}
     gunicorn_defaults = [str(bin_dir / "gunicorn"), "-w", "2", "--chdir", str(ROOT / "bench")]
     contenders = {  # name: (command, port, call path); floor and comparator as their users run them
@@ -568,7 +570,7 @@ def profile_served(seconds: int = 15) -> list[str]:
     body_file.write_text(json.dumps(patient_view(TYPICAL_OBSERVATIONS)))
     script = _wrk_script(body_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env["CDS_FEEDBACK_DB"] = str(tmp / "fb.sqlite3")
+    env["CDS_DATA_DIR"] = str(tmp / "data")
     port = _free_port()
     cds = Path(sys.executable).with_name("cds")
     raw = tmp / "profile.txt"
@@ -732,6 +734,81 @@ def audit_cost(repeat: int) -> list[str]:
     return lines
 
 
+def feature_costs(repeat: int) -> list[str]:
+    """CPU per call of what the call path does besides the guideline, each step alone: the
+    metrics updates, putting the card audit on the background writer's queue, that writer's
+    batched database write, and the JSON log line."""
+    import itertools
+    import logging
+
+    from cds.governance.recorder import AuditRecorder
+    from cds.logs import configure_logging, log_event
+    from cds.observe import metrics
+    from cds.store.database import open_database
+
+    card = {
+        "uuid": "", "indicator": "warning", "source": {"topic": {"code": "twitching-workup"}},
+        "suggestions": [{"uuid": "s-1", "label": "Order the tests", "actions": [{"type": "create"}]}],
+    }  # fmt: skip
+    runs = max(2_000, repeat * 10)
+
+    def cpu_ms(step: Callable[[], Any]) -> float:
+        for _ in range(50):
+            step()
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(runs):
+                step()
+            best = min(best, (time.process_time() - started) * 1000 / runs)
+        return best
+
+    rows: list[tuple[str, float]] = []
+    rows.append(("metrics: the request counter and latency histogram, one card counter", cpu_ms(lambda: (
+        metrics.count_request("call", "deficiency-screen", 200, 0.0012),
+        metrics.count_card("deficiency-screen", "twitching-workup", "warning"),
+    ))))  # fmt: skip
+    with tempfile.TemporaryDirectory() as directory:
+        settings = load_settings(environ={}, database_url=f"sqlite:///{directory}/cds.sqlite3",
+                                 audit_flush_s=3600.0)  # fmt: skip
+        recorder = AuditRecorder(open_database(settings), settings)
+
+        numbers = itertools.count()
+
+        def record() -> None:  # a new hookInstance and card uuid each time, as real calls have
+            n = next(numbers)
+            recorder.record_call(service="deficiency-screen", hook_instance=f"call-{n}", patient_id="p-1",
+                                 answered_at=NOW, cards=[dict(card, uuid=f"card-{n}")])  # fmt: skip
+
+        rows.append(("card audit: one call's record put on the writer's queue (call path)", cpu_ms(record)))
+        queued = 3 * runs + 50
+        started = time.process_time()
+        recorder.flush()
+        rows.append(("card audit: the background writer's batched write, per call (off the call path)",
+                     (time.process_time() - started) * 1000 / queued))  # fmt: skip
+        recorder.close()
+    configure_logging("INFO")
+    handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
+    with open(os.devnull, "w") as devnull:
+        streams = [(handler, handler.setStream(devnull)) for handler in handlers]
+        try:
+            rows.append(("JSON log line of the call, formatted and written", cpu_ms(lambda: log_event(
+                "request", method="POST", path=SERVICE_URL, status=200, duration_ms=1.23,
+                service="deficiency-screen", hookInstance=str(NOW), hook="patient-view", cards=1,
+            ))))  # fmt: skip
+        finally:
+            for handler, stream in streams:
+                handler.setStream(stream)
+    return [
+        "## What the call path adds besides the guideline (CPU per call, each step alone, best of 3)",
+        "",
+        "| step | CPU per call |",
+        "|---|---:|",
+        *(f"| {name} | {ms * 1000:.1f} us |" for name, ms in rows),
+        "",
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter load")
@@ -760,6 +837,7 @@ def main() -> int:
         return _write_report(report)
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
+    report += feature_costs(repeat)
     report += audit_cost(repeat)
     if not args.skip_http:
         report += http_throughput(

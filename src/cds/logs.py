@@ -9,6 +9,8 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
 _LOGGER_NAME = "cds"
 
 # The hookInstance of the call this thread is answering: every line logged during the call
@@ -20,11 +22,30 @@ def set_call_id(hook_instance: str | None) -> None:
     _CALL_ID.set(hook_instance)
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
+def _timestamp(created: float, msecs: float) -> str:
+    """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
+    global _last_second
+    second = int(created)
+    last = _last_second  # one tuple, replaced whole: threads never see half of an update
+    if last[0] != second:
+        last = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{last[1]}.{int(msecs):03d}Z"
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    try:  # orjson: compact like separators=(",", ":"), and several times faster
+        return orjson.dumps(entry, default=str).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
             "pid": record.process,  # which worker: one process's lines read in order
@@ -40,7 +61,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type only: a traceback could quote request data.
             entry["error_type"] = record.exc_info[0].__name__
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        return _dumps(entry)
 
 
 def configure_logging(level: str = "INFO") -> logging.Logger:

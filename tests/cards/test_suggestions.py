@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cds.cards import ChartFacts, build_cards, chart_facts
+from cds.engine.facts import build_facts
 from cds.engine.model import Finding, Severity, Topic, TreatmentOption
 from tests.cards.card_helpers import (
     FOLATE,
@@ -229,8 +230,13 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
 
 
 def _recent(*observations: dict[str, Any]) -> frozenset[str]:
+    """The recent tests as the chart check reads them on its own and as the engine's single
+    pass over the results gives them to the cards: the two must agree on every case."""
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": o} for o in observations]}
-    return chart_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
+    on_its_own = chart_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
+    from_engine = build_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
+    assert from_engine == on_its_own
+    return on_its_own
 
 
 def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None:

@@ -81,6 +81,7 @@ def test_every_stderr_line_is_json_and_a_calls_lines_carry_its_hook_instance(ser
     assert any(e["event"].startswith("Listening at") for e in gunicorn)
     assert sum(e["event"].startswith("Booting worker") for e in gunicorn) >= 2
     assert not any("ontrol socket" in e["event"] for e in gunicorn)  # off: one per host, unused
+    assert not any(e.get("logger") == "gunicorn.access" for e in events)  # the app's line is the one
 
     mine = [e for e in events if e.get("hookInstance") == instance]
     assert {e["event"] for e in mine} >= {"fhir fallback", "request"}

@@ -129,7 +129,21 @@ def _bundled_medications(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _referenced(med: Mapping[str, Any], bundled: Mapping[str, dict[str, Any]]) -> list[Any]:
+class _Bundled:
+    """_bundled_medications, read from the prefetch only when a record first points outside
+    itself: most charts name their medicines inline, and this pass walks every resource."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+        self._found: dict[str, dict[str, Any]] | None = None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self._found is None:
+            self._found = _bundled_medications(self._data)
+        return self._found.get(key)
+
+
+def _referenced(med: Mapping[str, Any], bundled: _Bundled) -> list[Any]:
     """The code and ingredient concepts of the Medication a record points at, if it can be found."""
     reference = med.get("medicationReference")
     target = reference.get("reference") if isinstance(reference, dict) else None
@@ -153,23 +167,33 @@ def _referenced(med: Mapping[str, Any], bundled: Mapping[str, dict[str, Any]]) -
     return [medication.get("code"), *(i.get("itemCodeableConcept") for i in items if isinstance(i, dict))]
 
 
-def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowledge: Knowledge) -> ChartFacts:
+def chart_facts(
+    data: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    recent_loincs: frozenset[str] | None = None,
+) -> ChartFacts:
     """Recent results by the engine's own definition of a usable, recent result (this
     patient, a status that counts, a readable and plausible value, not in the future, inside
-    the window), so a retest the rules ask for is never dropped here as "already done"."""
-    subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
-    today, window_start = as_utc(now).date(), months_before(now, knowledge.recent_months)
-    observations = data.get("observations")
-    loincs = recent_result_codes(entries(observations), knowledge, subject, today, window_start)
-    if loincs:  # results that conflict with one another are no recent result either
-        loincs -= conflicted_codes(entries(observations), knowledge, subject, today, window_start)
+    the window), so a retest the rules ask for is never dropped here as "already done".
+    `recent_loincs` is that set as the engine's own reading of the chart found it (the
+    assessment's facts, conflicting results already left out), so the results are not read a
+    second time; without it they are."""
+    if recent_loincs is None:
+        subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
+        today, window_start = as_utc(now).date(), months_before(now, knowledge.recent_months)
+        observations = data.get("observations")
+        recent_loincs = recent_result_codes(entries(observations), knowledge, subject, today, window_start)
+        if recent_loincs:  # results that conflict with one another are no recent result either
+            recent_loincs -= conflicted_codes(entries(observations), knowledge, subject, today, window_start)
 
     codes: set[str] = set()
     texts: list[str] = []
     classes: set[str] = set()
     rxnorm = knowledge.systems["rxnorm"]
     by_code = knowledge.medication_codes
-    bundled = _bundled_medications(data)
+    bundled = _Bundled(data)
     for key, kind, active in (
         ("medicationRequests", "MedicationRequest", _ACTIVE_REQUEST),
         ("medicationStatements", "MedicationStatement", _ACTIVE_STATEMENT),
@@ -189,7 +213,7 @@ def chart_facts(data: Mapping[str, Any], patient_id: str, now: datetime, knowled
             reference = med.get("medicationReference")
             if isinstance(reference, dict) and isinstance(reference.get("display"), str):
                 texts.append(reference["display"].lower())
-    return ChartFacts(loincs, frozenset(codes), tuple(texts), frozenset(classes))
+    return ChartFacts(recent_loincs, frozenset(codes), tuple(texts), frozenset(classes))
 
 
 def takes_any(facts: ChartFacts, guard: Mapping[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from cds.cards.chart import chart_facts
 from cds.cards.modes import topic_modes
 from cds.cards.runtime import runtime_for
 from cds.engine import assess
+from cds.engine.facts import PatientFacts
 from cds.engine.model import Finding
 from cds.errors import BadRequest
 from cds.services.call import HookCall
@@ -23,8 +24,12 @@ def context_patient_id(call: HookCall) -> str:
     return patient_id
 
 
-def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding]) -> dict[str, Any]:
+def cards_response(
+    call: HookCall, patient_id: str, findings: Sequence[Finding], facts: PatientFacts | None = None
+) -> dict[str, Any]:
     """The CDS Hooks response for these findings (no card work at all when there are none).
+    `facts`, the assessment's reading of the chart, spares the chart check a second read of
+    the results.
 
     Cards of silent topics go to `call.silent_cards` for the audit; off topics are dropped.
     """
@@ -40,7 +45,13 @@ def cards_response(call: HookCall, patient_id: str, findings: Sequence[Finding])
         notes=runtime.knowledge.notes,
         note_priority=runtime.knowledge.note_priority,
         sources=runtime.knowledge.sources,
-        chart=chart_facts(call.prefetch.data, patient_id, call.now, runtime.knowledge),
+        chart=chart_facts(
+            call.prefetch.data,
+            patient_id,
+            call.now,
+            runtime.knowledge,
+            recent_loincs=facts.recent_loincs if facts is not None else None,
+        ),
     )
     if silent:
         call.silent_cards.extend(build_cards(silent, ctx))
@@ -53,4 +64,4 @@ def guideline_response(call: HookCall) -> dict[str, Any]:
     unavailable = dict(call.prefetch.unavailable)
     hidden = topic_modes(call.settings).hidden
     assessment = assess(call.prefetch.data, patient_id, call.now, knowledge, unavailable, hidden)
-    return cards_response(call, patient_id, assessment.findings)
+    return cards_response(call, patient_id, assessment.findings, assessment.facts)

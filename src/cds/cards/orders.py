@@ -59,4 +59,4 @@ def orders_response(call: HookCall) -> dict[str, Any]:
         dict(call.prefetch.unavailable),
         _selections(call),
     )
-    return cards_response(call, patient_id, assessment.findings)
+    return cards_response(call, patient_id, assessment.findings, assessment.facts)

@@ -101,10 +101,21 @@ def conflicted_codes(
         instants.add(key)
     if not shared:
         return frozenset()
-    labs, _aside = read_lab_results(
+    labs = read_lab_results(
         (e for analyte in shared for e in by_analyte[analyte]), knowledge, subject, today
-    )
+    )[0]
     settled, _conflicts = set_aside_conflicts(labs, knowledge)
+    return recent_codes_lost(labs, settled, knowledge, window_start)
+
+
+def recent_codes_lost(
+    labs: Mapping[str, tuple[LabResult, ...]],
+    settled: Mapping[str, tuple[LabResult, ...]],
+    knowledge: Knowledge,
+    window_start: date,
+) -> frozenset[str]:
+    """LOINCs of the analytes that had a recent result before conflicts were set aside and
+    have none after (`labs` and `settled` as before and after set_aside_conflicts)."""
     lost: set[str] = set()
     for analyte, results in labs.items():
         kept = settled.get(analyte, ())

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
-from cds.engine.conflicts import set_aside_conflicts
+from cds.engine.conflicts import recent_codes_lost, set_aside_conflicts
 from cds.engine.dates import age_range, as_utc, months_before
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
 from cds.engine.labs import LabResult, SetAside, read_lab_results
@@ -41,6 +41,8 @@ class PatientFacts:
     # current medication records with no known code and no name: nobody can tell what they are
     unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
     deceased: bool = False  # the chart says the patient has died: no advice at all
+    # LOINCs with a usable result in the window (labs.recent_result_codes), for the cards' check
+    recent_loincs: frozenset[str] = frozenset()
     # a partial birth date leaves the age open: `age` is the youngest (the one rules use),
     # `oldest_age` the oldest the patient can be
     oldest_age: int | None = None
@@ -140,8 +142,14 @@ def build_facts(
     groups = _by_type(source)  # one pass; each reader then sees only its type
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
-    labs, set_aside = read_lab_results(groups.get("Observation", []), knowledge, subject, today)
-    labs, conflicting = set_aside_conflicts(labs, knowledge)
+    window_start = months_before(now, knowledge.recent_months)
+    labs, set_aside, recent_loincs = read_lab_results(
+        groups.get("Observation", []), knowledge, subject, today, window_start
+    )
+    settled, conflicting = set_aside_conflicts(labs, knowledge)
+    if conflicting:  # results that conflict with one another are no recent result either
+        recent_loincs -= recent_codes_lost(labs, settled, knowledge, window_start)
+    labs = settled
     set_aside += conflicting
     unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
@@ -158,7 +166,7 @@ def build_facts(
         patient_id=patient_id,
         now=now,
         today=today,
-        window_start=months_before(now, knowledge.recent_months),
+        window_start=window_start,
         age=ages[0] if ages is not None else None,
         oldest_age=ages[1] if ages is not None else None,
         labs=labs,
@@ -168,6 +176,7 @@ def build_facts(
         unavailable=dict(unavailable or {}),
         unidentified_medications=tuple(unidentified),
         deceased=patient is not None and is_deceased(patient),
+        recent_loincs=recent_loincs,
     )
 
 

@@ -94,11 +94,18 @@ def _analyte_of(resource: dict[str, Any], knowledge: Knowledge) -> tuple[str, st
     if not isinstance(found, list):
         return None
     for coding in found:
-        system = coding.get("system") if isinstance(coding, dict) else None
+        # The code first: most codings of a chart are not one the knowledge interprets, and
+        # a dictionary lookup rules them out before the system's spelling is worked out.
+        value = coding.get("code") if isinstance(coding, dict) else None
+        if not isinstance(value, str):
+            continue
+        code = value.strip()
+        analyte = knowledge.analyte_for_loinc(code)
+        if not analyte:
+            continue
+        system = coding.get("system")
         if isinstance(system, str) and (system == LOINC_SYSTEM or canonical_system(system) == LOINC_SYSTEM):
-            value = coding.get("code")
-            if isinstance(value, str) and (analyte := knowledge.analyte_for_loinc(value.strip())):
-                return analyte, value.strip()
+            return analyte, code
     return None
 
 
@@ -182,11 +189,14 @@ def _unit_of(quantity: dict[str, Any], lab: LabDefinition, memo: UnitMemo) -> Un
 
 
 def _read_one(
-    resource: dict[str, Any], knowledge: Knowledge, subject: SubjectCheck, latest_day: date, memo: UnitMemo
+    resource: dict[str, Any],
+    found: tuple[str, str],
+    knowledge: Knowledge,
+    subject: SubjectCheck,
+    latest_day: date,
+    memo: UnitMemo,
 ) -> LabResult | SetAside | None:
-    found = _analyte_of(resource, knowledge)
-    if found is None:
-        return None
+    """One result of a known analyte (`found`: analyte and LOINC, from _analyte_of)."""
     analyte, loinc = found
     lab = knowledge.labs[analyte]
     raw_status = resource.get("status")
@@ -256,20 +266,38 @@ def _read_one(
     )
 
 
+class LabReading(NamedTuple):
+    usable: dict[str, tuple[LabResult, ...]]  # per analyte, newest first
+    set_aside: tuple[SetAside, ...]
+    recent_loincs: frozenset[str]  # see recent_result_codes; empty without a window
+
+
 def read_lab_results(
-    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date
-) -> tuple[dict[str, tuple[LabResult, ...]], tuple[SetAside, ...]]:
-    """Usable results per analyte, newest first, and the relevant results set aside."""
+    items: Iterable[Entry],
+    knowledge: Knowledge,
+    subject: SubjectCheck,
+    today: date,
+    window_start: date | None = None,
+) -> LabReading:
+    """Usable results per analyte, newest first, the relevant results set aside and, given
+    a window, the LOINCs with a recent result (as recent_result_codes, in the same pass)."""
     latest_day = today + timedelta(days=1)  # a day of slack for time zones
     usable: dict[str, list[LabResult]] = {}
     aside: list[SetAside] = []
     memo: UnitMemo = {}
+    others: set[str] = set()  # LOINCs of recent results of tests the knowledge does not interpret
+    orderable = _orderable_loincs(knowledge)
     for entry in items:
         resource = entry.resource
         if resource.get("resourceType") != "Observation":
             continue
         try:
-            outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+            found = _analyte_of(resource, knowledge)
+            if found is None:
+                if window_start is not None:
+                    others.update(_other_recent(resource, orderable, subject, latest_day, window_start))
+                continue
+            outcome = _read_one(resource, found, knowledge, subject, latest_day, memo)
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue  # a malformed resource never stops the assessment
         if isinstance(outcome, LabResult):
@@ -280,7 +308,11 @@ def read_lab_results(
         analyte: tuple(sorted(results, key=lambda r: (r.when.instant, r.reference), reverse=True))
         for analyte, results in usable.items()
     }
-    return ordered, tuple(aside)
+    if window_start is not None:
+        for analyte, results in ordered.items():
+            if any(r.when.day >= window_start for r in results):
+                others.update(knowledge.labs[analyte].loincs)
+    return LabReading(ordered, tuple(aside), frozenset(others))
 
 
 def _other_result_usable(
@@ -300,14 +332,42 @@ def _other_result_usable(
     return has_value and when is not None and window_start <= when.day <= latest_day
 
 
+def _orderable_loincs(knowledge: Knowledge) -> frozenset[str]:
+    """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
+    return frozenset(test.loinc for test in knowledge.tests.values())
+
+
+def _other_recent(
+    resource: dict[str, Any],
+    orderable: frozenset[str],
+    subject: SubjectCheck,
+    latest_day: date,
+    window_start: date,
+) -> list[str]:
+    """The orderable LOINCs of a recent, usable result of a test the knowledge does not
+    interpret; results of tests no card can suggest are not judged at all."""
+    concept = obj(resource, "code")
+    if not any(  # a cheap look at the raw codes before the codings are read properly
+        isinstance(coding, dict) and isinstance(code := coding.get("code"), str) and code.strip() in orderable
+        for coding in arr(concept, "coding")
+    ):
+        return []
+    loincs = [c for s, c, _d in codings(concept) if s == LOINC_SYSTEM and c in orderable]
+    if loincs and _other_result_usable(resource, subject, latest_day, window_start):
+        return loincs
+    return []
+
+
 def recent_result_codes(
     items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
 ) -> frozenset[str]:
     """LOINCs of the tests with a usable result on or after `window_start`: the one
     definition of "a recent result" that the rules and the cards' own check both use. A
-    result counts for every code of its analyte (a molar B12 answers a mass B12 test)."""
+    result counts for every code of its analyte (a molar B12 answers a mass B12 test); a
+    test the knowledge does not interpret counts under the codes a card can suggest."""
     latest_day = today + timedelta(days=1)
     memo: UnitMemo = {}
+    orderable = _orderable_loincs(knowledge)
     found: set[str] = set()
     for entry in items:
         resource = entry.resource
@@ -322,11 +382,11 @@ def recent_result_codes(
                 when = _effective(resource)
                 if when is None or when.day < window_start:
                     continue  # cannot be recent, whatever else it holds
-                outcome = _read_one(resource, knowledge, subject, latest_day, memo)
+                outcome = _read_one(resource, analyte, knowledge, subject, latest_day, memo)
                 if isinstance(outcome, LabResult) and outcome.when.day >= window_start:
                     found.update(loincs)
-            elif _other_result_usable(resource, subject, latest_day, window_start):
-                found.update(c for s, c, _d in codings(obj(resource, "code")) if s == LOINC_SYSTEM)
+            else:
+                found.update(_other_recent(resource, orderable, subject, latest_day, window_start))
         except (TypeError, ValueError, AttributeError, OverflowError):
             continue
     return frozenset(found)

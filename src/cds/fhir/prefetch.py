@@ -88,13 +88,21 @@ def incomplete_reason(value: Any) -> str | None:
     one page of a longer list: judged like a fetch that could not get every page."""
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
         return None
-    entries = value.get("entry") if isinstance(value.get("entry"), list) else []
-    # `total` counts matches only; resources brought in by _include are not part of it.
-    matches = sum(1 for e in entries if (obj_of(e, "search")).get("mode") != "include")
     total = value.get("total")
     links = value.get("link") if isinstance(value.get("link"), list) else []
     has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
-    if isinstance(total, int) and not isinstance(total, bool) and total > matches:
+    counted = isinstance(total, int) and not isinstance(total, bool)
+    if not counted and not has_next:
+        return None  # nothing says it is partial: the entries need not be counted
+    entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+    # `total` counts matches only; resources brought in by _include are not part of it.
+    included = 0
+    for entry in entries:  # a plain loop: this runs over every entry of every call's Bundles
+        search = entry.get("search") if isinstance(entry, dict) else None
+        if isinstance(search, dict) and search.get("mode") == "include":
+            included += 1
+    matches = len(entries) - included
+    if counted and total > matches:
         return f"{INCOMPLETE_PREFIX}the EHR sent {matches} of {total} entries"
     if has_next:
         page = f"the EHR sent one page ({matches} entries) and did not follow the next link"

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the name prometheus_client reads
 
 
@@ -66,6 +68,15 @@ def start_metrics_listener(host: str, port: int) -> None:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     start_http_server(port, addr=host, registry=registry)
+
+
+class NoAccessLog(Logger):
+    """gunicorn's logger without its access log: the app writes one JSON line per request
+    with its hookInstance. gunicorn counts its access log as on whenever a logging config is
+    given, and would then work out every request's log fields only to drop them."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
 
 
 def gunicorn_log_config(level: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from cds.cards.runtime import knowledge_for
 from cds.config import ConfigError, Settings, load_settings
 from cds.logs import log_event
 from cds.server.observability import (
+    NoAccessLog,
     gunicorn_log_config,
     prepare_metrics_dir,
     start_metrics_listener,
@@ -127,6 +128,7 @@ def _run_gunicorn(app: Any, settings: Settings) -> None:
             self.cfg.set("accesslog", None)  # the app logs each request, with its hookInstance
             self.cfg.set("loglevel", settings.log_level.lower())
             self.cfg.set("logconfig_dict", gunicorn_log_config(settings.log_level))
+            self.cfg.set("logger_class", NoAccessLog)
             if "control_socket_disable" in self.cfg.settings:
                 # Recent gunicorn opens a control socket at one path per user by default: two
                 # instances on a host would share it, and nothing here uses it.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,7 @@ class CardAudit:
             return
         statement = self._db.insert(card_audit).on_conflict_do_nothing(index_elements=["card_uuid"])
         with self._db.transaction() as conn:
-            conn.execute(statement, [asdict(row) for row in rows])
+            conn.execute(statement, [vars(row).copy() for row in rows])  # flat values: no deep copy
 
     def purge(self, before: datetime) -> int:
         """Delete rows issued before `before`; returns how many went."""

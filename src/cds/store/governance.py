@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ def record_calls(db: Database, rows: Sequence[CallRow]) -> None:
         return
     statement = db.insert(calls).on_conflict_do_nothing(index_elements=["service", "hook_instance"])
     with db.transaction() as conn:
-        conn.execute(statement, [asdict(r) for r in rows])
+        conn.execute(statement, [vars(r).copy() for r in rows])  # flat values: no deep copy
 
 
 def shared_secret(db: Database, name: str = AUDIT_KEY) -> bytes:

@@ -1,0 +1,39 @@
+"""JSON log lines: one JSON object per line, whatever the fields hold."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from cds.logs import JsonFormatter, set_call_id
+
+
+def _line(**fields: object) -> dict[str, object]:
+    record = logging.LogRecord("cds", logging.INFO, __file__, 1, "request", None, None)
+    record.fields = fields
+    set_call_id("call-1")
+    try:
+        text = JsonFormatter().format(record)
+    finally:
+        set_call_id(None)
+    assert "\n" not in text
+    return json.loads(text)
+
+
+def test_fields_timestamp_and_call_id() -> None:
+    entry = _line(status=200, duration_ms=1.25, service="deficiency-screen", cards=None)
+    assert entry["event"] == "request" and entry["level"] == "info"
+    assert entry["status"] == 200 and entry["duration_ms"] == 1.25
+    assert "cards" not in entry  # None fields are left out
+    assert entry["hookInstance"] == "call-1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(entry["ts"]))
+
+
+def test_values_json_cannot_hold_directly_are_still_written() -> None:
+    huge = 2**70  # beyond the 64-bit integers the fast encoder takes
+    entry = _line(count=huge, path="/caf\u00e9\nx", thing=object, tags={"a"})
+    assert entry["count"] == huge
+    assert entry["path"] == "/caf\u00e9\nx"  # a newline in a value stays escaped on one line
+    assert entry["thing"] == str(object)
+    assert entry["tags"] == "{'a'}"
