@@ -196,14 +196,16 @@ class Settings:
 
     # --- governance: which rules show, the audit of every card, the committee's figures
     topic_modes: TopicModes = field(default_factory=dict)  # topic code -> active|silent|off
-    audit_secret: Text = ""  # HMAC key of patient pseudonyms; empty: generated once, kept in the database
+    # HMAC key of patient pseudonyms; empty: generated once, kept in the database. Secrets are
+    # left out of the repr, so printing or logging Settings never shows them.
+    audit_secret: Text = field(default="", repr=False)
     audit_queue_size: whole(1, 10_000_000) = 10_000  # cards waiting; a full queue writes in the caller
     audit_flush_s: seconds(zero_means="written before the answer") = 1.0  # background writer period
     retention_days: whole(0) = 730  # audit and feedback older than this are purged; 0 keeps everything
     fatigue_window: whole(1) = 50  # the most recent shown cards of a topic the fatigue flag looks at
     fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
-    admin_token: Text = ""  # bearer token of /admin/report; empty: the dashboard is off (404)
+    admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
