@@ -6,7 +6,10 @@ import json
 import logging
 import re
 
+from flask.testing import FlaskClient
+
 from cds.logs import JsonFormatter, set_call_id
+from tests.conftest import patient_view_request
 
 
 def _line(**fields: object) -> dict[str, object]:
@@ -37,3 +40,12 @@ def test_values_json_cannot_hold_directly_are_still_written() -> None:
     assert entry["path"] == "/caf\u00e9\nx"  # a newline in a value stays escaped on one line
     assert entry["thing"] == str(object)
     assert entry["tags"] == "{'a'}"
+
+
+def test_a_call_id_does_not_outlive_its_request(client: FlaskClient) -> None:
+    # The test client answers on this thread, as a served worker's thread answers many calls.
+    body = patient_view_request(hookInstance="00000000-0000-4000-8000-00000000d0e1")
+    answer = client.post("/cds-services/deficiency-screen", json=body)
+    assert answer.status_code == 200
+    record = logging.LogRecord("cds", logging.INFO, __file__, 1, "after the call", None, None)
+    assert "hookInstance" not in json.loads(JsonFormatter().format(record))

@@ -127,8 +127,11 @@ Rate = Annotated[
     BeforeValidator(_not_bool),
     Field(gt=0, le=1, allow_inf_nan=False, description="a rate above 0, at most 1"),
 ]
+TOPIC_MODES = ("active", "silent", "off")
+# Topic codes are checked against the card catalog at start-up (cds.cards.modes).
 TopicModes = Annotated[
-    dict[str, str], Field(description="a table of topic code = 'active', 'silent' or 'off'")
+    dict[str, Literal[TOPIC_MODES]],  # type: ignore[valid-type]
+    Field(description="a table of topic code = 'active', 'silent' or 'off'"),
 ]
 
 
@@ -193,14 +196,16 @@ class Settings:
 
     # --- governance: which rules show, the audit of every card, the committee's figures
     topic_modes: TopicModes = field(default_factory=dict)  # topic code -> active|silent|off
-    audit_secret: Text = ""  # HMAC key of patient pseudonyms; empty: generated once, kept in the database
+    # HMAC key of patient pseudonyms; empty: generated once, kept in the database. Secrets are
+    # left out of the repr, so printing or logging Settings never shows them.
+    audit_secret: Text = field(default="", repr=False)
     audit_queue_size: whole(1, 10_000_000) = 10_000  # cards waiting; a full queue writes in the caller
     audit_flush_s: seconds(zero_means="written before the answer") = 1.0  # background writer period
     retention_days: whole(0) = 730  # audit and feedback older than this are purged; 0 keeps everything
     fatigue_window: whole(1) = 50  # the most recent shown cards of a topic the fatigue flag looks at
     fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
-    admin_token: Text = ""  # bearer token of /admin/report; empty: the dashboard is off (404)
+    admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
@@ -215,7 +220,8 @@ def checked(build: Callable[[], Settings]) -> Settings:
         name = str(error["loc"][0]) if error["loc"] else "settings"
         info = Settings.__pydantic_fields__.get(name)  # type: ignore[attr-defined]
         wanted = f"expected {info.description}" if info is not None and info.description else error["msg"]
-        raise ConfigError(f"setting {name!r}: {wanted}, got {error.get('input')!r:.80}") from None
+        entry = "".join(f"[{str(part)[:80]!r}]" for part in error["loc"][1:])  # within a table
+        raise ConfigError(f"setting {name!r}{entry}: {wanted}, got {error.get('input')!r:.80}") from None
 
 
 def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
@@ -238,22 +244,6 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
             )
         )
     return tuple(result)
-
-
-TOPIC_MODES = ("active", "silent", "off")
-
-
-def _parse_topic_modes(raw: Any) -> dict[str, str]:
-    """Topic code -> mode. The codes are checked against the card catalog at start-up."""
-    if not isinstance(raw, dict):
-        raise ConfigError("setting 'topic_modes': expected a table of topic code = mode")
-    bad = {str(k): v for k, v in raw.items() if v not in TOPIC_MODES}
-    if bad:
-        shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(bad.items()))
-        raise ConfigError(
-            f"setting 'topic_modes': unknown mode for {shown} (expected {', '.join(TOPIC_MODES)})"
-        )
-    return {str(k): str(v) for k, v in raw.items()}
 
 
 def load_settings(
@@ -280,8 +270,6 @@ def load_settings(
                 raise ConfigError(f"config file {path}: setting {name!r} was removed: {_REMOVED[name]}")
             if name == "issuers":
                 values["issuers"] = _parse_issuers(raw)
-            elif name == "topic_modes":
-                values["topic_modes"] = _parse_topic_modes(raw)
             elif name in known:
                 values[name] = raw
             else:
@@ -294,7 +282,7 @@ def load_settings(
         env_name = f"CDS_{name.upper()}"
         if env_name in env and name == "topic_modes":
             try:
-                values["topic_modes"] = _parse_topic_modes(json.loads(env[env_name]))
+                values["topic_modes"] = json.loads(env[env_name])
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"CDS_TOPIC_MODES: not JSON ({exc})") from None
         elif env_name in env:
@@ -309,8 +297,6 @@ def load_settings(
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r}")
-    if "topic_modes" in overrides:
-        values["topic_modes"] = _parse_topic_modes(overrides["topic_modes"])
     settings = checked(lambda: Settings(**values))
     if settings.metrics_port and settings.metrics_port == settings.port:
         raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")

@@ -15,6 +15,7 @@ from cds.config import load_settings
 from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.database import Database, head_revision, open_database
 from cds.store.feedback import SqlFeedbackStore, records_from_request
+from cds.store.governance import purge_before
 from cds.store.replay import ReplayRecord
 from tests.fleet.processes import Postgres, service_environment
 from tests.served import CDS
@@ -110,7 +111,8 @@ def test_feedback_is_stored_once_per_item_and_all_or_nothing(database_url: str) 
 
 
 def test_card_audit_records_once_and_purges_by_issue_time(database_url: str) -> None:
-    audit = CardAudit(_open(database_url))
+    db = _open(database_url)
+    audit = CardAudit(db)
     paris = timezone(timedelta(hours=1))
     old = datetime(2026, 1, 1, 12, 0, tzinfo=paris)
     new = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -122,9 +124,9 @@ def test_card_audit_records_once_and_purges_by_issue_time(database_url: str) -> 
     audit.record([row("u1", old), row("u2", new)])
     audit.record([row("u1", old)])  # recorded again: left as it was
     # 11:00 UTC is the old card's issue time: it is kept by a cut-off at that instant.
-    assert audit.purge(datetime(2026, 1, 1, 11, 0, tzinfo=UTC)) == 0
-    assert audit.purge(datetime(2026, 3, 1, tzinfo=UTC)) == 1
-    assert audit.purge(datetime(2026, 3, 1, tzinfo=UTC)) == 0
+    assert purge_before(db, datetime(2026, 1, 1, 11, 0, tzinfo=UTC)).cards == 0
+    assert purge_before(db, datetime(2026, 3, 1, tzinfo=UTC)).cards == 1
+    assert purge_before(db, datetime(2026, 3, 1, tzinfo=UTC)).cards == 0
 
 
 def test_a_database_that_goes_away_is_a_503_to_retry_never_an_accepted_token_or_a_500(

@@ -115,3 +115,8 @@ def test_discovery_names_every_topic_of_each_service_with_its_mode() -> None:
     sign = modes["deficiency-order-sign"]
     assert sign == {"b12-duplicate-therapy": "active", "folate-without-b12": "active",
                     B12_TEST: "active", MG_TEST: "off"}
+
+
+def test_a_mode_is_checked_wherever_settings_are_built() -> None:
+    with pytest.raises(ConfigError, match=rf"topic_modes'\['{WORKUP}'\].*got 'quiet'"):
+        load_settings(environ={}).with_overrides(topic_modes={WORKUP: "quiet"})

@@ -76,11 +76,6 @@ def _precondition_failed(reasons: Mapping[str, str]) -> PreconditionFailed:
     return PreconditionFailed(f"required prefetch data unavailable ({listed})", location="prefetch")
 
 
-def obj_of(value: Any, key: str) -> dict[str, Any]:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
 def incomplete_reason(value: Any) -> str | None:
     """Why a prefetched Bundle is only part of the answer, or None when it says it is whole.
 
@@ -89,8 +84,7 @@ def incomplete_reason(value: Any) -> str | None:
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
         return None
     total = value.get("total")
-    links = value.get("link") if isinstance(value.get("link"), list) else []
-    has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
+    has_next = _has_next(value)
     counted = isinstance(total, int) and not isinstance(total, bool)
     if not counted and not has_next:
         return None  # nothing says it is partial: the entries need not be counted

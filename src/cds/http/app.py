@@ -217,7 +217,6 @@ def _timed(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
 
     def timed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         environ[_STARTED] = time.perf_counter()
-        set_call_id(None)  # worker threads are reused: no id left over from the last call
         return wsgi_app(environ, start_response)
 
     return timed

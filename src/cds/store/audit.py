@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
-
 from cds.store.schema import card_audit
 
 if TYPE_CHECKING:
@@ -39,9 +37,3 @@ class CardAudit:
         statement = self._db.insert(card_audit).on_conflict_do_nothing(index_elements=["card_uuid"])
         with self._db.transaction() as conn:
             conn.execute(statement, [vars(row).copy() for row in rows])  # flat values: no deep copy
-
-    def purge(self, before: datetime) -> int:
-        """Delete rows issued before `before`; returns how many went."""
-        with self._db.transaction() as conn:
-            statement = delete(card_audit).where(card_audit.c.issued_at < before)
-            return len(conn.execute(statement.returning(card_audit.c.card_uuid)).all())

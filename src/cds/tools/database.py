@@ -38,8 +38,10 @@ def _upgrade(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"cds db upgrade: {exc}", file=sys.stderr)
         return 2
-    print(f"database {db.engine.url.render_as_string()} is at revision {db.current_revision()} (current)")
-    db.dispose()
+    try:
+        print(f"database {db.engine.url.render_as_string()} is at revision {db.current_revision()} (current)")
+    finally:
+        db.dispose()
     return 0
 
 
@@ -47,16 +49,16 @@ def _current(args: argparse.Namespace) -> int:
     """Prints the revision; exit 0 when it is this version's, 1 when `cds db upgrade` is due."""
     try:
         db = Database(create_database_engine(database_url(load_settings(args.config))))
-        current = db.current_revision()
     except ConfigError as exc:
         print(f"cds db current: {exc}", file=sys.stderr)
         return 2
+    try:
+        current = db.current_revision()
     except SQLAlchemyError as exc:
         print(f"cds db current: {db.engine.url.render_as_string()}: {first_line(exc)}", file=sys.stderr)
         return 2
     finally:
-        if "db" in locals():
-            db.dispose()
+        db.dispose()
     head = head_revision()
     state = "current" if current == head else "out of date: run `cds db upgrade`"
     print(f"database {db.engine.url.render_as_string()} is at revision {current or 'none'}; "
