@@ -354,9 +354,6 @@ _ASCII_WORD_CHARS = str.maketrans(
     {chr(c): " " for c in range(128) if not (chr(c).isdigit() or "a" <= chr(c) <= "z")}
 )
 
-# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
-MAX_CODE_LENGTH = 40
-
 
 def word_form(value: str) -> str:
     """Lower-case words separated and surrounded by single spaces, for whole-word matching."""
