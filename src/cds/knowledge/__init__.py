@@ -295,6 +295,17 @@ class Knowledge:
             }
         )
 
+    @cached_property
+    def source_min_ages(self) -> Mapping[str, float]:
+        """Sources written for patients of at least an age (`minAgeYears`), by source key."""
+        return MappingProxyType(
+            {
+                key: source["minAgeYears"]
+                for key, source in self.sources.items()
+                if isinstance(source.get("minAgeYears"), int | float)
+            }
+        )
+
     def member(self, value_set: str, key: str) -> ValueSetMember | None:
         return next((m for m in self.value_sets[value_set].members if m.key == key), None)
 
@@ -466,7 +477,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     _ = knowledge.condition_names, knowledge.condition_codes
     _ = knowledge.condition_whole_names, knowledge.condition_validity, knowledge.condition_fallbacks
     _ = knowledge.medication_names, knowledge.medication_codes
-    _ = knowledge.plausible_limits
+    _ = knowledge.plausible_limits, knowledge.source_min_ages
     return knowledge
 
 
