@@ -289,7 +289,7 @@ def read_lab_results(
     aside: list[SetAside] = []
     memo: UnitMemo = {}
     others: set[str] = set()  # LOINCs of recent results of tests the knowledge does not interpret
-    orderable = _orderable_loincs(knowledge)
+    orderable = knowledge.orderable_loincs
     for entry in items:
         resource = entry.resource
         if resource.get("resourceType") != "Observation":
@@ -333,11 +333,6 @@ def _other_result_usable(
     )
     when = _effective(resource)
     return has_value and when is not None and window_start <= when.day <= latest_day
-
-
-def _orderable_loincs(knowledge: Knowledge) -> frozenset[str]:
-    """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
-    return frozenset(test.loinc for test in knowledge.tests.values())
 
 
 def _other_recent(

@@ -296,6 +296,11 @@ class Knowledge:
         )
 
     @cached_property
+    def orderable_loincs(self) -> frozenset[str]:
+        """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
+        return frozenset(test.loinc for test in self.tests.values())
+
+    @cached_property
     def source_min_ages(self) -> Mapping[str, float]:
         """Sources written for patients of at least an age (`minAgeYears`), by source key."""
         return MappingProxyType(
@@ -477,7 +482,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     _ = knowledge.condition_names, knowledge.condition_codes
     _ = knowledge.condition_whole_names, knowledge.condition_validity, knowledge.condition_fallbacks
     _ = knowledge.medication_names, knowledge.medication_codes
-    _ = knowledge.plausible_limits, knowledge.source_min_ages
+    _ = knowledge.plausible_limits, knowledge.source_min_ages, knowledge.orderable_loincs
     return knowledge
 
 
