@@ -68,6 +68,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cds.knowledge import word_form
 from cds.knowledge.doses import CombinationRule, combination_rule
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "src" / "cds" / "knowledge" / "medications.json"
@@ -83,10 +84,6 @@ _DOSE_FORMS = re.compile(
     r"chewable|wafer|emulsion|implant|bar)\b"
 )
 _SYNTHEA_NOTE = re.compile(r"\s+-{1,2}\s.*$")  # the cost table's trailing comment
-
-
-def _word_form(value: str) -> str:
-    return " " + re.sub(r"[^a-z0-9]+", " ", value.lower()).strip() + " "
 
 
 def _term_type(name: str) -> str | None:
@@ -111,7 +108,7 @@ def _class_names(knowledge: dict) -> dict[str, list[str]]:
         for ingredient in item["ingredients"]:
             phrases.append(ingredient["name"])
             phrases.extend(ingredient.get("aliases", ()))
-        names[key] = [_word_form(p) for p in phrases if len(p) > 3 or " " in p]  # no bare "b12"
+        names[key] = [word_form(p) for p in phrases if len(p) > 3 or " " in p]  # no bare "b12"
     return names
 
 
@@ -125,7 +122,7 @@ def classify(
 ) -> tuple[list[str], list[str]]:
     """Class keys whose ingredients the product name states, and the classes it names but
     holds too little of to count (low-dose B12 or folic acid in a multivitamin)."""
-    words = _word_form(name)
+    words = word_form(name)
     found = [key for key, phrases in names.items() if any(p in words for p in phrases)]
     if "systemic-corticosteroid" in found and _LOCAL_FORMS.search(name.lower()):
         found.remove("systemic-corticosteroid")

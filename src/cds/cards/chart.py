@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cds.engine.conflicts import conflicted_codes
+from cds.engine.conflicts import settled_lab_results
 from cds.engine.dates import as_utc, months_before
 from cds.engine.fhirjson import SubjectCheck, entries, text
-from cds.engine.labs import recent_result_codes
 from cds.knowledge import Knowledge, code_fits
 
 _ACTIVE_REQUEST = {"active", "on-hold", "draft"}
@@ -183,10 +182,9 @@ def chart_facts(
     if recent_loincs is None:
         subject = SubjectCheck(patient_id, _patient_aliases(data, patient_id))
         today, window_start = as_utc(now).date(), months_before(now, knowledge.recent_months)
-        observations = data.get("observations")
-        recent_loincs = recent_result_codes(entries(observations), knowledge, subject, today, window_start)
-        if recent_loincs:  # results that conflict with one another are no recent result either
-            recent_loincs -= conflicted_codes(entries(observations), knowledge, subject, today, window_start)
+        observations = entries(data.get("observations"))
+        reading = settled_lab_results(observations, knowledge, subject, today, window_start)
+        recent_loincs = reading.recent_loincs
 
     codes: set[str] = set()
     texts: list[str] = []

@@ -9,15 +9,12 @@ string cannot break the table, add a link or inject HTML.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from cds.cards.catalog import TopicInfo
 from cds.cards.summary import shown_value
 from cds.cards.text import date_part, md_escape, md_text
 from cds.engine.model import Cause, Evidence, Finding
-
-_SAFE_URL = re.compile(r"^https?://[^\s()<>\[\]]+$")
 
 
 def _section(title: str, lines: Sequence[str]) -> list[str]:

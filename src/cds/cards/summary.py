@@ -39,7 +39,8 @@ def shown_number(value: float, cutoff: str) -> str:
     return shown
 
 
-_REPORTED_NUMBER = re.compile(r"^\s*[<>]?=?\s*(\d+(?:\.\d+)?)")
+# The number a result was reported with, after its comparator: "<=150 ng/L" -> "<=", "150".
+_LEADING_NUMBER = re.compile(r"^\s*([<>]=?)?\s*(\d+(?:\.\d+)?)")
 
 
 def _significant_digits(number: str) -> int:
@@ -62,10 +63,10 @@ def shown_value(evidence: Evidence) -> str:
     """The value used, at the precision the laboratory reported it (133 pmol/L is 180 ng/L,
     not 180.215 ng/L). A value the engine derived (corrected calcium) has no reported form
     of its own and is rounded for reading."""
-    match = _REPORTED_NUMBER.match(evidence.reported) if evidence.loinc else None
+    match = _LEADING_NUMBER.match(evidence.reported) if evidence.loinc else None
     if match is None or not math.isfinite(evidence.value):
         return shown_number(evidence.value, evidence.cutoff)
-    return _at_precision(evidence.value, max(_significant_digits(match.group(1)), 2))
+    return _at_precision(evidence.value, max(_significant_digits(match.group(2)), 2))
 
 
 def _value(evidence: Evidence) -> str:
@@ -79,9 +80,6 @@ def _named(evidence: Evidence, title: str) -> str:
     if not name or name.lower() in title.lower():
         return _value(evidence)
     return f"{name[0].lower()}{name[1:]} {_value(evidence)}"
-
-
-_LEADING_NUMBER = re.compile(r"^\s*([<>]=?)?\s*(\d+(?:\.\d+)?)")
 
 
 def _reported_differs(evidence: Evidence) -> bool:

@@ -67,19 +67,24 @@ def assess(
         *b12_findings(facts, knowledge),
         *electrolyte_findings(facts, knowledge),
     ]
-    findings = _suppress_covered(findings, frozenset(hidden_topics))
+    hidden = frozenset(hidden_topics)
+    findings = _suppress_covered(findings, hidden)
     findings = medication_record_gaps(findings, facts)
     findings = explain_repeats(findings, facts, knowledge)
-    missing = tuple(unavailable_gaps(facts))
-    if missing:
-        findings = [replace(f, gaps=f.gaps + missing) for f in findings]
     seen: set[Topic] = set()
     unique_findings = []
     for finding in findings:  # at most one finding per topic per call
         if finding.topic not in seen:
             seen.add(finding.topic)
             unique_findings.append(finding)
-    unique_findings = [for_age(f, facts, knowledge) for f in unique_findings]
-    unique_findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
-    unique_findings = offer_each_test_once(unique_findings, frozenset(hidden_topics))
+    unique_findings = offer_each_test_once(finish(unique_findings, facts, knowledge), hidden)
     return Assessment(findings=tuple(unique_findings), facts=facts)
+
+
+def finish(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    """What every assessment does last: each finding names the prefetch parts that were not
+    available, cites no source written for older patients, and the most severe comes first."""
+    missing = tuple(unavailable_gaps(facts))
+    done = [for_age(replace(f, gaps=f.gaps + missing) if missing else f, facts, knowledge) for f in findings]
+    done.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    return done

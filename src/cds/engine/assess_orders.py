@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from cds.engine.assess import Assessment
-from cds.engine.building import for_age, unavailable_gaps
+from cds.engine.assess import Assessment, finish
 from cds.engine.facts import build_facts
-from cds.engine.model import Severity, Topic
+from cds.engine.model import Topic
 from cds.engine.orders import read_draft_orders
 from cds.engine.rules_orders import order_findings
 from cds.knowledge import Knowledge
 
-_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # Every topic an order assessment can produce.
 ORDER_TOPICS: tuple[Topic, ...] = (
     Topic.B12_DUPLICATE_THERAPY,
@@ -45,10 +42,5 @@ def assess_orders(
     chart = resources if isinstance(resources, Mapping) else {}
     orders = read_draft_orders(draft_orders, selections, patient_id, knowledge, chart)
     findings = order_findings(facts, orders, knowledge)
-    missing = tuple(unavailable_gaps(facts))
-    if missing:
-        findings = [replace(f, gaps=f.gaps + missing) for f in findings]
     # Each order rule has its own topic, so there is at most one finding per topic.
-    findings = [for_age(f, facts, knowledge) for f in findings]
-    findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
-    return Assessment(findings=tuple(findings), facts=facts)
+    return Assessment(findings=tuple(finish(findings, facts, knowledge)), facts=facts)

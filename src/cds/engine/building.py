@@ -149,11 +149,7 @@ def for_age(finding: Finding, facts: PatientFacts, knowledge: Knowledge) -> Find
     over 16s) as the basis of its rule; a cut-off taken from it is credited to the reference."""
     if facts.age is None:
         return finding
-    too_old = {
-        key
-        for key, source in knowledge.sources.items()
-        if isinstance(source.get("minAgeYears"), int | float) and facts.age < source["minAgeYears"]
-    }
+    too_old = {key for key, min_age in knowledge.source_min_ages.items() if facts.age < min_age}
     if not too_old or not ({*finding.sources, *(e.source for e in finding.evidence)} & too_old):
         return finding
 

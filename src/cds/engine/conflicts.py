@@ -18,7 +18,7 @@ from datetime import date
 from itertools import groupby
 
 from cds.engine.fhirjson import Entry, SubjectCheck
-from cds.engine.labs import LabResult, SetAside, analyte_of, effective_time, read_lab_results
+from cds.engine.labs import LabReading, LabResult, SetAside, read_lab_results
 from cds.knowledge import Knowledge
 
 
@@ -73,39 +73,18 @@ def set_aside_conflicts(
     return {a: r for a, r in kept.items() if r}, tuple(aside)
 
 
-def conflicted_codes(
+def settled_lab_results(
     items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
-) -> frozenset[str]:
-    """LOINCs of the analytes whose only recent results conflict: for the cards' own check of
-    "a recent result is on file" (`recent_result_codes` reads each result on its own), so the
-    repeat the rules ask for is not dropped as already done. Only analytes with two results
-    at one instant are read in full; for the rest a look at code and time is enough."""
-    by_analyte: dict[str, list[Entry]] = {}
-    instants: set[tuple[str, object]] = set()
-    shared: set[str] = set()
-    for entry in items:
-        resource = entry.resource
-        if resource.get("resourceType") != "Observation":
-            continue
-        try:
-            found = analyte_of(resource, knowledge)
-            when = effective_time(resource) if found is not None else None
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            continue
-        if found is None or when is None or when.day < window_start:
-            continue  # a conflict outside the window changes nothing recent
-        by_analyte.setdefault(found[0], []).append(entry)
-        key = (found[0], when.instant)
-        if key in instants:
-            shared.add(found[0])
-        instants.add(key)
-    if not shared:
-        return frozenset()
-    labs = read_lab_results(
-        (e for analyte in shared for e in by_analyte[analyte]), knowledge, subject, today
-    )[0]
-    settled, _conflicts = set_aside_conflicts(labs, knowledge)
-    return recent_codes_lost(labs, settled, knowledge, window_start)
+) -> LabReading:
+    """read_lab_results with conflicting same-instant results set aside: the usable results
+    without them, those results among the set-aside ones, and the recent LOINCs without the
+    analytes the conflicts leave with no recent result. The one reading of a chart's results
+    that the rules and the cards' own check both use."""
+    labs, set_aside, recent_loincs = read_lab_results(items, knowledge, subject, today, window_start)
+    settled, conflicting = set_aside_conflicts(labs, knowledge)
+    if conflicting:  # results that conflict with one another are no recent result either
+        recent_loincs -= recent_codes_lost(labs, settled, knowledge, window_start)
+    return LabReading(settled, set_aside + conflicting, recent_loincs)
 
 
 def recent_codes_lost(

@@ -8,10 +8,10 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.engine.conditions import ConditionMatch, read_conditions
-from cds.engine.conflicts import recent_codes_lost, set_aside_conflicts
+from cds.engine.conflicts import settled_lab_results
 from cds.engine.dates import age_range, as_utc, months_before
 from cds.engine.fhirjson import Entry, SubjectCheck, entries
-from cds.engine.labs import LabResult, SetAside, read_lab_results
+from cds.engine.labs import LabResult, SetAside
 from cds.engine.medications import (
     MedicationUse,
     UnidentifiedMedication,
@@ -41,7 +41,7 @@ class PatientFacts:
     # current medication records with no known code and no name: nobody can tell what they are
     unidentified_medications: tuple[UnidentifiedMedication, ...] = ()
     deceased: bool = False  # the chart says the patient has died: no advice at all
-    # LOINCs with a usable result in the window (labs.recent_result_codes), for the cards' check
+    # LOINCs with a usable result in the window (LabReading.recent_loincs), for the cards' check
     recent_loincs: frozenset[str] = frozenset()
     # a partial birth date leaves the age open: `age` is the youngest (the one rules use),
     # `oldest_age` the oldest the patient can be
@@ -143,14 +143,9 @@ def build_facts(
     patient, aliases = _patient(groups.get("Patient", []), patient_id)
     subject = SubjectCheck(patient_id, aliases)
     window_start = months_before(now, knowledge.recent_months)
-    labs, set_aside, recent_loincs = read_lab_results(
+    labs, set_aside, recent_loincs = settled_lab_results(
         groups.get("Observation", []), knowledge, subject, today, window_start
     )
-    settled, conflicting = set_aside_conflicts(labs, knowledge)
-    if conflicting:  # results that conflict with one another are no recent result either
-        recent_loincs -= recent_codes_lost(labs, settled, knowledge, window_start)
-    labs = settled
-    set_aside += conflicting
     unidentified: list[UnidentifiedMedication] = []
     medications = read_medications(
         groups.get("Medication*", []),

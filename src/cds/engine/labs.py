@@ -269,7 +269,10 @@ def _read_one(
 class LabReading(NamedTuple):
     usable: dict[str, tuple[LabResult, ...]]  # per analyte, newest first
     set_aside: tuple[SetAside, ...]
-    recent_loincs: frozenset[str]  # see recent_result_codes; empty without a window
+    # LOINCs of the tests with a usable result in the window: a result counts for every code of
+    # its analyte (a molar B12 answers a mass B12 test); a test the knowledge does not interpret
+    # counts under the codes a card can suggest. Empty without a window.
+    recent_loincs: frozenset[str]
 
 
 def read_lab_results(
@@ -280,13 +283,13 @@ def read_lab_results(
     window_start: date | None = None,
 ) -> LabReading:
     """Usable results per analyte, newest first, the relevant results set aside and, given
-    a window, the LOINCs with a recent result (as recent_result_codes, in the same pass)."""
+    a window, the LOINCs with a recent result (in the same pass)."""
     latest_day = today + timedelta(days=1)  # a day of slack for time zones
     usable: dict[str, list[LabResult]] = {}
     aside: list[SetAside] = []
     memo: UnitMemo = {}
     others: set[str] = set()  # LOINCs of recent results of tests the knowledge does not interpret
-    orderable = _orderable_loincs(knowledge)
+    orderable = knowledge.orderable_loincs
     for entry in items:
         resource = entry.resource
         if resource.get("resourceType") != "Observation":
@@ -332,11 +335,6 @@ def _other_result_usable(
     return has_value and when is not None and window_start <= when.day <= latest_day
 
 
-def _orderable_loincs(knowledge: Knowledge) -> frozenset[str]:
-    """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
-    return frozenset(test.loinc for test in knowledge.tests.values())
-
-
 def _other_recent(
     resource: dict[str, Any],
     orderable: frozenset[str],
@@ -356,42 +354,3 @@ def _other_recent(
     if loincs and _other_result_usable(resource, subject, latest_day, window_start):
         return loincs
     return []
-
-
-def recent_result_codes(
-    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, today: date, window_start: date
-) -> frozenset[str]:
-    """LOINCs of the tests with a usable result on or after `window_start`: the one
-    definition of "a recent result" that the rules and the cards' own check both use. A
-    result counts for every code of its analyte (a molar B12 answers a mass B12 test); a
-    test the knowledge does not interpret counts under the codes a card can suggest."""
-    latest_day = today + timedelta(days=1)
-    memo: UnitMemo = {}
-    orderable = _orderable_loincs(knowledge)
-    found: set[str] = set()
-    for entry in items:
-        resource = entry.resource
-        if resource.get("resourceType") != "Observation":
-            continue
-        try:
-            analyte = _analyte_of(resource, knowledge)
-            if analyte is not None:
-                loincs = knowledge.labs[analyte[0]].loincs
-                if found.issuperset(loincs):
-                    continue  # one recent result of an analyte answers for all of its results
-                when = _effective(resource)
-                if when is None or when.day < window_start:
-                    continue  # cannot be recent, whatever else it holds
-                outcome = _read_one(resource, analyte, knowledge, subject, latest_day, memo)
-                if isinstance(outcome, LabResult) and outcome.when.day >= window_start:
-                    found.update(loincs)
-            else:
-                found.update(_other_recent(resource, orderable, subject, latest_day, window_start))
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            continue
-    return frozenset(found)
-
-
-# Public names for readers that group results before reading them (cds.engine.conflicts).
-analyte_of = _analyte_of
-effective_time = _effective

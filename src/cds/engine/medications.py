@@ -235,12 +235,14 @@ def read_medications(
                 continue
             concepts = _concepts(resource, medications)
             matches = _classify(concepts, knowledge)
+            name = _name(concepts)
+            if not matches and (unidentified is None or name):
+                continue  # a named medicine no rule reads: its dates do not matter
             state = _STATES[kind].get(status, "uncertain") if verdict is None else "uncertain"
             start, ends, last = _dates(resource)
             state, note = currency(state, status, ends, now)
-            name = _name(concepts)
             if not matches:
-                if unidentified is not None and state == "current" and not name:
+                if unidentified is not None and state == "current":
                     unidentified.append(UnidentifiedMedication(reference_id(resource)))
                 continue
             end = max((w for _, w in ends), default=None)

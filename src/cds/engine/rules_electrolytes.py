@@ -208,12 +208,12 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if preliminary((item,)):
         notes.append("preliminary-result")
     tests = []
-    if facts.recent("magnesium") is None:
+    magnesium = facts.recent("magnesium")
+    if magnesium is None:
         tests.append(test(knowledge, "magnesium", "low magnesium can keep calcium low"))
     tests.append(test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
     # Advice that fits the result: no "confirm with ionized calcium" on an ionized result, no
     # "check magnesium" when a recent magnesium is normal.
-    magnesium = facts.recent("magnesium")
     magnesium_open = magnesium is None or _is_low(magnesium, knowledge, "magnesium_low")
     advice = [
         *([] if ionized else ["calcium-confirm-ionized"]),

@@ -31,11 +31,11 @@ def unreadable_results(facts: PatientFacts) -> list[SetAside]:
     ]
 
 
-def unreadable_finding(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+def unreadable_finding(items: list[SetAside], knowledge: Knowledge) -> Finding | None:
+    """The card for `items` (unreadable_results): which results and why, and their repeats."""
     gaps: list[DataGap] = []
     tests = []
     names: list[str] = []
-    items = unreadable_results(facts)
     for item in items:
         gaps.append(DataGap(item.item, item.reason))
         lab = knowledge.labs[item.analyte]
@@ -80,7 +80,7 @@ def explain_repeats(findings: list[Finding], facts: PatientFacts, knowledge: Kno
             and (gap := DataGap(item.item, item.reason)) not in finding.gaps
         )
         result.append(replace(finding, gaps=finding.gaps + extra) if extra else finding)
-    unreadable = unreadable_finding(facts, knowledge)
+    unreadable = unreadable_finding(items, knowledge)
     if unreadable is not None:
         tests = tuple(t for t in unreadable.tests if t.key not in asked)
         if tests:

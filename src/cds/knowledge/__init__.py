@@ -295,6 +295,22 @@ class Knowledge:
             }
         )
 
+    @cached_property
+    def orderable_loincs(self) -> frozenset[str]:
+        """The LOINCs a card can suggest ordering: the only codes a recent-result check is asked about."""
+        return frozenset(test.loinc for test in self.tests.values())
+
+    @cached_property
+    def source_min_ages(self) -> Mapping[str, float]:
+        """Sources written for patients of at least an age (`minAgeYears`), by source key."""
+        return MappingProxyType(
+            {
+                key: source["minAgeYears"]
+                for key, source in self.sources.items()
+                if isinstance(source.get("minAgeYears"), int | float)
+            }
+        )
+
     def member(self, value_set: str, key: str) -> ValueSetMember | None:
         return next((m for m in self.value_sets[value_set].members if m.key == key), None)
 
@@ -353,9 +369,6 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _ASCII_WORD_CHARS = str.maketrans(
     {chr(c): " " for c in range(128) if not (chr(c).isdigit() or "a" <= chr(c) <= "z")}
 )
-
-# Codes longer than this are not RxNorm or ATC codes: skipped rather than looked up.
-MAX_CODE_LENGTH = 40
 
 
 def word_form(value: str) -> str:
@@ -469,7 +482,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
     _ = knowledge.condition_names, knowledge.condition_codes
     _ = knowledge.condition_whole_names, knowledge.condition_validity, knowledge.condition_fallbacks
     _ = knowledge.medication_names, knowledge.medication_codes
-    _ = knowledge.plausible_limits
+    _ = knowledge.plausible_limits, knowledge.source_min_ages, knowledge.orderable_loincs
     return knowledge
 
 
