@@ -40,6 +40,10 @@ def _taking(resource: dict[str, Any]) -> bool:
         (_record("MedicationStatement", effectivePeriod={"end": "2023-10-01"}), False),
         (_record("MedicationStatement", effectivePeriod={"end": "2027-01-01"}), True),
         (_record("MedicationStatement", effectivePeriod={"end": "2026-10-15"}), True),
+        # a dateTime ends at its instant, as the engine reads it (NOW is 09:30 UTC that day)
+        (_record("MedicationStatement", effectivePeriod={"end": "2026-10-15T08:00:00Z"}), False),
+        (_record("MedicationStatement", effectivePeriod={"end": "2026-10-15T11:00:00Z"}), True),
+        (_record("MedicationStatement", effectivePeriod={"end": "2026-10-15T11:00:00+03:00"}), False),
         (_record("MedicationRequest", dispenseRequest={"validityPeriod": {"end": "2024-01-01"}}), False),
         (
             _record(

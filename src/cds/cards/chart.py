@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from cds.engine.conflicts import settled_lab_results
-from cds.engine.dates import as_utc, months_before
+from cds.engine.dates import as_utc, has_ended, months_before, parse_when
 from cds.engine.fhirjson import SubjectCheck, entries, text
 from cds.knowledge import Knowledge, code_fits
 
@@ -95,8 +95,9 @@ def _end_dates(med: Mapping[str, Any]) -> Iterator[Any]:
             yield ((((dosage.get("timing") or {}).get("repeat")) or {}).get("boundsPeriod") or {}).get("end")
 
 
-def _all_ended(med: Mapping[str, Any], today: date) -> bool:
-    """Every stated end date is before today (an unreadable one counts as still open)."""
+def _all_ended(med: Mapping[str, Any], now: datetime) -> bool:
+    """Every stated end has passed (an unreadable one counts as still open): a date alone runs
+    to the end of that day, a dateTime ends at its instant, as the engine reads them."""
     try:
         ends = [raw for raw in _end_dates(med) if raw is not None]
     except (AttributeError, TypeError):
@@ -104,12 +105,8 @@ def _all_ended(med: Mapping[str, Any], today: date) -> bool:
     if not ends:
         return False
     for raw in ends:
-        if not isinstance(raw, str) or len(raw) < 10:
-            return False
-        try:
-            if date.fromisoformat(raw[:10]) >= today:
-                return False
-        except ValueError:
+        end = parse_when(raw)
+        if end is None or len(raw) < 10 or not has_ended(end, now):
             return False
     return True
 
@@ -199,7 +196,7 @@ def chart_facts(
         for med in resources_of(data.get(key), kind):
             if text(med, "status") not in active or not _belongs_to(med, patient_id):
                 continue
-            if _all_ended(med, now.date()):
+            if _all_ended(med, as_utc(now)):
                 continue  # an "active" record whose own dates have all passed is history
             for concept in (med.get("medicationCodeableConcept"), *_referenced(med, bundled)):
                 for coding in _codings(concept):

@@ -19,6 +19,14 @@ class When:
     raw: str
 
 
+def has_ended(end: When, now: datetime) -> bool:
+    """Whether a stated end has passed: a date alone runs to the end of that day; a dateTime
+    ends at its instant."""
+    if "T" in end.raw:
+        return end.instant < now
+    return end.day < now.date()
+
+
 def parse_when(value: object) -> When | None:
     """Parse a FHIR date/dateTime/instant (see `_parse`); non-strings are None."""
     if not isinstance(value, str) or len(value) > 64:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cds.engine.dates import When, parse_when
+from cds.engine.dates import When, has_ended, parse_when
 from cds.engine.fhirjson import Entry, SubjectCheck, arr, codings, entries, obj, reference_id, text
 from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 from cds.knowledge.doses import CombinationRule
@@ -179,27 +179,20 @@ def _dates(resource: dict[str, Any]) -> tuple[When | None, list[tuple[str, When]
     return start, ends, last
 
 
-def _has_ended(end: When, now: datetime) -> bool:
-    """A date alone runs to the end of that day; a dateTime ends at its instant."""
-    if "T" in end.raw:
-        return end.instant < now
-    return end.day < now.date()
-
-
 def currency(
     state: str, status: str, ends: list[tuple[str, When]], now: datetime | None
 ) -> tuple[str, str | None]:
     """The record's state once its end dates are heard, and a note when they changed it."""
     if state != "current" or not ends or now is None:
         return state, None
-    ended = [(what, w) for what, w in ends if _has_ended(w, now)]
+    ended = [(what, w) for what, w in ends if has_ended(w, now)]
     if not ended:
         return state, None
     if len(ended) == len(ends):
         latest = max(w for _, w in ended)
         return "past", f"recorded until {latest.day.isoformat()} (status '{status}', but ended)"
     what, gone = ended[0]
-    open_what, runs = next((x, w) for x, w in ends if not _has_ended(w, now))
+    open_what, runs = next((x, w) for x, w in ends if not has_ended(w, now))
     return "uncertain", (
         f"status '{status}' but {what} {gone.day.isoformat()} while {open_what} "
         f"{runs.day.isoformat()}: confirm whether it is still taken"
