@@ -1,11 +1,12 @@
 """Writes audit records off the clinician's path: a bounded queue emptied by one thread.
 
 A call puts its records on the queue and returns; a background thread writes whatever has
-queued every `flush_s` seconds, in one transaction. Nothing accepted is dropped: when the
-queue is full the call writes its own records (slower, never lost), and the queue is
-emptied when the worker exits (gunicorn's worker_exit hook, and atexit). A worker killed
-outright (SIGKILL, out of memory) loses at most the records of its last `flush_s` seconds;
-that is the price of keeping a database round trip out of every call.
+queued every `flush_s` seconds, in one transaction. A full queue never drops records: the
+call writes its own (slower), and the queue is emptied when the worker exits (gunicorn's
+worker_exit hook, and atexit). Records are lost in two cases, both logged or documented: a
+worker killed outright (SIGKILL, out of memory) loses at most its last `flush_s` seconds,
+and a batch the database refuses (an outage) is logged and dropped rather than failing
+calls. That is the price of keeping a database round trip out of every call.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class BackgroundWriter(Generic[T]):
                     logging.ERROR,
                     records=len(batch),
                     error_type=type(exc).__name__,
-                    error=str(exc)[:200],
+                    # the first line only: the driver's text may go on to quote the statement
+                    error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
                 )
 
     def _ensure_thread(self) -> None:
