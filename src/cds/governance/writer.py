@@ -92,11 +92,15 @@ class BackgroundWriter(Generic[T]):
                 return
             if self._pid != os.getpid():
                 self._queue = queue.Queue(maxsize=self._queue.maxsize)
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, name=f"{self._name}-writer", daemon=True)
+            # Each thread watches its own stop event: a thread that close() stopped never picks
+            # up the event of the thread a later submit() starts.
+            self._stop = stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(stop,), name=f"{self._name}-writer", daemon=True
+            )
             self._pid = os.getpid()
             self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_s):
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._flush_s):
             self.flush()
