@@ -81,6 +81,16 @@ def _selected(
     return where
 
 
+def _cards_selected(
+    since: datetime | None, until: datetime | None, service: str | None, topic: str | None
+) -> list[Any]:
+    """Conditions for the audited cards issued in the period, of one service and topic if named."""
+    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
+    if topic:
+        where.append(card_audit.c.topic == topic)
+    return where
+
+
 def audit_in_period(
     db: Database,
     since: datetime | None,
@@ -88,9 +98,7 @@ def audit_in_period(
     service: str | None,
     topic: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
-    if topic:
-        where.append(card_audit.c.topic == topic)
+    where = _cards_selected(since, until, service, topic)
     query = select(
         card_audit.c.card_uuid,
         card_audit.c.service,
@@ -114,9 +122,7 @@ def feedback_for_period_cards(
     topic: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Feedback whose card was issued in the period (whenever the feedback arrived)."""
-    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
-    if topic:
-        where.append(card_audit.c.topic == topic)
+    where = _cards_selected(since, until, service, topic)
     query = (
         select(
             feedback.c.id,
