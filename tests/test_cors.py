@@ -47,6 +47,10 @@ def test_preflight_answers_without_a_token(client: FlaskClient, path: str) -> No
     )
     assert response.status_code == 204
     _assert_cors(response.headers)
+    # an empty answer, never an empty text/html page
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+    assert "OPTIONS" in response.headers["Allow"]
 
 
 def test_configured_origin_is_echoed_and_varies(client: FlaskClient, settings) -> None:
