@@ -20,20 +20,22 @@ RANKS: dict[str, int] = {
     "": 0,  # cds/__init__.py, config.py, errors.py, logs.py, limits.py
     "observe": 1,  # metrics, recorded by fhir, trust and http: below all of them
     "knowledge": 1,
-    "engine": 2,
-    "schemas": 3,
-    "services": 4,
-    "store": 5,
-    "fhir": 6,
-    "trust": 6,
-    "governance": 6,  # card audit, silent-mode records, the committee's figures
-    "cards": 7,
-    "http": 8,
-    "tools": 9,
-    "server": 10,
-    "cli": 11,
+    "reader": 2,  # the one reader of FHIR JSON: typed facts
+    "engine": 3,  # decisions: facts in, findings out
+    "schemas": 4,
+    "services": 5,
+    "store": 6,
+    "fhir": 7,
+    "trust": 7,
+    "governance": 7,  # card audit, silent-mode records, the committee's figures
+    "cards": 8,  # wording: findings in, typed cards out
+    "answer": 9,  # a call answered: read, assess, render
+    "http": 10,
+    "tools": 11,
+    "server": 12,
+    "cli": 13,
 }
-PURE = {"knowledge", "engine"}  # the functional core: nothing from the shell, no I/O frameworks
+PURE = {"knowledge", "reader", "engine"}  # the functional core: nothing from the shell, no I/O frameworks
 PURE_FORBIDDEN_THIRD_PARTY = {"flask", "werkzeug", "requests", "gunicorn", "sqlite3", "sqlalchemy"}
 
 
@@ -142,6 +144,68 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     source = tmp_path / "mod.py"
     source.write_text("def f():\n    from cds.http.app import create_app\n    return create_app\n")
     assert "cds.http.app" in imports_of(source, "cds.engine.mod")
-    assert concern("cds.engine.labs") == "engine"
+    assert concern("cds.engine.rules_b12") == "engine"
     assert concern("cds.config") == ""
     assert concern("cds.cli") == "cli"
+
+
+# FHIR element names: a module that looks one up in parsed JSON is reading FHIR itself.
+FHIR_ELEMENTS = frozenset(
+    {
+        "resourceType", "entry", "fullUrl", "valueQuantity", "valueString", "effectiveDateTime",
+        "medicationCodeableConcept", "medicationReference", "coding", "subject", "clinicalStatus",
+        "verificationStatus", "birthDate", "deceasedBoolean", "dataAbsentReason", "authoredOn",
+        "dispenseRequest", "dosageInstruction", "referenceRange", "onsetDateTime", "contained",
+    }
+)  # fmt: skip
+# Outside the reader, only the fixture tools edit scenario files (never on a call's path).
+MAY_READ_FHIR_JSON = ("cds.reader", "cds.tools")
+# Names that are FHIR's but not FHIR JSON read from a chart.
+NOT_THE_CHART = {
+    "cds.cards.suggestions": "treatments.json words its medicines as FHIR codings (reviewed knowledge)",
+    "cds.http.request": "fhirAuthorization.subject is the OAuth subject",
+}
+
+
+def fhir_lookups(path: Path) -> list[str]:
+    """`x["entry"]` and `x.get("entry")` for a FHIR element name, with their line numbers."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            key = node.slice.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("get", "pop", "setdefault")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            key = node.args[0].value
+        if key in FHIR_ELEMENTS:
+            found.append(f"line {node.lineno}: {key!r}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in EDGES if not m.startswith(MAY_READ_FHIR_JSON) and m not in NOT_THE_CHART)
+)
+def test_only_the_reader_reads_fhir_json(module: str) -> None:
+    path = PACKAGE.parent / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = PACKAGE.parent / module.replace(".", "/") / "__init__.py"
+    lookups = fhir_lookups(path)
+    assert not lookups, f"{module} reads FHIR JSON itself ({', '.join(lookups)}): use cds.reader"
+
+
+def test_the_cards_never_read_the_chart() -> None:
+    for module, targets in EDGES.items():
+        if concern(module) == "cards":
+            readers = sorted(t for t in targets if concern(t) == "reader" and t != "cds.reader.facts")
+            assert not readers, f"{module} imports a reader ({readers}): cards render findings only"
+
+
+def test_the_fhir_json_check_sees_a_lookup(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text('def f(r):\n    return r.get("resourceType"), r["entry"], r.get("other")\n')
+    assert fhir_lookups(source) == ["line 2: 'resourceType'", "line 2: 'entry'"]

@@ -76,7 +76,7 @@ def test_each_fixture_request_and_the_answer_to_it_conform(path: Path) -> None:
 @cache
 def _sender() -> Any:
     """Replayed as `cds replay` does: in process, the clock pinned to the fixture's now."""
-    from cds.tools.replay import in_process_sender
+    from cds.tools.fixture_replay import in_process_sender
 
     return in_process_sender()
 

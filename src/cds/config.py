@@ -128,7 +128,7 @@ Rate = Annotated[
     Field(gt=0, le=1, allow_inf_nan=False, description="a rate above 0, at most 1"),
 ]
 TOPIC_MODES = ("active", "silent", "off")
-# Topic codes are checked against the card catalog at start-up (cds.cards.modes).
+# Topic codes are checked against the card catalog at start-up (cds.answer.modes).
 TopicModes = Annotated[
     dict[str, Literal[TOPIC_MODES]],  # type: ignore[valid-type]
     Field(description="a table of topic code = 'active', 'silent' or 'off'"),

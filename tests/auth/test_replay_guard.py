@@ -8,7 +8,7 @@ import pytest
 
 from cds.config import load_settings
 from cds.store.database import open_database
-from cds.store.replay import ReplayRecord
+from cds.store.jti_record import JtiRecord
 from cds.trust.replay_guard import InMemoryReplayGuard
 
 
@@ -51,8 +51,8 @@ def test_in_memory_refuses_when_full_rather_than_forgetting(clock: FakeClock) ->
 
 def test_database_record_is_shared_by_two_workers(tmp_path: Path, clock: FakeClock) -> None:
     settings = load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}")
-    worker_a = ReplayRecord(open_database(settings), clock=clock)
-    worker_b = ReplayRecord(open_database(settings), clock=clock)
+    worker_a = JtiRecord(open_database(settings), clock=clock)
+    worker_b = JtiRecord(open_database(settings), clock=clock)
     assert worker_a.first_use("iss\njti-1", clock.now + 60)
     assert not worker_b.first_use("iss\njti-1", clock.now + 60)
     assert not worker_a.first_use("iss\njti-1", clock.now + 60)
@@ -62,7 +62,7 @@ def test_database_record_is_shared_by_two_workers(tmp_path: Path, clock: FakeClo
 
 
 def test_database_record_purges_expired_ids(tmp_path: Path, clock: FakeClock) -> None:
-    record = ReplayRecord(open_database(load_settings(environ={}, database_url="sqlite://")), clock=clock)
+    record = JtiRecord(open_database(load_settings(environ={}, database_url="sqlite://")), clock=clock)
     for n in range(20):
         record.first_use(f"jti-{n}", clock.now + 10)
     record.first_use("long-lived", clock.now + 100)

@@ -16,7 +16,7 @@ from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.database import Database, head_revision, open_database
 from cds.store.feedback import SqlFeedbackStore, records_from_request
 from cds.store.governance import purge_before
-from cds.store.replay import ReplayRecord
+from cds.store.jti_record import JtiRecord
 from tests.fleet.processes import Postgres, service_environment
 from tests.served import CDS
 
@@ -69,10 +69,10 @@ def test_the_embedded_sqlite_database_migrates_itself(tmp_path: Path) -> None:
 
 def test_of_many_concurrent_first_uses_of_a_jti_exactly_one_wins(database_url: str) -> None:
     # Separate Database objects stand for separate worker processes (own pools, own connections).
-    records = [ReplayRecord(_open(database_url)) for _ in range(4)]
+    records = [JtiRecord(_open(database_url)) for _ in range(4)]
     expires = datetime.now(UTC).timestamp() + 300
 
-    def use(record: ReplayRecord, key: str, barrier: threading.Barrier, results: list[bool]) -> None:
+    def use(record: JtiRecord, key: str, barrier: threading.Barrier, results: list[bool]) -> None:
         barrier.wait()
         results.append(record.first_use(key, expires))
 

@@ -16,7 +16,7 @@ from cds.cli import main
 from cds.config import load_settings
 from cds.http.app import create_app
 from cds.services.call import HookCall
-from cds.tools.replay import run
+from cds.tools.fixture_replay import run
 from tests.in_thread import serve_in_thread
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds.tools.replay import diff_cards, golden_form, suggestion_code
+from cds.tools.fixture_replay import diff_cards, golden_form, suggestion_code
 
 GOLDEN: dict[str, Any] = {
     "cards": [

@@ -1,7 +1,5 @@
-"""CDS Hooks cards from guideline findings: summary, evidence, suggestions, links."""
+"""CDS Hooks cards from the engine's findings: summary, evidence, suggestions, links (wording only)."""
 
-from cds.cards.builder import CardContext, build_cards
-from cds.cards.catalog import CardCatalog, load_catalog
-from cds.cards.chart import ChartFacts, chart_facts
+from cds.cards.render import CardContext, render_cards
 
-__all__ = ["CardCatalog", "CardContext", "ChartFacts", "build_cards", "chart_facts", "load_catalog"]
+__all__ = ["CardContext", "render_cards"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from cds.cards.catalog import TopicInfo
 from cds.cards.summary import shown_value
 from cds.cards.text import date_part, md_escape, md_text
 from cds.engine.model import Cause, Evidence, Finding
+from cds.knowledge import TopicInfo
 
 
 def _section(title: str, lines: Sequence[str]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 from cds.cards.ids import suggestion_uuid
 from cds.cards.text import one_line
 from cds.engine.model import Cause, TestRecommendation
+from cds.services.response import Action, Suggestion
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -39,18 +40,18 @@ def service_request(test: TestRecommendation, patient_id: str) -> dict[str, Any]
 
 def test_suggestion(
     test: TestRecommendation, patient_id: str, hook_instance: str, card_key: str
-) -> dict[str, Any]:
-    return {
-        "label": f"Order {one_line(test.display)}",
-        "uuid": suggestion_uuid(hook_instance, card_key, f"test:{test.key}"),
-        "actions": [
-            {
-                "type": "create",
-                "description": f"Add a draft order for {one_line(test.display)} (LOINC {test.loinc})",
-                "resource": service_request(test, patient_id),
-            }
-        ],
-    }
+) -> Suggestion:
+    return Suggestion(
+        label=f"Order {one_line(test.display)}",
+        uuid=suggestion_uuid(hook_instance, card_key, f"test:{test.key}"),
+        actions=(
+            Action(
+                type="create",
+                description=f"Add a draft order for {one_line(test.display)} (LOINC {test.loinc})",
+                resource=service_request(test, patient_id),
+            ),
+        ),
+    )
 
 
 def _repeat(timing: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,36 +122,35 @@ def treatment_suggestion(
     patient_id: str,
     hook_instance: str,
     card_key: str,
-) -> dict[str, Any]:
-    suggestion: dict[str, Any] = {
-        "label": option["label"],
-        "uuid": suggestion_uuid(hook_instance, card_key, f"treatment:{key}"),
-    }
-    if recommended:  # omitted rather than false: optional fields carry a value or are absent
-        suggestion["isRecommended"] = True
-    suggestion["actions"] = [
-        {
-            "type": "create",
-            "description": option["action"],
-            "resource": medication_request(option, reason, patient_id),
-        }
-    ]
-    return suggestion
+) -> Suggestion:
+    return Suggestion(
+        label=option["label"],
+        uuid=suggestion_uuid(hook_instance, card_key, f"treatment:{key}"),
+        actions=(
+            Action(
+                type="create",
+                description=option["action"],
+                resource=medication_request(option, reason, patient_id),
+            ),
+        ),
+        # omitted rather than false: optional fields carry a value or are absent
+        isRecommended=True if recommended else None,
+    )
 
 
 def delete_suggestion(
     order: Cause, hook_instance: str, card_key: str, label: str = "Remove the duplicate B12 order"
-) -> dict[str, Any]:
+) -> Suggestion:
     """Remove a draft order (order-select/order-sign): the action names it by 'MedicationRequest/<id>'."""
     name = one_line(order.display)
-    return {
-        "label": label,
-        "uuid": suggestion_uuid(hook_instance, card_key, f"delete:{order.reference}"),
-        "actions": [
-            {
-                "type": "delete",
-                "description": f"Remove the draft order {name} ({order.reference})",
-                "resourceId": order.reference,
-            }
-        ],
-    }
+    return Suggestion(
+        label=label,
+        uuid=suggestion_uuid(hook_instance, card_key, f"delete:{order.reference}"),
+        actions=(
+            Action(
+                type="delete",
+                description=f"Remove the draft order {name} ({order.reference})",
+                resourceId=order.reference or None,
+            ),
+        ),
+    )

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 
 from cds.cards.text import SUMMARY_MAX, date_part, format_number, one_line, truncate
 from cds.engine.model import Evidence, Finding, Topic
+from cds.reader.facts import number_text
 
 _MARKERS = frozenset({"mma", "homocysteine"})
-
-
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def without_trailing_parenthetical(name: str) -> str:
@@ -23,12 +20,12 @@ def without_trailing_parenthetical(name: str) -> str:
     return name if opening < 0 else name[:opening].rstrip()
 
 
-def shown_number(value: float, cutoff: str) -> str:
-    """The value rounded for reading, at least as precise as its cut-off (a derived 2.00
-    against "< 2.12" reads 2.00, not 2), but never to a cut-off number it is not equal to:
-    2.1186 against "< 2.12" reads 2.119, not 2.12 (which would contradict the finding)."""
+def shown_number(value: float, limits: tuple[str, ...]) -> str:
+    """The value rounded for reading, at least as precise as its cut-offs (`limits`, as the
+    guideline states them: a derived 2.00 against 2.12 reads 2.00, not 2), but never to a
+    cut-off number it is not equal to: 2.1186 against 2.12 reads 2.119, not 2.12 (which would
+    contradict the finding)."""
     shown = format_number(value)
-    limits = _NUMBER.findall(cutoff)
     decimals = max((len(n.partition(".")[2]) for n in limits), default=0)
     if decimals and math.isfinite(value) and len(shown.partition(".")[2]) < decimals:
         shown = f"{value:.{decimals}f}"
@@ -37,10 +34,6 @@ def shown_number(value: float, cutoff: str) -> str:
             break
         shown = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return shown
-
-
-# The number a result was reported with, after its comparator: "<=150 ng/L" -> "<=", "150".
-_LEADING_NUMBER = re.compile(r"^\s*([<>]=?)?\s*(\d+(?:\.\d+)?)")
 
 
 def _significant_digits(number: str) -> int:
@@ -63,10 +56,10 @@ def shown_value(evidence: Evidence) -> str:
     """The value used, at the precision the laboratory reported it (133 pmol/L is 180 ng/L,
     not 180.215 ng/L). A value the engine derived (corrected calcium) has no reported form
     of its own and is rounded for reading."""
-    match = _LEADING_NUMBER.match(evidence.reported) if evidence.loinc else None
-    if match is None or not math.isfinite(evidence.value):
-        return shown_number(evidence.value, evidence.cutoff)
-    return _at_precision(evidence.value, max(_significant_digits(match.group(2)), 2))
+    reported = evidence.reported_value
+    if evidence.derived or reported is None or not math.isfinite(evidence.value):
+        return shown_number(evidence.value, evidence.cutoff_figures)
+    return _at_precision(evidence.value, max(_significant_digits(number_text(reported)), 2))
 
 
 def _value(evidence: Evidence) -> str:
@@ -84,10 +77,9 @@ def _named(evidence: Evidence, title: str) -> str:
 
 def _reported_differs(evidence: Evidence) -> bool:
     """Worth quoting: the reported number differs from the canonical one (pg/mL = ng/L is not)."""
-    match = _LEADING_NUMBER.match(evidence.reported)
-    if match is None:
+    if evidence.derived or evidence.reported_value is None:
         return bool(evidence.reported.strip())
-    return float(match.group(2)) != float(shown_value(evidence))  # 2 and 2.0 are one number
+    return evidence.reported_value != float(shown_value(evidence))  # 2 and 2.0 are one number
 
 
 def evidence_phrase(evidence: Evidence, title: str = "") -> str:

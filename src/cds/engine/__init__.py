@@ -1,7 +1,7 @@
-"""The guideline engine: pure functions from FHIR facts to findings (no I/O, no clock)."""
+"""The guideline engine: pure functions from the chart's facts to findings (no I/O, no clock)."""
 
-from cds.engine.assess import Assessment, assess
-from cds.engine.assess_orders import assess_orders
+from cds.engine.assess import Assessment, assess, assess_chart
+from cds.engine.assess_orders import assess_orders, assess_orders_chart
 from cds.engine.facts import PatientFacts
 
-__all__ = ["Assessment", "PatientFacts", "assess", "assess_orders"]
+__all__ = ["Assessment", "PatientFacts", "assess", "assess_chart", "assess_orders", "assess_orders_chart"]

@@ -1,4 +1,4 @@
-"""assess(): the guideline engine's single entry point."""
+"""assess(): the guideline engine's entry point for a chart (patient-view)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from cds.engine.building import for_age, unavailable_gaps
-from cds.engine.facts import PatientFacts, build_facts
+from cds.engine.facts import PatientFacts, patient_facts
+from cds.engine.guard import guard
 from cds.engine.medication_gaps import medication_record_gaps
 from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
@@ -17,8 +18,9 @@ from cds.engine.rules_twitching import twitching_findings
 from cds.engine.rules_unreadable import explain_repeats
 from cds.engine.shared_tests import offer_each_test_once
 from cds.knowledge import Knowledge
+from cds.reader import Chart, KeyProblem, KeyState, read_chart
 
-_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # When the twitching work-up already asks for a test, the narrower testing finding is dropped.
 _COVERED_BY_WORKUP = {
     Topic.B12_TESTING_RECOMMENDED: "b12_total",
@@ -33,6 +35,8 @@ CHART_TOPICS: tuple[Topic, ...] = tuple(
 
 @dataclass(frozen=True)
 class Assessment:
+    """The findings, most severe first and at most one per topic, and the facts behind them."""
+
     findings: tuple[Finding, ...]
     facts: PatientFacts
 
@@ -46,20 +50,25 @@ def _suppress_covered(findings: list[Finding], hidden: Collection[str]) -> list[
     return [f for f in findings if _COVERED_BY_WORKUP.get(f.topic) not in requested]
 
 
-def assess(
-    resources: Mapping[str, Any],
-    patient_id: str,
-    now: datetime,
-    knowledge: Knowledge,
-    unavailable: Mapping[str, str] | None = None,
-    hidden_topics: Collection[str] = (),
+def _one_per_topic(findings: list[Finding]) -> list[Finding]:
+    seen: set[Topic] = set()
+    unique = []
+    for finding in findings:
+        if finding.topic not in seen:
+            seen.add(finding.topic)
+            unique.append(finding)
+    return unique
+
+
+def assess_chart(
+    chart: Chart, now: datetime, knowledge: Knowledge, hidden_topics: Collection[str] = ()
 ) -> Assessment:
-    """Findings for one patient from raw FHIR R4 JSON; never raises on malformed resources.
+    """Findings for one patient's chart as the reader read it.
 
     `hidden_topics` are topic codes whose cards will not be shown (a site runs them silently or
     not at all): such a topic still gives its finding but absorbs no other topic's finding.
     """
-    facts = build_facts(resources, patient_id, now, knowledge, unavailable)
+    facts = patient_facts(chart, now, knowledge)
     if facts.deceased:
         return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
     findings = [
@@ -71,14 +80,8 @@ def assess(
     findings = _suppress_covered(findings, hidden)
     findings = medication_record_gaps(findings, facts)
     findings = explain_repeats(findings, facts, knowledge)
-    seen: set[Topic] = set()
-    unique_findings = []
-    for finding in findings:  # at most one finding per topic per call
-        if finding.topic not in seen:
-            seen.add(finding.topic)
-            unique_findings.append(finding)
-    unique_findings = offer_each_test_once(finish(unique_findings, facts, knowledge), hidden)
-    return Assessment(findings=tuple(unique_findings), facts=facts)
+    findings = offer_each_test_once(finish(_one_per_topic(findings), facts, knowledge), hidden)
+    return Assessment(findings=tuple(guard(findings, facts, knowledge)), facts=facts)
 
 
 def finish(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
@@ -86,5 +89,27 @@ def finish(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -
     available, cites no source written for older patients, and the most severe comes first."""
     missing = tuple(unavailable_gaps(facts))
     done = [for_age(replace(f, gaps=f.gaps + missing) if missing else f, facts, knowledge) for f in findings]
-    done.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
+    done.sort(key=lambda f: SEVERITY_ORDER[f.severity])
     return done
+
+
+def key_states(unavailable: Mapping[str, str | KeyState] | None) -> dict[str, KeyState]:
+    """Prefetch keys given as missing: a KeyState, or a reason in words (not sent)."""
+    return {
+        key: state if isinstance(state, KeyState) else KeyState(key, KeyProblem.NOT_SENT, str(state))
+        for key, state in (unavailable or {}).items()
+    }
+
+
+def assess(
+    resources: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    unavailable: Mapping[str, str | KeyState] | None = None,
+    hidden_topics: Collection[str] = (),
+) -> Assessment:
+    """Findings for one patient from FHIR R4 JSON (by prefetch key) and "now": read, then
+    assess. Never raises on malformed resources: they are set aside with their reason."""
+    chart = read_chart(resources, patient_id, now, knowledge, key_states(unavailable))
+    return assess_chart(chart, now, knowledge, hidden_topics)

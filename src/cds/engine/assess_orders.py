@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cds.engine.assess import Assessment, finish
-from cds.engine.facts import build_facts
+from cds.engine.assess import Assessment, finish, key_states
+from cds.engine.facts import patient_facts
+from cds.engine.guard import guard
 from cds.engine.model import Topic
-from cds.engine.orders import read_draft_orders
 from cds.engine.rules_orders import order_findings
 from cds.knowledge import Knowledge
+from cds.reader import Chart, DraftOrders, KeyState, read_chart
 
 # Every topic an order assessment can produce.
 ORDER_TOPICS: tuple[Topic, ...] = (
@@ -20,6 +21,18 @@ ORDER_TOPICS: tuple[Topic, ...] = (
     Topic.B12_TESTING_RECOMMENDED,
     Topic.MAGNESIUM_TESTING_RECOMMENDED,
 )
+_NO_ORDERS = DraftOrders((), (), frozenset())
+
+
+def assess_orders_chart(chart: Chart, now: datetime, knowledge: Knowledge) -> Assessment:
+    """Findings about the medication orders being placed (`chart.orders`), judged against the chart."""
+    facts = patient_facts(chart, now, knowledge)
+    if facts.deceased:
+        return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
+    findings = order_findings(facts, chart.orders or _NO_ORDERS, knowledge)
+    # Each order rule has its own topic, so there is at most one finding per topic.
+    checked = guard(finish(findings, facts, knowledge), facts, knowledge)
+    return Assessment(findings=tuple(checked), facts=facts)
 
 
 def assess_orders(
@@ -28,19 +41,12 @@ def assess_orders(
     patient_id: str,
     now: datetime,
     knowledge: Knowledge,
-    unavailable: Mapping[str, str] | None = None,
+    unavailable: Mapping[str, str | KeyState] | None = None,
     selections: Sequence[str] | None = None,
 ) -> Assessment:
-    """Findings about the medication orders being placed, judged against the chart.
-
-    `selections` None judges every draft order (order-sign); otherwise only the selected ones
-    (order-select). Never raises on malformed resources.
-    """
-    facts = build_facts(resources, patient_id, now, knowledge, unavailable)
-    if facts.deceased:
-        return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
-    chart = resources if isinstance(resources, Mapping) else {}
-    orders = read_draft_orders(draft_orders, selections, patient_id, knowledge, chart)
-    findings = order_findings(facts, orders, knowledge)
-    # Each order rule has its own topic, so there is at most one finding per topic.
-    return Assessment(findings=tuple(finish(findings, facts, knowledge)), facts=facts)
+    """Read the chart and the draft orders, then assess the orders. `selections` None judges
+    every draft order (order-sign); otherwise only the selected ones (order-select)."""
+    chart = read_chart(
+        resources, patient_id, now, knowledge, key_states(unavailable), draft_orders, selections
+    )
+    return assess_orders_chart(chart, now, knowledge)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from cds.engine.conditions import ConditionMatch
-from cds.engine.dates import duration_words
 from cds.engine.facts import PatientFacts
-from cds.engine.labs import LabResult
-from cds.engine.medications import MedicationUse
-from cds.engine.model import Cause, DataGap, Evidence, Finding, TestRecommendation
+from cds.engine.model import Cause, DataGap, Evidence, Finding, GapKind, TestRecommendation
 from cds.knowledge import Knowledge
+from cds.reader import ConditionMatch, LabResult, MedicationUse, SetAside
+from cds.reader.dates import duration_words
 
 B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
 
@@ -21,7 +19,7 @@ def evidence(
 ) -> Evidence:
     return Evidence(
         analyte=result.analyte,
-        display=result.display,
+        display=knowledge.labs[result.analyte].display,
         loinc=result.loinc,
         reported=result.reported,
         value=round(result.value, 4),
@@ -33,13 +31,26 @@ def evidence(
         reference=result.reference,
         status=result.status,
         note=note,
+        reported_value=result.reported_value,
+        reported_unit=result.reported_unit,
+        derived=not result.loinc,
+        cutoff_figures=(knowledge.cutoff_figure(cutoff_key),),
     )
+
+
+def set_aside_label(item: SetAside, knowledge: Knowledge) -> str:
+    """"Observation/42 (Vitamin B12)": which result, of which test."""
+    return f"{item.reference} ({knowledge.labs[item.analyte].display})"
+
+
+def set_aside_gap(item: SetAside, knowledge: Knowledge) -> DataGap:
+    return DataGap(set_aside_label(item, knowledge), item.reason, GapKind.SET_ASIDE)
 
 
 def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge) -> list[DataGap]:
     """Results set aside, and latest results too old to count, for these analytes."""
     wanted = tuple(analytes)
-    gaps = [DataGap(s.item, s.reason) for s in facts.set_aside if s.analyte in wanted]
+    gaps = [set_aside_gap(s, knowledge) for s in facts.set_aside if s.analyte in wanted]
     for analyte in wanted:
         latest = facts.latest(analyte)
         if latest is not None and not facts.is_recent(latest):
@@ -48,6 +59,7 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
                     knowledge.labs[analyte].display,
                     f"latest result ({latest.reported}, {latest.when.day}) is older than "
                     f"{knowledge.recent_months} months",
+                    GapKind.STALE,
                 )
             )
     return gaps
@@ -55,7 +67,7 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
 
 def missing_gap(knowledge: Knowledge, display: str) -> DataGap:
     # "usable": a result set aside (unknown unit, uncertain status) does not count as one.
-    return DataGap(display, f"no usable result in the last {knowledge.recent_months} months")
+    return DataGap(display, f"no usable result in the last {knowledge.recent_months} months", GapKind.MISSING)
 
 
 def missing_gaps(
@@ -64,16 +76,19 @@ def missing_gaps(
     """"No usable result" for a test, and what is on file; when the latest result of that test
     is named as too old, that line already says so and "no usable result" is not repeated."""
     found = lab_gaps(facts, analytes, knowledge)
-    if any(g.item == display and g.reason.startswith("latest result") for g in found):
+    if any(g.item == display and g.kind is GapKind.STALE for g in found):
         return found
     return [missing_gap(knowledge, display), *found]
 
 
 def unavailable_gaps(facts: PatientFacts) -> list[DataGap]:
-    return [DataGap(key, str(reason)) for key, reason in sorted(facts.unavailable.items())]
+    return [
+        DataGap(key, f"incomplete: {state.detail}" if state.partial else state.detail, GapKind.UNAVAILABLE)
+        for key, state in sorted(facts.unavailable.items())
+    ]
 
 
-def test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
+def recommend_test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
     loinc, display = knowledge.test_for(key)
     return TestRecommendation(key=key, loinc=loinc, display=display, reason=reason)
 

@@ -1,44 +1,75 @@
-"""Compare a reported value, comparator included, with a cut-off.
+"""The one comparison of a result with a cut-off: every rule and check goes through it.
 
-`<150` means the true value lies below 150: it is certainly below 180, but `<200` may or
-may not be. Each test answers True, False or None (the comparator leaves it open).
+A result is judged as the laboratory reported it: the cut-off is converted into the reported
+unit and rounded to the precision at which the guideline states it (0.70 mmol/L is 1.7 mg/dL,
+2.12 mmol/L is 8.50 mg/dL, 0.50 mmol/L is 1.2 mg/dL, 180 ng/L is 133 pmol/L), then compared
+with the reported number. So 1.7 mg/dL magnesium sits on the 0.70 mmol/L cut-off rather than
+below it, while a total calcium written "8" (2.00 mmol/L) is below 8.50, however many
+trailing zeros the database dropped. A value the engine derived (corrected calcium) is judged
+in the canonical unit against the cut-off as stated.
+
+A comparator makes the result a bound: `<150` lies below 150, so it is certainly below 180,
+but `<200` may or may not be. Such a comparison answers None (the bound leaves it open).
 """
 
 from __future__ import annotations
 
-from cds.engine.labs import LabResult
+from cds.knowledge import Knowledge
+from cds.reader import LabResult
+
+BELOW, ON, ABOVE = -1, 0, 1
 
 
-def below(value: float, comparator: str | None, cutoff: float) -> bool | None:
-    """Is the true value strictly below `cutoff`?"""
+def judged_pair(result: LabResult, key: str, knowledge: Knowledge) -> tuple[float, float]:
+    """(value, cut-off) in the unit the result is judged in."""
+    if result.factor == 1.0:
+        return result.reported_value, knowledge.cutoffs[key]
+    return result.reported_value, knowledge.cutoff_in_unit(key, result.factor)
+
+
+def side(result: LabResult, key: str, knowledge: Knowledge) -> int | None:
+    """Where the result lies against cut-off `key`: BELOW, ON or ABOVE; None when its
+    comparator leaves it open."""
+    value, cutoff = judged_pair(result, key, knowledge)
+    comparator = result.comparator
     if comparator is None:
-        return value < cutoff
-    if comparator == "<":
-        return True if value <= cutoff else None
-    if comparator == "<=":
-        return True if value < cutoff else None
+        return (value > cutoff) - (value < cutoff)
+    if comparator in ("<", "<="):  # the true value is at most `value`
+        if value < cutoff or (value == cutoff and comparator == "<"):
+            return BELOW
+        return None
     # ">" or ">=": the true value is at least `value`
-    return False if value >= cutoff else None
+    if value > cutoff or (value == cutoff and comparator == ">"):
+        return ABOVE
+    return None
 
 
-def above(value: float, comparator: str | None, cutoff: float) -> bool | None:
-    """Is the true value strictly above `cutoff`?"""
-    if comparator is None:
-        return value > cutoff
-    if comparator == ">":
-        return True if value >= cutoff else None
-    if comparator == ">=":
-        return True if value > cutoff else None
-    # "<" or "<=": the true value is at most `value`
-    return False if value <= cutoff else None
+def below(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
+    """Is the true value strictly below cut-off `key`? None: the comparator leaves it open."""
+    where = side(result, key, knowledge)
+    if where is None:
+        return None if _could_be(result, key, knowledge, BELOW) else False
+    return where == BELOW
 
 
-def result_below(result: LabResult, cutoff: float) -> bool | None:
-    """`below` for a lab result, judged in the unit and precision it was reported in."""
-    value, limit = result.judged_against(cutoff)
-    return below(value, result.comparator, limit)
+def above(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
+    """Is the true value strictly above cut-off `key`? None: the comparator leaves it open."""
+    where = side(result, key, knowledge)
+    if where is None:
+        return None if _could_be(result, key, knowledge, ABOVE) else False
+    return where == ABOVE
 
 
-def result_above(result: LabResult, cutoff: float) -> bool | None:
-    value, limit = result.judged_against(cutoff)
-    return above(value, result.comparator, limit)
+def at_least(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
+    """Is the true value at or above cut-off `key` (a ">= 6.5" rule)?"""
+    is_below = below(result, key, knowledge)
+    return None if is_below is None else not is_below
+
+
+def _could_be(result: LabResult, key: str, knowledge: Knowledge, where: int) -> bool:
+    """For a bound the comparison left open: can the true value lie on that side at all?
+    "<200" can be below 180; ">2000" cannot be below 180."""
+    value, cutoff = judged_pair(result, key, knowledge)
+    if result.comparator in ("<", "<="):
+        return where == BELOW or value > cutoff
+    return where == ABOVE or value < cutoff

@@ -1,7 +1,8 @@
 """What the guideline engine returns: findings with their evidence, gaps and recommendations.
 
 These types are the contract between the pure engine and everything around it (cards,
-replay, analytics). They hold plain values only, so `dataclasses.asdict` gives JSON.
+replay, analytics). They hold plain values only, so `dataclasses.asdict` gives JSON. The
+engine makes every clinical choice; whoever renders a finding only words it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class Evidence:
     reference: str  # "Observation/123"; for a derived value, the inputs joined by " + "
     status: str = "final"  # FHIR status; "preliminary" results count but are flagged
     note: str | None = None  # e.g. "corrected for albumin 30 g/L (2026-09-01)"
+    # The number and unit as the laboratory reported them (a derived value: its own).
+    reported_value: float | None = None
+    reported_unit: str = ""
+    derived: bool = False  # computed by the engine (albumin-corrected calcium), not reported
+    cutoff_figures: tuple[str, ...] = ()  # the cut-off numbers as the guideline states them
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,21 @@ class Cause:
     since: str | None = None  # start date where known
 
 
+class GapKind(StrEnum):
+    MISSING = "missing"  # no usable result of a test
+    STALE = "stale"  # the latest result is too old to count
+    SET_ASIDE = "set-aside"  # a result that could not be used
+    UNAVAILABLE = "unavailable"  # a prefetch key the service could not have
+    RECORD = "record"  # a medicine, a diagnosis or the age, and what to confirm
+
+
 @dataclass(frozen=True)
 class DataGap:
     """Data that was missing, stale, set aside or unavailable, and why."""
 
     item: str  # "Magnesium", "Observation/42 (Vitamin B12)", "conditions"
     reason: str  # "no result in the last 12 months", "unit 'mcg/dL' not recognised"
+    kind: GapKind = GapKind.RECORD
 
 
 @dataclass(frozen=True)
@@ -117,3 +132,7 @@ class Finding:
     advice: tuple[str, ...] = ()  # note keys shown under "What to do" in place of the topic's routine advice
     # Tests this finding needs that an earlier card already offers: named, never ordered twice.
     tests_elsewhere: tuple[SharedTest, ...] = ()
+    # The safety check's decisions: tests not offered because the chart has a recent result,
+    # and whether treatment was withheld because a current medicine already holds vitamin B12.
+    withheld_tests: tuple[str, ...] = ()
+    treatment_withheld: bool = False

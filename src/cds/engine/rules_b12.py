@@ -17,15 +17,15 @@ from cds.engine.building import (
     neuro_symptoms,
     ordered_unique,
     preliminary,
-    test,
+    recommend_test,
     unique,
 )
-from cds.engine.compare import result_above, result_below
-from cds.engine.dates import months_before
+from cds.engine.compare import above, below
 from cds.engine.facts import PatientFacts
-from cds.engine.labs import LabResult
 from cds.engine.model import DataGap, Evidence, Finding, Severity, TestRecommendation, Topic, TreatmentOption
 from cds.knowledge import Knowledge
+from cds.reader import LabResult
+from cds.reader.dates import months_before
 
 B12_ANALYTES = ("b12_total", "holotc", "mma", "homocysteine")
 _BANDS = {
@@ -42,12 +42,12 @@ def band(result: LabResult, knowledge: Knowledge) -> str:
     like an indeterminate result and never as a confident deficiency.
     """
     low_key, high_key = _BANDS[result.analyte]
-    is_low = result_below(result, knowledge.cutoffs[low_key])
+    is_low = below(result, low_key, knowledge)
     if is_low is True:
         return "deficient"
     if is_low is None:
         return "unclear-low"
-    is_high = result_above(result, knowledge.cutoffs[high_key])
+    is_high = above(result, high_key, knowledge)
     if is_high is False:
         return "indeterminate"
     return "normal" if is_high else "unclear-high"
@@ -57,12 +57,12 @@ def _band_evidence(result: LabResult, status: str, knowledge: Knowledge) -> Evid
     low_key, high_key = _BANDS[result.analyte]
     if status == "deficient":
         return evidence(result, knowledge, low_key, "<")
-    low, high = knowledge.cutoffs[low_key], knowledge.cutoffs[high_key]
+    low, high = knowledge.cutoff_figure(low_key), knowledge.cutoff_figure(high_key)
     note = None
     if status == "unclear-low":
-        note = f"reported as {result.reported}: cannot tell whether it is below {low:g} {result.unit}"
+        note = f"reported as {result.reported}: cannot tell whether it is below {low} {result.unit}"
     ev = evidence(result, knowledge, low_key, "<", note)
-    return replace(ev, cutoff=f"{low:g}-{high:g} {result.unit} indeterminate")
+    return replace(ev, cutoff=f"{low}-{high} {result.unit} indeterminate", cutoff_figures=(low, high))
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ def _pregnancy_tests(
     if not _pregnant(facts) or any(e.analyte in {"holotc", "mma"} for e in items):
         return ()
     why = "total B12 falls in normal pregnancy; active B12 or MMA confirms deficiency"
-    return tuple(test(knowledge, key, why) for key in ("holotc", "mma") if facts.recent(key) is None)
+    wanted = (key for key in ("holotc", "mma") if facts.recent(key) is None)
+    return tuple(recommend_test(knowledge, key, why) for key in wanted)
 
 
 def _common_notes(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> list[str]:
@@ -245,7 +246,7 @@ def _indeterminate(
     verdicts = []
     for analyte, result in markers.items():
         cutoff_key = _MARKERS[analyte]
-        verdict = result_above(result, knowledge.cutoffs[cutoff_key])
+        verdict = above(result, cutoff_key, knowledge)
         verdicts.append(verdict)
         marker_ev.append(evidence(result, knowledge, cutoff_key, ">"))
     grey_ev = tuple(_band_evidence(r, status.bands[r.reference], knowledge) for r in status.grey)
@@ -278,7 +279,9 @@ def _indeterminate(
     # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
     wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
-        test(knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.when.day}")
+        recommend_test(
+            knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.when.day}"
+        )
         for key in wanted
     )
     notes = ["b12-indeterminate-next", *_common_notes(facts, knowledge, bool(symptoms)), "mma-renal"]
@@ -351,7 +354,7 @@ def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     result = facts.recent("b12_total")
     if (
         result is None
-        or result_above(result, knowledge.cutoffs["b12_elevated"]) is not True
+        or above(result, "b12_elevated", knowledge) is not True
     ):
         return None
     # Supplements explain a high B12: stay silent unless we know none were taken recently.
@@ -363,7 +366,9 @@ def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
             return None
     item = evidence(result, knowledge, "b12_elevated", ">")
     tests = tuple(
-        test(knowledge, key, "looks for a liver, kidney or blood disorder behind an unexplained high B12")
+        recommend_test(
+            knowledge, key, "looks for a liver, kidney or blood disorder behind an unexplained high B12"
+        )
         for key in ("liver_panel", "renal_panel", "cbc")
     )
     notes = ["b12-high-workup"] + (["preliminary-result"] if preliminary((item,)) else [])
@@ -403,7 +408,9 @@ def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         causes=unique((*triggers, *b12_risk_causes(facts, knowledge))),
         gaps=tuple(gaps),
         tests=(
-            test(knowledge, "b12_total", "B12-lowering medicine or malabsorption risk without a recent B12"),
+            recommend_test(
+                knowledge, "b12_total", "B12-lowering medicine or malabsorption risk without a recent B12"
+            ),
         ),
         notes=tuple(notes),
         sources=tuple(sources),

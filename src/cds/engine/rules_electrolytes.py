@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from cds.engine.building import (
@@ -12,22 +13,22 @@ from cds.engine.building import (
     missing_gaps,
     ordered_unique,
     preliminary,
-    test,
+    recommend_test,
     unique,
 )
-from cds.engine.compare import result_above, result_below
-from cds.engine.dates import months_before
+from cds.engine.compare import above, below
 from cds.engine.facts import PatientFacts
-from cds.engine.labs import LabResult
 from cds.engine.model import Cause, DataGap, Evidence, Finding, Severity, Topic
 from cds.knowledge import Knowledge
+from cds.reader import LabResult
+from cds.reader.dates import months_before
 
 DIURETICS = ("loop-diuretic", "thiazide-diuretic")
 CALCIUM_ANALYTES = ("calcium_ionized", "calcium_corrected", "calcium_total", "albumin")
 
 
 def _is_low(result: LabResult, knowledge: Knowledge, key: str) -> bool:
-    return result_below(result, knowledge.cutoffs[key]) is True
+    return below(result, key, knowledge) is True
 
 
 def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
@@ -52,11 +53,11 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         notes.append("preliminary-result")
     tests = []
     if facts.recent("potassium") is None:
-        tests.append(test(knowledge, "potassium", "low magnesium often comes with low potassium"))
+        tests.append(recommend_test(knowledge, "potassium", "low magnesium often comes with low potassium"))
     if not any(facts.recent(a) for a in ("calcium_ionized", "calcium_corrected", "calcium_total")):
-        tests.append(test(knowledge, "calcium", "low magnesium can lower calcium"))
+        tests.append(recommend_test(knowledge, "calcium", "low magnesium can lower calcium"))
         if facts.recent("albumin") is None:  # a total calcium cannot be read without it
-            tests.append(test(knowledge, "albumin", "needed to correct calcium for albumin"))
+            tests.append(recommend_test(knowledge, "albumin", "needed to correct calcium for albumin"))
     return Finding(
         topic=Topic.HYPOMAGNESEMIA,
         severity=Severity.CRITICAL if severe else Severity.WARNING,
@@ -89,7 +90,7 @@ def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
         title="Magnesium test recommended",
         causes=unique((*current_medication_causes(facts, ("ppi",)), *partners)),
         gaps=tuple(gaps),
-        tests=(test(knowledge, "magnesium", "long-term PPI, or PPI with a diuretic or digoxin"),),
+        tests=(recommend_test(knowledge, "magnesium", "long-term PPI, or PPI with a diuretic or digoxin"),),
         notes=tuple(notes),
         sources=("fda-ppi-magnesium-2011",),
     )
@@ -143,24 +144,25 @@ def _corrected_calcium(
     )
     derived = LabResult(
         analyte="calcium_corrected",
-        display=knowledge.labs["calcium_corrected"].display,
         loinc="",
         reference=f"{total.reference} + {albumin.reference}",
+        status="preliminary" if "preliminary" in (total.status, albumin.status) else total.status,
+        when=total.when,
         value=value,
         unit="mmol/L",
+        reported_value=value,
+        reported_unit="mmol/L",
         comparator=total.comparator,
-        reported=f"{total.reported}; albumin {albumin.reported}",
-        when=total.when,
-        status="preliminary" if "preliminary" in (total.status, albumin.status) else total.status,
     )
-    return _graded(derived, knowledge, note), derived, gaps, True
+    inputs = f"{total.reported}; albumin {albumin.reported}"
+    return _graded(derived, knowledge, note, inputs), derived, gaps, True
 
 
-def _graded(result: LabResult, knowledge: Knowledge, note: str | None) -> Evidence:
+def _graded(result: LabResult, knowledge: Knowledge, note: str | None, inputs: str | None = None) -> Evidence:
     severe = _is_low(result, knowledge, "calcium_corrected_severe_low")
-    return evidence(
-        result, knowledge, "calcium_corrected_severe_low" if severe else "calcium_corrected_low", "<", note
-    )
+    key = "calcium_corrected_severe_low" if severe else "calcium_corrected_low"
+    found = evidence(result, knowledge, key, "<", note)
+    return replace(found, reported=inputs) if inputs is not None else found
 
 
 def _uncorrected_low_calcium(
@@ -176,8 +178,8 @@ def _uncorrected_low_calcium(
     if preliminary((item,)):
         notes.append("preliminary-result")
     tests = [
-        test(knowledge, "albumin", "needed to correct the total calcium"),
-        test(knowledge, "calcium_ionized", "settles whether calcium is truly low"),
+        recommend_test(knowledge, "albumin", "needed to correct the total calcium"),
+        recommend_test(knowledge, "calcium_ionized", "settles whether calcium is truly low"),
     ]
     return Finding(
         topic=Topic.HYPOCALCEMIA,
@@ -210,8 +212,8 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     tests = []
     magnesium = facts.recent("magnesium")
     if magnesium is None:
-        tests.append(test(knowledge, "magnesium", "low magnesium can keep calcium low"))
-    tests.append(test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
+        tests.append(recommend_test(knowledge, "magnesium", "low magnesium can keep calcium low"))
+    tests.append(recommend_test(knowledge, "vitamin_d", "vitamin D deficiency lowers calcium"))
     # Advice that fits the result: no "confirm with ionized calcium" on an ionized result, no
     # "check magnesium" when a recent magnesium is normal.
     magnesium_open = magnesium is None or _is_low(magnesium, knowledge, "magnesium_low")
@@ -249,15 +251,15 @@ def _out_of_range(result: LabResult, knowledge: Knowledge) -> tuple[str, bool, E
         severe = _is_low(result, knowledge, f"{analyte}_severe_low")
         key = f"{analyte}_{'severe_low' if severe else 'low'}"
         return "low", severe, evidence(result, knowledge, key, "<")
-    if result_above(result, knowledge.cutoffs[f"{analyte}_high"]) is not True:
+    if above(result, f"{analyte}_high", knowledge) is not True:
         return None
     severe_key = f"{analyte}_severe_high"
     severe_info = knowledge.cutoff_info[severe_key]
     if severe_info.rule == "at_least":  # ">= 6.5": not below the cut-off
-        severe = result_below(result, knowledge.cutoffs[severe_key]) is False
+        severe = below(result, severe_key, knowledge) is False
         op = ">="
     else:
-        severe = result_above(result, knowledge.cutoffs[severe_key]) is True
+        severe = above(result, severe_key, knowledge) is True
         op = ">"
     item = evidence(result, knowledge, severe_key, op) if severe else evidence(
         result, knowledge, f"{analyte}_high", ">"

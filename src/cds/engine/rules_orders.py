@@ -12,22 +12,35 @@ from cds.engine.building import (
     medication_cause,
     missing_gaps,
     ordered_unique,
-    test,
+    recommend_test,
     unique,
 )
-from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
-from cds.engine.medications import MedicationUse
 from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
-from cds.engine.orders import DraftOrders
 from cds.engine.rules_b12 import b12_findings
 from cds.knowledge import Knowledge
+from cds.reader import DraftOrders, MedicationRecord, MedicationUse
+from cds.reader.dates import months_before
 
 B12 = "b12-therapy"
 FOLIC_ACID = "folic-acid"
 DIURETICS = ("loop-diuretic", "thiazide-diuretic")
 MAGNESIUM_PARTNERS = (*DIURETICS, "digoxin")
 BEING_ORDERED = " (being ordered now)"
+
+
+def _uses(records: tuple[MedicationRecord, ...], class_key: str) -> tuple[MedicationUse, ...]:
+    return tuple(MedicationUse(r, key, how) for r in records for key, how in r.classes if key == class_key)
+
+
+def judged_in(orders: DraftOrders, class_key: str) -> tuple[MedicationUse, ...]:
+    """The orders being judged that are of this class."""
+    return _uses(orders.judged, class_key)
+
+
+def any_in(orders: DraftOrders, class_key: str) -> tuple[MedicationUse, ...]:
+    """Every draft order of this class, judged or context."""
+    return _uses((*orders.judged, *orders.context), class_key)
 
 
 def order_cause(use: MedicationUse) -> Cause:
@@ -44,11 +57,11 @@ def _by_reference(uses: tuple[MedicationUse, ...]) -> tuple[MedicationUse, ...]:
 
 
 def _duplicate_b12(facts: PatientFacts, orders: DraftOrders) -> Finding | None:
-    judged = _by_reference(orders.judged_in(B12))
+    judged = _by_reference(judged_in(orders, B12))
     if not judged:
         return None
     current = facts.meds(B12)
-    all_orders = _by_reference(orders.any_in(B12))
+    all_orders = _by_reference(any_in(orders, B12))
     if not current and len(all_orders) < 2:
         return None
     notes = ["b12-on-therapy"] if current else []
@@ -80,8 +93,8 @@ def _duplicate_b12(facts: PatientFacts, orders: DraftOrders) -> Finding | None:
 
 
 def _folate_without_b12(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
-    folate = _by_reference(orders.judged_in(FOLIC_ACID))
-    if not folate or facts.meds(B12) or orders.any_in(B12):
+    folate = _by_reference(judged_in(orders, FOLIC_ACID))
+    if not folate or facts.meds(B12) or any_in(orders, B12):
         return None
     # The patient-view rules decide what counts as a deficiency or an unsettled grey-zone result.
     chart = {f.topic: f for f in b12_findings(facts, knowledge)}
@@ -133,12 +146,13 @@ def _test_ordered(orders: DraftOrders, knowledge: Knowledge, analytes: tuple[str
 
 
 def _b12_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
-    risky = _by_reference(tuple(m for key in B12_RISK_MEDICATIONS for m in orders.judged_in(key)))
+    risky = _by_reference(tuple(m for key in B12_RISK_MEDICATIONS for m in judged_in(orders, key)))
     if not risky or "observations" in facts.unavailable:
         return None  # without the lab list we cannot say the test is missing
     if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
         return None
-    b12_test = test(knowledge, "b12_total", "B12-lowering medicine being ordered without a recent B12 result")
+    why = "B12-lowering medicine being ordered without a recent B12 result"
+    b12_test = recommend_test(knowledge, "b12_total", why)
     if _test_ordered(orders, knowledge, ("b12_total", "holotc")):
         return None  # the test is already among the orders being placed
     metformin = any(m.class_key == "metformin" for m in risky)
@@ -162,11 +176,11 @@ def _long_term(facts: PatientFacts, uses: tuple[MedicationUse, ...], knowledge: 
 def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
     if "observations" in facts.unavailable or facts.recent("magnesium") is not None:
         return None
-    ppi_orders = _by_reference(orders.judged_in("ppi"))
-    partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in orders.judged_in(k)))
+    ppi_orders = _by_reference(judged_in(orders, "ppi"))
+    partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in judged_in(orders, k)))
     chart_partners = tuple(m for k in MAGNESIUM_PARTNERS for m in facts.meds(k))
     other_partner_orders = _by_reference(
-        tuple(m for k in MAGNESIUM_PARTNERS for m in orders.any_in(k) if m not in partner_orders)
+        tuple(m for k in MAGNESIUM_PARTNERS for m in any_in(orders, k) if m not in partner_orders)
     )
     chart_ppis = facts.meds("ppi")
     causes: list[Cause] = []
@@ -179,10 +193,11 @@ def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Know
         causes += current_medication_causes(facts, ("ppi",))
     if not causes:
         return None
-    magnesium = test(knowledge, "magnesium", "PPI with a diuretic or digoxin, one of them being ordered")
+    why = "PPI with a diuretic or digoxin, one of them being ordered"
+    magnesium = recommend_test(knowledge, "magnesium", why)
     if _test_ordered(orders, knowledge, ("magnesium",)):
         return None
-    digoxin = bool(facts.meds("digoxin") or orders.any_in("digoxin"))
+    digoxin = bool(facts.meds("digoxin") or any_in(orders, "digoxin"))
     return Finding(
         topic=Topic.MAGNESIUM_TESTING_RECOMMENDED,
         severity=Severity.INFO,

@@ -6,7 +6,7 @@ from cds.engine.building import (
     condition_cause,
     current_medication_causes,
     lab_gaps,
-    test,
+    recommend_test,
     unique,
 )
 from cds.engine.facts import PatientFacts
@@ -65,17 +65,17 @@ def missing_workup_tests(facts: PatientFacts, knowledge: Knowledge) -> list[Test
     why = f"part of the twitching work-up; no usable result in the last {knowledge.recent_months} months"
     tests = []
     if facts.recent("b12_total") is None and facts.recent("holotc") is None:
-        tests.append(test(knowledge, "b12_total", why))
+        tests.append(recommend_test(knowledge, "b12_total", why))
     if facts.recent("magnesium") is None:
-        tests.append(test(knowledge, "magnesium", why))
+        tests.append(recommend_test(knowledge, "magnesium", why))
     if facts.recent("calcium_ionized") is None and facts.recent("calcium_corrected") is None:
         if facts.recent("calcium_total") is None:
-            tests.append(test(knowledge, "calcium", why))
+            tests.append(recommend_test(knowledge, "calcium", why))
         if facts.recent("albumin") is None:
-            tests.append(test(knowledge, "albumin", "needed to correct calcium for albumin"))
+            tests.append(recommend_test(knowledge, "albumin", "needed to correct calcium for albumin"))
     for analyte in ("potassium", "sodium"):
         if facts.recent(analyte) is None:
-            tests.append(test(knowledge, analyte, why))
+            tests.append(recommend_test(knowledge, analyte, why))
     return tests
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cds.engine.building import test
+from cds.engine.building import recommend_test, set_aside_gap
 from cds.engine.facts import PatientFacts
-from cds.engine.labs import SetAside
 from cds.engine.model import DataGap, Finding, Severity, Topic
 from cds.knowledge import Knowledge
+from cds.reader import SetAside, SetAsideKind
 
 
 def unreadable_results(facts: PatientFacts) -> list[SetAside]:
@@ -24,10 +24,10 @@ def unreadable_results(facts: PatientFacts) -> list[SetAside]:
     return [
         item
         for item in facts.set_aside
-        if item.unreadable
+        if item.kind.retest
         and facts.recent(item.analyte) is None
         # an old unreadable result is as stale as an old readable one
-        and (item.day is None or item.day >= facts.window_start)
+        and (item.when is None or item.when.day >= facts.window_start)
     ]
 
 
@@ -37,17 +37,17 @@ def unreadable_finding(items: list[SetAside], knowledge: Knowledge) -> Finding |
     tests = []
     names: list[str] = []
     for item in items:
-        gaps.append(DataGap(item.item, item.reason))
+        gaps.append(set_aside_gap(item, knowledge))
         lab = knowledge.labs[item.analyte]
         if lab.test and lab.test not in {t.key for t in tests}:
             names.append(lab.display if not names else lab.display[0].lower() + lab.display[1:])
             why = "repeats a result that could not be read"
-            why = "repeats results that conflict" if item.conflict else why
-            tests.append(test(knowledge, lab.test, why))
+            why = "repeats results that conflict" if item.kind is SetAsideKind.CONFLICT else why
+            tests.append(recommend_test(knowledge, lab.test, why))
     if not tests:
         return None
     named = " and ".join(names) if len(names) <= 2 else f"{len(names)} test"
-    if all(item.conflict for item in items):
+    if all(item.kind is SetAsideKind.CONFLICT for item in items):
         title = f"{named} results conflict"
     else:
         title = f"{named} result{'s' if len(names) > 1 else ''} could not be read"
@@ -77,7 +77,7 @@ def explain_repeats(findings: list[Finding], facts: PatientFacts, knowledge: Kno
             gap
             for item in items
             if knowledge.labs[item.analyte].test in keys
-            and (gap := DataGap(item.item, item.reason)) not in finding.gaps
+            and (gap := set_aside_gap(item, knowledge)) not in finding.gaps
         )
         result.append(replace(finding, gaps=finding.gaps + extra) if extra else finding)
     unreadable = unreadable_finding(items, knowledge)

@@ -26,6 +26,7 @@ from cds.config import Settings
 from cds.limits import BodyRejected, read_body_bounded
 from cds.logs import log_event
 from cds.observe.metrics import count_fhir_fetch
+from cds.reader.pages import answer_problem, envelope, is_bundle, next_page, page_entries, with_entries
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -231,14 +232,14 @@ class FhirClient:
                 else:
                     page = self._get(session, base, url, token, deadline)
                 pages += 1
-                if page.get("resourceType") != "Bundle":
+                if not is_bundle(page):
                     return FetchResult(page, pages=pages)
                 if merged is None:
-                    merged = {k: v for k, v in page.items() if k not in ("entry", "link")}
-                entries.extend(e for e in page.get("entry") or () if isinstance(e, dict))
+                    merged = envelope(page)
+                entries.extend(page_entries(page))
                 if len(entries) > self.settings.max_resources_per_key:
                     raise _Failed(f"more than {self.settings.max_resources_per_key} resources", "too_many")
-                next_url = _next_link(page, url)
+                next_url = next_page(page, url)
                 if next_url is None:
                     break
                 next_origin = parse_origin(next_url)
@@ -249,8 +250,7 @@ class FhirClient:
                     # Partial data could hide a current B12 prescription: say so instead.
                     raise _Failed(f"results span more than {self.settings.fhir_max_pages} pages", "too_many")
                 url = next_url
-            merged["entry"] = entries
-            return FetchResult(merged, pages=pages)
+            return FetchResult(with_entries(merged, entries), pages=pages)
         except _Failed as failure:
             return FetchResult(None, str(failure), pages=pages, outcome=failure.outcome)
         except Exception as exc:  # a worker must always hand back a result, never raise
@@ -311,10 +311,9 @@ class FhirClient:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise _Failed("FHIR server answer is not JSON", "invalid_answer") from None
-        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-            raise _Failed("FHIR server answer is not a FHIR resource", "invalid_answer")
-        if body["resourceType"] == "OperationOutcome":
-            raise _Failed("FHIR server answered with an OperationOutcome", "invalid_answer")
+        problem = answer_problem(body)
+        if problem is not None:
+            raise _Failed(problem, "invalid_answer")
         return body
 
 
@@ -342,13 +341,6 @@ def _closed_before_answering(error: BaseException) -> bool:
             if isinstance(item, BaseException) and item not in seen
         )
     return False
-
-
-def _next_link(bundle: dict[str, Any], current_url: str) -> str | None:
-    for link in bundle.get("link") or ():
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return urljoin(current_url, link["url"])
-    return None
 
 
 def warn_server_not_allowed(server: str) -> None:

@@ -1,8 +1,9 @@
 """Resolve a service's prefetch data from the request and, where missing, the FHIR server.
 
 Rules (docs/prefetch.md):
-- a key present with a resource or Bundle is used as is; present with null means the EHR
-  has no such data (None, not an error); an OperationOutcome in its place counts as missing;
+- a key present with a resource or Bundle is used as is (the request parser has decoded it);
+  present with null means the EHR has no such data (not an error); an OperationOutcome in its
+  place counts as missing;
 - missing keys are fetched from `fhirServer` with the request's bearer token, all at once,
   but only when that server's origin is on settings.fhir_allowed_servers;
 - a required key that cannot be had answers 412 naming the keys and reasons; an optional
@@ -16,10 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+
 from cds.config import Settings
-from cds.engine.facts import INCOMPLETE_PREFIX
 from cds.errors import PreconditionFailed
 from cds.fhir.client import FetchResult, FhirClient, parse_origin, server_allowed, warn_server_not_allowed
+from cds.reader import Decoded, KeyProblem, KeyState, completeness, decode, next_link
 from cds.services.call import PrefetchResult
 from cds.services.definitions import ServiceDefinition
 from cds.services.request import HookRequest
@@ -67,8 +70,8 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str:
     return filled
 
 
-def _is_operation_outcome(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+def _is_operation_outcome(value: Decoded) -> bool:
+    return value.resource is not None and value.resource.resourceType == "OperationOutcome"
 
 
 def _precondition_failed(reasons: Mapping[str, str]) -> PreconditionFailed:
@@ -76,44 +79,9 @@ def _precondition_failed(reasons: Mapping[str, str]) -> PreconditionFailed:
     return PreconditionFailed(f"required prefetch data unavailable ({listed})", location="prefetch")
 
 
-def incomplete_reason(value: Any) -> str | None:
-    """Why a prefetched Bundle is only part of the answer, or None when it says it is whole.
-
-    A searchset that carries a `next` link, or a `total` larger than the matches it holds, is
-    one page of a longer list: judged like a fetch that could not get every page."""
-    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
-        return None
-    total = value.get("total")
-    has_next = _has_next(value)
-    counted = isinstance(total, int) and not isinstance(total, bool)
-    if not counted and not has_next:
-        return None  # nothing says it is partial: the entries need not be counted
-    entries = value.get("entry") if isinstance(value.get("entry"), list) else []
-    # `total` counts matches only; resources brought in by _include are not part of it.
-    included = 0
-    for entry in entries:  # a plain loop: this runs over every entry of every call's Bundles
-        search = entry.get("search") if isinstance(entry, dict) else None
-        if isinstance(search, dict) and search.get("mode") == "include":
-            included += 1
-    matches = len(entries) - included
-    if counted and total > matches:
-        return f"{INCOMPLETE_PREFIX}the EHR sent {matches} of {total} entries"
-    if has_next:
-        page = f"the EHR sent one page ({matches} entries) and did not follow the next link"
-        return INCOMPLETE_PREFIX + page
-    return None
-
-
-def _has_next(bundle: dict[str, Any]) -> bool:
-    links = bundle.get("link")
-    return isinstance(links, list) and any(
-        isinstance(link, dict) and link.get("relation") == "next" for link in links
-    )
-
-
 def _continuable(
-    data: Mapping[str, Any],
-    partial: Mapping[str, str],
+    data: Mapping[str, Decoded],
+    partial: Mapping[str, KeyState],
     request: HookRequest,
     settings: Settings,
     token: str | None,
@@ -122,7 +90,11 @@ def _continuable(
     """The partial prefetch Bundles that carry a next link the service may follow itself: a
     fhirServer and token in the request, the server on the allow-list. Otherwise none, and the
     lists stay marked incomplete (`quiet`: the missing keys' own check warns and answers)."""
-    pages = {key: data[key] for key in partial if _has_next(data[key])}
+    pages = {
+        key: msgspec.to_builtins(resource)  # the first page, for the client to carry on from
+        for key in partial
+        if (resource := data[key].resource) is not None and next_link(resource) is not None
+    }
     if not pages or not request.fhir_server or not token:
         return {}
     origin = parse_origin(request.fhir_server)
@@ -134,20 +106,22 @@ def _continuable(
 
 
 def _complete(
-    key: str, result: FetchResult, data: dict[str, Any], partial: dict[str, str], fetched: list[str]
+    key: str, result: FetchResult, data: dict[str, Decoded], partial: dict[str, KeyState], fetched: list[str]
 ) -> None:
     """A partial prefetch completed from the server replaces it, unless it is still short;
     when the rest cannot be had, the first page stays and says why."""
     if result.ok and isinstance(result.resource, dict):
-        data[key] = result.resource
+        data[key] = decode(result.resource)
         fetched.append(key)
-        still = incomplete_reason(result.resource)
+        still = completeness(key, data[key].resource)
         if still is None:
             partial.pop(key, None)
         else:
             partial[key] = still
     else:
-        partial[key] = f"{partial[key]}; the remaining pages could not be fetched ({result.reason})"
+        was = partial[key]
+        detail = f"{was.detail}; the remaining pages could not be fetched ({result.reason})"
+        partial[key] = KeyState(key, KeyProblem.PARTIAL, detail, was.oldest)
 
 
 def resolve_prefetch(
@@ -157,22 +131,24 @@ def resolve_prefetch(
     client: FhirClient | None = None,
 ) -> PrefetchResult:
     """The data for every prefetch key of the service, or 412 when a required key is missing."""
-    data: dict[str, Any] = {}
+    data: dict[str, Decoded] = {}
     missing: dict[str, str] = {}  # key -> why the request did not carry it
+    failed_prefetch: set[str] = set()  # keys whose prefetch the EHR tried and failed
     for key in service.prefetch:
         if key not in request.prefetch:
             missing[key] = "not prefetched"
         elif _is_operation_outcome(request.prefetch[key]):
             missing[key] = "the EHR's prefetch failed (OperationOutcome)"
+            failed_prefetch.add(key)
         else:
             data[key] = request.prefetch[key]
     # Partial lists are used for what they hold, but are never taken as the whole list.
-    partial = {key: why for key in data if (why := incomplete_reason(data[key])) is not None}
+    partial = {key: state for key in data if (state := completeness(key, data[key].resource)) is not None}
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
     # A first page with a next link is completed from the FHIR server when the request allows it.
     pages = _continuable(data, partial, request, settings, token, quiet=bool(missing))
     if not missing and not pages:
-        return PrefetchResult(data=data, unavailable=partial)
+        return PrefetchResult(data=data, key_states=partial)
 
     failed: dict[str, str] = {}
     queries: dict[str, str] = {}
@@ -216,7 +192,7 @@ def resolve_prefetch(
             if key in pages:
                 _complete(key, result, data, partial, fetched)
             elif result.ok:
-                data[key] = result.resource
+                data[key] = decode(result.resource)
                 fetched.append(key)
             else:
                 failed[key] = f"{missing[key]}; {result.reason}"
@@ -224,8 +200,12 @@ def resolve_prefetch(
     doomed = {k: failed[k] for k in service.prefetch if k in failed and k in required}
     if doomed:
         raise _precondition_failed(doomed)
-    return PrefetchResult(
-        data=data,
-        unavailable={k: failed.get(k) or partial[k] for k in service.prefetch if k in failed or k in partial},
-        fetched=tuple(k for k in service.prefetch if k in fetched),
-    )
+    states = {
+        k: KeyState(k, KeyProblem.FAILED if k in failed_prefetch else KeyProblem.NOT_SENT, failed[k])
+        if k in failed
+        else partial[k]
+        for k in service.prefetch
+        if k in failed or k in partial
+    }
+    fetched_keys = tuple(k for k in service.prefetch if k in fetched)
+    return PrefetchResult(data=data, key_states=states, fetched=fetched_keys)

@@ -12,7 +12,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from cds.services.response import Card, Suggestion
 
 # A removal's label names the patient's own draft order; the audit keeps only what it did.
 REMOVAL_LABEL = "Remove a duplicate order"
@@ -35,20 +36,14 @@ class AuditedCard:
     suggestions: Mapping[str, str]  # suggestion uuid -> label (catalog text, never patient data)
 
 
-def _suggestion_label(suggestion: Mapping[str, Any]) -> str:
-    actions = suggestion.get("actions") or ()
-    if any(isinstance(a, Mapping) and a.get("type") == "delete" for a in actions):
+def _suggestion_label(suggestion: Suggestion) -> str:
+    if any(action.type == "delete" for action in suggestion.actions):
         return REMOVAL_LABEL
-    return str(suggestion.get("label") or "")
-
-
-def _topic(card: Mapping[str, Any]) -> str:
-    topic = (card.get("source") or {}).get("topic") or {}
-    return str(topic.get("code") or "")
+    return suggestion.label
 
 
 def audited_cards(
-    cards: Iterable[Mapping[str, Any]],
+    cards: Iterable[Card],
     *,
     service: str,
     hook_instance: str,
@@ -58,20 +53,15 @@ def audited_cards(
 ) -> list[AuditedCard]:
     return [
         AuditedCard(
-            card_uuid=str(card.get("uuid") or ""),
+            card_uuid=card.uuid,
             service=service,
-            topic=_topic(card),
-            indicator=str(card.get("indicator") or ""),
+            topic=card.topic,
+            indicator=card.indicator,
             hook_instance=hook_instance,
             issued_at=issued_at,
             patient_key=patient,
             mode=mode,
-            suggestions={
-                str(s["uuid"]): _suggestion_label(s)
-                for s in card.get("suggestions") or ()
-                if isinstance(s, Mapping) and s.get("uuid")
-            },
+            suggestions={s.uuid: _suggestion_label(s) for s in card.suggestions},
         )
         for card in cards
-        if card.get("uuid")  # every card we build has one; a card without cannot be joined
     ]

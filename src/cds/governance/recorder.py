@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from cds.config import Settings
 from cds.governance.audit import AuditedCard, audited_cards, patient_key
 from cds.governance.writer import BackgroundWriter
 from cds.logs import log_event
+from cds.services.response import Card
 from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.database import Database
 from cds.store.governance import CallRow, Purged, purge_before, record_calls, shared_secret
@@ -66,8 +67,8 @@ class AuditRecorder:
         hook_instance: str,
         patient_id: str | None,
         answered_at: datetime,
-        cards: Iterable[Mapping[str, Any]],
-        silent_cards: Iterable[Mapping[str, Any]] = (),
+        cards: Iterable[Card],
+        silent_cards: Iterable[Card] = (),
     ) -> None:
         patient = patient_key(self._secret, patient_id or "")
         common: dict[str, Any] = {"service": service, "hook_instance": hook_instance,

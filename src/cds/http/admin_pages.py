@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from cds.cards.catalog import load_catalog
+from cds.answer.runtime import knowledge_for
 from cds.errors import BadRequest, NotFound, Unauthorized
 from cds.governance.dashboard import render_dashboard
 from cds.governance.report import parse_bound
@@ -93,7 +93,7 @@ def _query(now: datetime, services: Iterable[str], topics: Iterable[str]) -> _Qu
 def report_page() -> Response:
     state = current_app.extensions["cds"]
     _check_token(state.settings.admin_token)
-    catalog = load_catalog()
+    catalog = knowledge_for(state.settings)
     query = _query(state.clock(), state.services, catalog.topics)
     state.audit.flush()  # this worker's queued cards count at once
     displays = {code: info.display for code, info in catalog.topics.items()}

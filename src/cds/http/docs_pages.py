@@ -15,8 +15,7 @@ from html import escape
 
 from flask import Blueprint, Response, current_app
 
-from cds.cards.catalog import load_catalog
-from cds.cards.runtime import knowledge_for
+from cds.answer.runtime import knowledge_for
 from cds.errors import NotFound
 from cds.knowledge import Knowledge
 
@@ -80,7 +79,7 @@ def _topic_link(code: str, display: str) -> str:
 
 @docs.get("/docs")
 def index() -> Response:
-    catalog = load_catalog()
+    catalog = _knowledge()
     knowledge = _knowledge()
     topics = (
         f"{_topic_link(code, info.display)} <small>{escape(code)}</small>"
@@ -94,7 +93,7 @@ def index() -> Response:
 
 @docs.get("/docs/topics/<topic>")
 def topic_page(topic: str) -> Response:
-    catalog = load_catalog()
+    catalog = _knowledge()
     info = catalog.topics.get(topic)
     if info is None:
         raise NotFound(f"no documentation for topic {_shown(topic)}")
@@ -148,7 +147,7 @@ def source_page(key: str) -> Response:
     url = source.get("url")
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         body.append(f'<p><a href="{escape(url)}" rel="noopener noreferrer">{escape(url)}</a></p>')
-    catalog = load_catalog()
+    catalog = _knowledge()
     topics = [
         _topic_link(code, info.display)
         for code, info in catalog.topics.items()

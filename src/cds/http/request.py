@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 from jsonschema.exceptions import ValidationError, best_match
 
 from cds.errors import BadRequest
+from cds.reader import NotJson, decode
 from cds.schemas import fast_check_for, validator_for
 from cds.services.request import FhirAuthorization, HookRequest
 
@@ -130,16 +132,94 @@ def validate_against(schema_name: str, data: Any) -> None:
         raise BadRequest(message, location=location)
 
 
+Unset = msgspec.UnsetType
+
+
+class Envelope(msgspec.Struct):
+    """A hook call's top level, decoded in one pass: the prefetch values are kept as raw JSON
+    (checked to be JSON, not yet read), so the reader decodes each one straight into records."""
+
+    hook: Any | Unset = msgspec.UNSET
+    hookInstance: Any | Unset = msgspec.UNSET
+    context: Any | Unset = msgspec.UNSET
+    prefetch: dict[str, msgspec.Raw] | Unset = msgspec.UNSET
+    fhirServer: Any | Unset = msgspec.UNSET
+    fhirAuthorization: Any | Unset = msgspec.UNSET
+    extension: Any | Unset = msgspec.UNSET
+
+    def fields(self) -> dict[str, Any]:
+        """The fields the call carried, for the schema check; a prefetch value stands in as
+        what its first byte makes it (an object or null: all the schema asks of it)."""
+        found = {
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not msgspec.UNSET
+        }
+        if isinstance(self.prefetch, dict):
+            found["prefetch"] = {key: _shape(raw) for key, raw in self.prefetch.items()}
+        return found
+
+
+def _shape(raw: msgspec.Raw) -> Any:
+    first = bytes(memoryview(raw)[:1])
+    if first == b"{":
+        return {}
+    return None if first == b"n" else _loose.decode(raw)
+
+
+_envelope = msgspec.json.Decoder(Envelope)
+_loose = msgspec.json.Decoder()
+
+
+def decode_envelope(body: bytes, *, max_depth: int) -> Envelope | Any:
+    """The call's envelope, decoded once; when the body is not a JSON object of that shape,
+    the body as parsed JSON (the schema check then says what is wrong) or a 400 naming the
+    JSON error."""
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]
+    if not nesting_within(body, max_depth):
+        raise BadRequest(f"request body nests deeper than {max_depth} levels")
+    try:
+        return _envelope.decode(body)
+    except msgspec.ValidationError:
+        return parse_json(body, max_depth=max_depth)  # not an object, or a prefetch that is not one
+    except msgspec.DecodeError:
+        return parse_json(body, max_depth=max_depth)  # raises, wording the JSON error
+
+
+def _decoded_prefetch(values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {key: decode(value) for key, value in values.items()}
+    except NotJson as error:
+        message = f"request body is not valid JSON in prefetch ({error})"
+        raise BadRequest(message, location="prefetch") from None
+
+
+def hook_request(data: Envelope | Any) -> HookRequest:
+    """The validated call from its envelope (or, for a body that is not one, its parsed JSON)."""
+    fields = data.fields() if isinstance(data, Envelope) else data
+    if not isinstance(fields, dict):
+        raise BadRequest("request body must be a JSON object")
+    validate_against("hook-request", fields)
+    prefetch = data.prefetch if isinstance(data, Envelope) else fields.get("prefetch")
+    return _hook_request(fields, _decoded_prefetch(prefetch or {}))
+
+
 def parse_hook_request(data: Any) -> HookRequest:
+    """The validated call from parsed JSON (tools and tests that hold a dict)."""
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     validate_against("hook-request", data)
+    return _hook_request(data, _decoded_prefetch(data.get("prefetch") or {}))
+
+
+def _hook_request(data: dict[str, Any], prefetch: dict[str, Any]) -> HookRequest:
     auth = data.get("fhirAuthorization")
     return HookRequest(
         hook=data["hook"],
         hook_instance=data["hookInstance"],
         context=data["context"],
-        prefetch=data.get("prefetch") or {},
+        prefetch=prefetch,
         fhir_server=data.get("fhirServer"),
         fhir_authorization=(
             FhirAuthorization(

@@ -7,7 +7,7 @@ import gc
 import sys
 from typing import Any
 
-from cds.cards.runtime import knowledge_for
+from cds.answer.runtime import knowledge_for
 from cds.config import ConfigError, Settings, load_settings
 from cds.logs import log_event
 from cds.server.observability import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from cds.answer.handlers import Handler
 from cds.config import Settings, load_settings
 from cds.http.app import Clock, create_app
-from cds.services.call import Handler
 
 
 def build_app(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cds.reader import Decoded
+
 
 @dataclass(frozen=True)
 class FhirAuthorization:
@@ -20,7 +22,7 @@ class HookRequest:
     hook: str
     hook_instance: str
     context: dict[str, Any]
-    prefetch: dict[str, Any]
+    prefetch: dict[str, Decoded]  # each value decoded once, by the reader
     fhir_server: str | None = None
     fhir_authorization: FhirAuthorization | None = field(default=None, repr=False)
 

@@ -39,7 +39,7 @@ def default_database_url(data_dir: str) -> str:
 
 
 class Database:
-    """Holds the engine; the stores (SqlFeedbackStore, ReplayRecord, CardAudit) are built on it.
+    """Holds the engine; the stores (SqlFeedbackStore, JtiRecord, CardAudit) are built on it.
 
     One per process: after a fork the child drops the parent's pooled connections and opens
     its own.

@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from cds.cards.catalog import load_catalog
 from cds.config import ConfigError, Settings, load_settings
 from cds.governance.recorder import AuditRecorder
 from cds.governance.report import as_csv, as_table, parse_bound
 from cds.governance.reporting import load_report
+from cds.knowledge import load_knowledge
 from cds.store.database import Database, open_database
 
 
@@ -57,7 +57,7 @@ def _report(args: argparse.Namespace) -> int:
     if since and until and since >= until:
         print("cds report: --since must be before --until", file=sys.stderr)
         return 2
-    displays = {code: info.display for code, info in load_catalog().topics.items()}
+    displays = {code: info.display for code, info in load_knowledge().topics.items()}
     if args.topic and args.topic not in displays:
         print(
             f"cds report: unknown topic {args.topic!r}; topics: {', '.join(sorted(displays))}",

@@ -1,7 +1,7 @@
 """Remember which JWT ids (`jti`) were already used, so a captured token cannot be replayed.
 
 The authenticator depends only on the ReplayGuard protocol. The service uses the shared
-database's record (cds.store.replay.ReplayRecord), seen by every worker and replica; the
+database's record (cds.store.jti_record.JtiRecord), seen by every worker and replica; the
 in-memory guard here is right only for one process (tools, unit tests).
 """
 

@@ -1,15 +1,16 @@
-"""Conditions: match the patient's active conditions against the knowledge value sets."""
+"""Conditions: the patient's active conditions matched against the knowledge value sets."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
-from cds.engine.dates import When, months_before, parse_when
-from cds.engine.fhirjson import Entry, SubjectCheck, codings, obj, reference_id, status_codes, text
 from cds.knowledge import Knowledge, code_fits, name_fits, word_form
 from cds.knowledge.phrases import PhraseIndex
+from cds.reader.codes import SubjectCheck, codings, status_codes
+from cds.reader.dates import When, months_before, parse_when
+from cds.reader.facts import ConditionMatch, MatchedBy
+from cds.reader.fhir import Entry, Resource
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 # Text cues that the words name someone else's condition, an absent one or a past one. Only
@@ -35,49 +36,53 @@ def _before_without(words: str) -> str:
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 
-@dataclass(frozen=True)
-class ConditionMatch:
-    value_set: str  # "twitching", "malabsorption", ...
-    member: str  # "hemifacial-spasm"
-    display: str  # as the chart names it, else the value set member's name
-    matched_by: str  # "snomed" | "icd10" | "text"
-    reference: str
-    onset: When | None
+def _abated(resource: Resource) -> bool:
+    return any(
+        value is not None
+        for value in (
+            resource.abatementDateTime,
+            resource.abatementPeriod,
+            resource.abatementAge,
+            resource.abatementRange,
+            resource.abatementString,
+            resource.abatementBoolean,
+        )
+    )
 
 
-def _usable(resource: dict, subject: SubjectCheck) -> bool:
+def _usable(resource: Resource, subject: SubjectCheck) -> bool:
     if subject.verdict(resource) is not None:
         return False  # conditions without a confirmed subject never trigger advice
-    clinical = status_codes(obj(resource, "clinicalStatus"))
+    clinical = status_codes(resource.clinicalStatus)
     if clinical:
         if not clinical & ACTIVE:
             return False
-    elif any(key.startswith("abatement") for key in resource):
+    elif _abated(resource):
         return False  # no status, but it has ended
     # No clinicalStatus at all (allowed in R4 outside the problem list, e.g. an encounter
     # diagnosis): counted as current, since missing a documented red flag is the worse error.
-    return not status_codes(obj(resource, "verificationStatus")) & EXCLUDED_VERIFICATION
+    return not status_codes(resource.verificationStatus) & EXCLUDED_VERIFICATION
 
 
-def _latest_date(resource: dict) -> When | None:
+def _latest_date(resource: Resource) -> When | None:
     """The latest of when it began and when it was recorded: how recent the record is."""
     candidates = (
-        resource.get("onsetDateTime"),
-        obj(resource, "onsetPeriod").get("start"),
-        resource.get("recordedDate"),
+        resource.onsetDateTime,
+        resource.onsetPeriod.start if resource.onsetPeriod else None,
+        resource.recordedDate,
     )
     parsed = [w for w in (parse_when(c) for c in candidates) if w is not None]
     return max(parsed) if parsed else None
 
 
-def _expired(resource: dict, months: int, now: datetime) -> bool:
+def _expired(resource: Resource, months: int, now: datetime) -> bool:
     """A time-limited condition recorded longer ago than its window; undated ones stand."""
     latest = _latest_date(resource)
     return latest is not None and latest.day < months_before(now, months)
 
 
 Concept = tuple[str | None, tuple[tuple[str, str, str | None], ...]]  # (text, codings)
-ConceptVerdict = tuple[str | None, tuple[tuple[tuple[str, str], str], ...]]  # label, matches
+ConceptVerdict = tuple[str | None, tuple[tuple[tuple[str, str], MatchedBy], ...]]  # label, matches
 
 
 def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
@@ -89,17 +94,17 @@ def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
     index = knowledge.condition_codes
     label = concept_text or next((d for _s, _c, d in coded if d), None)
     # The first coding that names a member decides how it matched; text comes last.
-    how_matched: dict[tuple[str, str], str] = {}
+    how_matched: dict[tuple[str, str], MatchedBy] = {}
     for system, raw_code, _display in coded:
         if not code_fits(raw_code):
             continue  # an over-long code cannot name anything: never looked up
         code = raw_code.upper().replace(".", "")
         if system in snomed:
             for vs_key, member in index.by_snomed(code):
-                how_matched.setdefault((vs_key, member.key), "snomed")
+                how_matched.setdefault((vs_key, member.key), MatchedBy.SNOMED)
         elif system in icd10:
             for vs_key, member in index.by_icd10(code):
-                how_matched.setdefault((vs_key, member.key), "icd10")
+                how_matched.setdefault((vs_key, member.key), MatchedBy.ICD10)
     # Text is the last resort, for codes the value sets do not list (e.g. another SNOMED CT
     # descendant): whole words of code.text and every coding display.
     names = [n for n in (concept_text, *(d for *_, d in coded)) if n and name_fits(n)]
@@ -112,10 +117,10 @@ def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
         # when a name matched, since only then can it change the answer.
         if by_text and not _NOT_THE_PATIENTS_CONDITION.any(words):
             for key in sorted(by_text, key=index.order.__getitem__):
-                how_matched.setdefault(key, "text")
+                how_matched.setdefault(key, MatchedBy.TEXT)
     # A broad name ("weakness") stands only when nothing narrower in its set matched.
     broad = knowledge.condition_fallbacks
-    for key in [k for k, how in how_matched.items() if how == "text" and k in broad]:
+    for key in [k for k, how in how_matched.items() if how is MatchedBy.TEXT and k in broad]:
         if any(other[0] == key[0] and other != key for other in how_matched):
             del how_matched[key]
     ordered = sorted(how_matched.items(), key=lambda item: index.order[item[0]])
@@ -123,10 +128,10 @@ def _judge_concept(concept: Concept, knowledge: Knowledge) -> ConceptVerdict:
 
 
 def read_conditions(
-    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, now: datetime | None = None
+    items: Iterable[Entry], knowledge: Knowledge, subject: SubjectCheck, now: datetime
 ) -> tuple[ConditionMatch, ...]:
-    """Active conditions matched to value set members; with `now`, time-limited members
-    (knowledge `valid_months`) recorded longer ago than their window are left out."""
+    """Active conditions matched to value set members; time-limited members (knowledge
+    `valid_months`) recorded longer ago than their window are left out."""
     index = knowledge.condition_codes
     validity = knowledge.condition_validity
     # Charts repeat the same few concepts (and a hostile body the same text thousands of
@@ -135,35 +140,30 @@ def read_conditions(
     found: list[ConditionMatch] = []
     for entry in items:
         resource = entry.resource
-        if resource.get("resourceType") != "Condition":
+        if resource is None or resource.resourceType != "Condition" or not _usable(resource, subject):
             continue
-        try:
-            if not _usable(resource, subject):
+        code = resource.code
+        concept: Concept = (code.text if code else None, tuple(codings(code)))
+        verdict = verdicts.get(concept)
+        if verdict is None:
+            verdict = verdicts[concept] = _judge_concept(concept, knowledge)
+        label, matches = verdict
+        if not matches:
+            continue
+        onset = parse_when(resource.onsetDateTime)
+        reference = resource.ref
+        for (vs_key, member_key), how in matches:
+            key = (vs_key, member_key)
+            if key in validity and _expired(resource, validity[key], now):
                 continue
-            code = obj(resource, "code")
-            concept: Concept = (text(code, "text"), tuple(codings(code)))
-            verdict = verdicts.get(concept)
-            if verdict is None:
-                verdict = verdicts[concept] = _judge_concept(concept, knowledge)
-            label, matches = verdict
-            if not matches:
-                continue
-            onset = parse_when(resource.get("onsetDateTime"))
-            reference = reference_id(resource)
-            for (vs_key, member_key), how in matches:
-                key = (vs_key, member_key)
-                if now is not None and key in validity and _expired(resource, validity[key], now):
-                    continue
-                found.append(
-                    ConditionMatch(
-                        value_set=vs_key,
-                        member=member_key,
-                        display=label or index.displays[key],
-                        matched_by=how,
-                        reference=reference,
-                        onset=onset,
-                    )
+            found.append(
+                ConditionMatch(
+                    value_set=vs_key,
+                    member=member_key,
+                    display=label or index.displays[key],
+                    matched_by=how,
+                    reference=reference,
+                    onset=onset,
                 )
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            continue
+            )
     return tuple(found)

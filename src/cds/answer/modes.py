@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cds.cards.catalog import CardCatalog, load_catalog
 from cds.config import ConfigError, Settings
 from cds.engine.model import Finding
+from cds.knowledge import Knowledge
 
 ACTIVE, SILENT, OFF = "active", "silent", "off"
 
@@ -41,9 +41,9 @@ def topic_modes(settings: Settings) -> TopicModes:
     return TopicModes(settings.topic_modes)
 
 
-def check_topic_modes(settings: Settings, catalog: CardCatalog | None = None) -> None:
+def check_topic_modes(settings: Settings, knowledge: Knowledge) -> None:
     """Start-up check: every topic code named in `topic_modes` is one the service can produce."""
-    known = (catalog or load_catalog()).topics
+    known = knowledge.topics
     unknown = sorted(code for code in settings.topic_modes if code not in known)
     if unknown:
         raise ConfigError(

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 PURGE_EVERY_S = 60.0
 
 
-class ReplayRecord:
+class JtiRecord:
     """Implements cds.trust.replay_guard.ReplayGuard on the shared database.
 
     The database decides: an INSERT on the primary key succeeds for exactly one of any number

@@ -1,0 +1,195 @@
+"""The one reading of a call's chart: every prefetch value decoded once, every resource read
+once, by the reader for its type, into the typed facts the engine decides on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from cds.knowledge import Knowledge
+from cds.reader.codes import NotThisPatient, SubjectCheck
+from cds.reader.conditions import read_conditions
+from cds.reader.dates import When, as_utc, parse_when
+from cds.reader.facts import Chart, KeyProblem, KeyState, PatientRecord, UnreadableRecord
+from cds.reader.fhir import Decoded, Entry, Resource, Unreadable, decode
+from cds.reader.medications import RECORD_TYPES, medication_index, read_medications
+from cds.reader.orders import read_draft_orders
+from cds.reader.results import effective_time, read_results
+
+
+def entries_of(resource: Resource | None) -> Iterable[Entry]:
+    """The resources of one prefetch value: a Bundle's entries, or the resource itself."""
+    if resource is None:
+        return ()
+    if resource.resourceType == "Bundle":
+        return resource.entry
+    return (Entry(resource=resource),)
+
+
+def completeness(key: str, resource: Resource | None) -> KeyState | None:
+    """Why a prefetched Bundle is only part of the answer, or None when it says it is whole.
+
+    A searchset that carries a `next` link, or a `total` larger than the matches it holds, is
+    one page of a longer list: judged like a fetch that could not get every page. A
+    newest-first page says how far back it reaches (`oldest`)."""
+    if resource is None or resource.resourceType != "Bundle":
+        return None
+    has_next = next_link(resource) is not None
+    total = resource.total
+    if total is None and not has_next:
+        return None  # nothing says it is partial: the entries need not be counted
+    # `total` counts matches only; resources brought in by _include are not part of it.
+    matches = sum(1 for e in resource.entry if e.search is None or e.search.mode != "include")
+    if total is not None and total > matches:
+        detail = f"the EHR sent {matches} of {total} entries"
+    elif has_next:
+        detail = f"the EHR sent one page ({matches} entries) and did not follow the next link"
+    else:
+        return None
+    return KeyState(key, KeyProblem.PARTIAL, detail, _oldest(resource.entry))
+
+
+def next_link(bundle: Resource) -> str | None:
+    return next((link.url for link in bundle.link if link.relation == "next" and link.url), None)
+
+
+def _oldest(entries: Iterable[Entry]) -> When | None:
+    times = [
+        when
+        for e in entries
+        if e.resource is not None
+        and e.resource.resourceType == "Observation"
+        and (when := effective_time(e.resource)) is not None
+    ]
+    return min(times) if times else None
+
+
+def decode_prefetch(values: Mapping[str, Any]) -> dict[str, Decoded]:
+    """Every prefetch value decoded (raw JSON, parsed JSON or already decoded)."""
+    return {key: value if isinstance(value, Decoded) else decode(value) for key, value in values.items()}
+
+
+class _Grouped:
+    """All prefetch entries in one pass, grouped by resource type; a resource found in two
+    prefetch values counts once. Statements and requests share a group to keep their order."""
+
+    def __init__(self, values: Mapping[str, Decoded], draft_orders: Decoded | None) -> None:
+        self.observations: list[Entry] = []
+        self.medication_records: list[Entry] = []
+        self.medications: list[Entry] = []
+        self.conditions: list[Entry] = []
+        self.patients: list[Entry] = []
+        self.unreadable: list[Unreadable] = []
+        groups = {
+            "Observation": self.observations,
+            "Medication": self.medications,
+            "Condition": self.conditions,
+            "Patient": self.patients,
+            **dict.fromkeys(RECORD_TYPES, self.medication_records),
+        }
+        seen: set[tuple[str, str]] = set()
+        for decoded in values.values():
+            self.unreadable.extend(decoded.unreadable)
+            for entry in entries_of(decoded.resource):
+                resource = entry.resource
+                if resource is None:
+                    continue
+                group = groups.get(resource.resourceType)
+                if group is None:
+                    continue
+                if resource.id is not None:
+                    marker = (resource.resourceType, resource.id)
+                    if marker in seen:
+                        continue
+                    seen.add(marker)
+                group.append(entry)
+        if draft_orders is not None:  # its Patient and Medication resources; its orders are not the chart's
+            for entry in entries_of(draft_orders.resource):
+                resource = entry.resource
+                if resource is not None and resource.resourceType == "Patient":
+                    self.patients.append(entry)
+                elif resource is not None and resource.resourceType == "Medication":
+                    self.medications.append(entry)
+
+
+def _patient(entries: list[Entry], patient_id: str) -> tuple[PatientRecord | None, frozenset[str]]:
+    aliases = set()
+    found = None
+    for entry in entries:
+        resource = entry.resource
+        if resource is not None and resource.id == patient_id:
+            if found is None:
+                deceased = resource.deceasedBoolean is True or bool(
+                    resource.deceasedDateTime and resource.deceasedDateTime.strip()
+                )
+                found = (resource.birthDate, deceased)
+            if entry.fullUrl:
+                aliases.add(entry.fullUrl)
+    if found is None:
+        return None, frozenset(aliases)
+    return PatientRecord(patient_id, found[0], found[1], frozenset(aliases)), frozenset(aliases)
+
+
+def _key_states(values: Mapping[str, Decoded], given: Mapping[str, KeyState]) -> dict[str, KeyState]:
+    states = dict(given)
+    for key, decoded in values.items():
+        if key in states:
+            continue
+        if decoded.problem is not None:
+            states[key] = KeyState(key, KeyProblem.NOT_FHIR, decoded.problem)
+        elif (partial := completeness(key, decoded.resource)) is not None:
+            states[key] = partial
+    return states
+
+
+def _unreadable_records(items: Iterable[Unreadable], subject: SubjectCheck) -> tuple[UnreadableRecord, ...]:
+    """Medicines and conditions the decoder could not read that may be this patient's."""
+    return tuple(
+        UnreadableRecord(item.ref, item.reason)
+        for item in items
+        if item.resource_type in (*RECORD_TYPES, "Condition")
+        and subject.reference_verdict(item.subject) is not NotThisPatient.OTHER_PATIENT
+    )
+
+
+def read_chart(
+    values: Mapping[str, Any],
+    patient_id: str,
+    now: datetime,
+    knowledge: Knowledge,
+    key_states: Mapping[str, KeyState] | None = None,
+    draft_orders: Any = None,
+    selections: Sequence[str] | None = None,
+) -> Chart:
+    """The typed facts of one patient's prefetch. `values` by prefetch key (raw or parsed
+    JSON, None, or decoded); `key_states`: keys already known to be missing or partial.
+    Given `draft_orders` (order-select, order-sign), the orders being placed are read too;
+    `selections` None judges every one of them."""
+    now = as_utc(now)
+    decoded = decode_prefetch(values)
+    drafts = None if draft_orders is None else decode_prefetch({"draftOrders": draft_orders})["draftOrders"]
+    grouped = _Grouped(decoded, drafts)
+    patient, aliases = _patient(grouped.patients, patient_id)
+    subject = SubjectCheck(patient_id, aliases)
+    reading = read_results(grouped.observations, grouped.unreadable, knowledge, subject, now.date())
+    index = medication_index(grouped.medications)
+    medications = read_medications(grouped.medication_records, index, knowledge, subject, now)
+    orders = None
+    if drafts is not None:
+        orders = read_draft_orders(drafts, selections, knowledge, subject, index, now)
+    return Chart(
+        patient_id=patient_id,
+        patient=patient,
+        results=reading.results,
+        other_results=reading.other,
+        set_aside=reading.set_aside,
+        medications=medications,
+        conditions=read_conditions(grouped.conditions, knowledge, subject, now),
+        key_states=_key_states(decoded, key_states or {}),
+        unreadable=_unreadable_records(grouped.unreadable, subject),
+        orders=orders,
+    )
+
+
+__all__ = ["completeness", "decode_prefetch", "entries_of", "next_link", "parse_when", "read_chart"]
