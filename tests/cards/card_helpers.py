@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds.cards import CardContext, ChartFacts, load_catalog
+from cds.cards import CardContext, render_cards
+from cds.engine.assess import in_card_order
 from cds.engine.model import (
     Cause,
     DataGap,
@@ -20,6 +22,7 @@ from cds.engine.model import (
 )
 from cds.knowledge import load_knowledge
 from cds.schemas import validator_for
+from cds.services.response import to_json
 
 HOOK_INSTANCE = "8f4d2c1e-3b5a-4e6f-9a7b-0c1d2e3f4a5b"
 BASE = "https://cds.example.org"
@@ -42,6 +45,15 @@ def b12_evidence(**changes: Any) -> Evidence:
         "reference": "Observation/b12",
     }
     values.update(changes)
+    # The typed parts the engine gives every Evidence, made out here from the words a test wrote.
+    reported = re.match(r"\s*[<>]=?\s*(\d+(?:\.\d+)?)\s*(\S*)$", values["reported"]) or re.match(
+        r"\s*(\d+(?:\.\d+)?)\s*(\S*)$", values["reported"]
+    )
+    values.setdefault("derived", not values["loinc"])
+    if reported is not None and not values["derived"]:
+        values.setdefault("reported_value", float(reported.group(1)))
+        values.setdefault("reported_unit", reported.group(2))
+    values.setdefault("cutoff_figures", tuple(re.findall(r"\d+(?:\.\d+)?", values["cutoff"])))
     return Evidence(**values)
 
 
@@ -94,17 +106,14 @@ def one_of_each_topic() -> list[Finding]:
     return findings
 
 
-def context(chart: ChartFacts | None = None, hook_instance: str = HOOK_INSTANCE) -> CardContext:
-    return CardContext(
-        hook_instance=hook_instance,
-        patient_id="p1",
-        base_url=BASE,
-        catalog=load_catalog(),
-        notes=KNOWLEDGE.notes,
-        note_priority=KNOWLEDGE.note_priority,
-        sources=KNOWLEDGE.sources,
-        chart=chart or ChartFacts(),
-    )
+def context(hook_instance: str = HOOK_INSTANCE) -> CardContext:
+    return CardContext(hook_instance=hook_instance, patient_id="p1", base_url=BASE, knowledge=KNOWLEDGE)
+
+
+def build_cards(findings: list[Finding], ctx: CardContext) -> list[dict[str, Any]]:
+    """The cards of these findings as JSON, in the order the engine hands findings over (one
+    per topic, most severe first: the engine's last step)."""
+    return [to_json(card) for card in render_cards(in_card_order(findings), ctx)]
 
 
 def assert_valid_response(response: dict[str, Any]) -> None:

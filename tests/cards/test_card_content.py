@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from cds.cards import build_cards, load_catalog
 from cds.cards.summary import shown_number
 from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
 from tests.cards.card_helpers import (
@@ -17,6 +16,7 @@ from tests.cards.card_helpers import (
     MMA,
     assert_valid_response,
     b12_evidence,
+    build_cards,
     context,
     deficiency,
     empty_values,
@@ -72,7 +72,7 @@ def test_summary_stays_short_with_long_inputs(topic: Topic) -> None:
 
 def test_source_and_links_are_absolute_and_point_at_the_topic_docs() -> None:
     [card] = build_cards([deficiency()], context())
-    catalog = load_catalog()
+    catalog = KNOWLEDGE
     assert card["source"] == {
         "label": "myelin-cds",
         "url": f"{BASE}/docs/topics/b12-deficiency",
@@ -163,7 +163,7 @@ def test_one_card_per_topic_even_if_the_engine_repeats_one() -> None:
 
 def test_unknown_topic_data_would_fail_loading_not_calls() -> None:
     # Every public topic has card data, so no call can meet a topic without override reasons.
-    catalog = load_catalog()
+    catalog = KNOWLEDGE
     assert all(catalog.topic(t.value).override_reasons for t in Topic)
     assert all(catalog.topic(t.value).advice for t in Topic)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds.cards import build_cards, load_catalog
 from cds.engine.model import Cause, Topic
-from tests.cards.card_helpers import KNOWLEDGE, b12_evidence, context, deficiency
+from tests.cards.card_helpers import KNOWLEDGE, b12_evidence, build_cards, context, deficiency
 
 
 def test_every_source_and_cut_off_named_by_card_data_exists() -> None:
-    catalog = load_catalog()
+    catalog = KNOWLEDGE
     for info in catalog.topics.values():
         assert set(info.sources) <= set(KNOWLEDGE.sources), info.code
         assert set(info.cutoffs) <= set(KNOWLEDGE.cutoff_info), info.code
@@ -22,7 +21,7 @@ def test_every_source_and_cut_off_named_by_card_data_exists() -> None:
 
 
 def test_topic_data_covers_exactly_the_public_topics() -> None:
-    assert set(load_catalog().topics) == {t.value for t in Topic}
+    assert set(KNOWLEDGE.topics) == {t.value for t in Topic}
 
 
 @settings(max_examples=60, deadline=None)

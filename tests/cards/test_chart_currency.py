@@ -1,4 +1,4 @@
-"""The cards' own look at the medication list treats an ended "active" record as history."""
+"""The safety check's look at the medication list treats an ended "active" record as history."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ from typing import Any
 
 import pytest
 
-from cds.cards import chart_facts
-from cds.cards.chart import takes_any
-from cds.knowledge import load_knowledge
+from cds.engine.guard import already_taking_b12
+from tests.engine.guard_helpers import KNOWLEDGE, facts_of
 
 NOW = datetime(2026, 10, 15, 9, 30, tzinfo=UTC)
-GUARD = {"textPatterns": ["cyanocobalamin"]}
-KNOWLEDGE = load_knowledge()
 
 
 def _record(kind: str, **dates: Any) -> dict[str, Any]:
@@ -30,7 +27,7 @@ def _record(kind: str, **dates: Any) -> dict[str, Any]:
 def _taking(resource: dict[str, Any]) -> bool:
     key = "medicationRequests" if resource["resourceType"] == "MedicationRequest" else "medicationStatements"
     bundle = {"resourceType": "Bundle", "entry": [{"resource": resource}]}
-    return takes_any(chart_facts({key: bundle}, "p1", NOW, KNOWLEDGE), GUARD)
+    return already_taking_b12(facts_of({key: bundle}, NOW), KNOWLEDGE)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +51,7 @@ def _taking(resource: dict[str, Any]) -> bool:
             True,  # the dates disagree: still counted, so nothing is offered
         ),
         (_record("MedicationStatement", effectivePeriod={"end": "garbage"}), True),
+        # a record that cannot be read but whose name says B12 still counts
         (_record("MedicationStatement", dosage="not a list"), True),
     ],
 )

@@ -1,4 +1,4 @@
-"""The cards' own "already taking B12" check reads product codes and Medication resources."""
+"""The safety check's "already taking B12" reads product codes and Medication resources."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from cds.cards import build_cards, chart_facts
 from cds.knowledge import MAX_CODE_LENGTH
-from tests.cards.card_helpers import KNOWLEDGE, context, deficiency
+from cds.reader import read_chart
+from tests.cards.card_helpers import KNOWLEDGE, build_cards, context, deficiency
+from tests.engine.guard_helpers import guarded
 
 NOW = datetime(2026, 10, 15, 9, 30, tzinfo=UTC)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -57,8 +58,13 @@ def _chart(shape: str, concept: dict[str, Any], kind: str = "MedicationStatement
 
 
 def _offered(data: dict[str, Any]) -> bool:
-    [card] = build_cards([deficiency()], context(chart_facts(data, "p1", NOW, KNOWLEDGE)))
+    [card] = build_cards(guarded([deficiency()], data, NOW), context())
     return len(card.get("suggestions", ())) == 3
+
+
+def _classes(data: dict[str, Any]) -> set[str]:
+    chart = read_chart(data, "p1", NOW, KNOWLEDGE)
+    return {key for record in chart.medications for key, _how in record.classes}
 
 
 SHAPES = ["inline", "contained", "ingredient", "bundled", "full-url", "absolute"]
@@ -76,10 +82,9 @@ SHAPES = ["inline", "contained", "ingredient", "bundled", "full-url", "absolute"
 )
 def test_b12_product_on_the_chart_stops_treatment_options(shape, kind, code, name) -> None:
     data = _chart(shape, _concept(code, name), kind)
-    facts = chart_facts(data, "p1", NOW, KNOWLEDGE)
     assert not _offered(data)
     if code:
-        assert "b12-therapy" in facts.medication_classes
+        assert "b12-therapy" in _classes(data)
 
 
 @pytest.mark.parametrize(
@@ -108,5 +113,5 @@ def test_an_ended_b12_product_does_not_stop_treatment() -> None:
 
 
 def test_code_lookup_uses_the_knowledge_product_map() -> None:
-    facts = chart_facts(_chart("inline", _concept(METFORMIN_TABLET)), "p1", NOW, KNOWLEDGE)
-    assert facts.medication_classes == frozenset(KNOWLEDGE.medication_codes[METFORMIN_TABLET])
+    classes = _classes(_chart("inline", _concept(METFORMIN_TABLET)))
+    assert classes == set(KNOWLEDGE.medication_codes[METFORMIN_TABLET])

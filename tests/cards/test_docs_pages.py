@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from cds.cards import CardContext, build_cards, load_catalog
+from cds.cards import CardContext
 from cds.config import load_settings
 from cds.engine.model import Topic
 from cds.http.app import create_app
-from tests.cards.card_helpers import KNOWLEDGE, one_of_each_topic
+from tests.cards.card_helpers import KNOWLEDGE, build_cards, one_of_each_topic
 
 
 @pytest.mark.parametrize("topic", list(Topic))
@@ -20,7 +20,7 @@ def test_every_topic_has_a_page(client: FlaskClient, topic: Topic) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    assert load_catalog().topic(topic.value).display in page
+    assert KNOWLEDGE.topic(topic.value).display in page
     assert "<script" not in page
 
 
@@ -55,14 +55,7 @@ def test_unknown_pages_are_a_clear_404(client: FlaskClient, path: str) -> None:
 
 
 def test_every_card_link_resolves_on_the_service(client: FlaskClient) -> None:
-    ctx = CardContext(
-        hook_instance="4c7f6a52-9d0e-4b1e-8f3a-2d5c6b7a8e9f",
-        patient_id="p1",
-        base_url="http://localhost",
-        catalog=load_catalog(),
-        notes=KNOWLEDGE.notes,
-        sources=KNOWLEDGE.sources,
-    )
+    ctx = CardContext("4c7f6a52-9d0e-4b1e-8f3a-2d5c6b7a8e9f", "p1", "http://localhost", KNOWLEDGE)
     cards = build_cards(one_of_each_topic(), ctx)
     urls = {c["source"]["url"] for c in cards} | {link["url"] for c in cards for link in c["links"]}
     local = [u for u in urls if u.startswith("http://localhost/")]

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds.cards import ChartFacts, build_cards, chart_facts
-from cds.engine.facts import build_facts
+from cds.engine.guard import recent_loincs
 from cds.engine.model import Finding, Severity, Topic, TreatmentOption
 from tests.cards.card_helpers import (
     FOLATE,
@@ -16,10 +15,12 @@ from tests.cards.card_helpers import (
     KNOWLEDGE,
     MMA,
     assert_valid_response,
+    build_cards,
     context,
     deficiency,
     validate_fhir,
 )
+from tests.engine.guard_helpers import facts_of, guarded
 
 NOW = datetime(2026, 10, 15, 9, 30, tzinfo=UTC)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -29,6 +30,19 @@ SNOMED = "http://snomed.info/sct"
 
 def _resources(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [a["resource"] for s in card.get("suggestions", ()) for a in s["actions"]]
+
+
+def _with_recent_mma(finding: Finding) -> list[Finding]:
+    """The finding as the safety check leaves it on a chart with a recent MMA result."""
+    mma = {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "13964-2"}]},
+        "effectiveDateTime": "2026-09-01",
+        "valueQuantity": {"value": 0.2, "unit": "umol/L"},
+    }
+    return guarded([finding], {"observations": {"resourceType": "Bundle", "entry": [{"resource": mma}]}}, NOW)
 
 
 def test_treatment_options_are_draft_medication_requests_choose_one() -> None:
@@ -136,14 +150,14 @@ def test_no_suggestion_for_a_test_with_a_recent_result() -> None:
         title="B12 indeterminate",
         tests=(MMA, HOMOCYSTEINE),
     )
-    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    [card] = build_cards(_with_recent_mma(finding), context())
     assert [r["code"]["coding"][0]["code"] for r in _resources(card)] == ["13965-9"]
     assert "Methylmalonic acid was not suggested: the chart has a recent result" in card["detail"]
 
 
 def test_no_suggestions_at_all_when_every_test_has_a_recent_result() -> None:
     finding = Finding(topic=Topic.B12_INDETERMINATE, severity=Severity.WARNING, title="x", tests=(MMA,))
-    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    [card] = build_cards(_with_recent_mma(finding), context())
     assert "suggestions" not in card and "selectionBehavior" not in card
     assert_valid_response({"cards": [card]})
 
@@ -157,9 +171,10 @@ def _statement(concept: dict[str, Any], status: str = "active", patient: str = "
     }
 
 
-def _facts(*statements: dict[str, Any]) -> ChartFacts:
+def _on_chart(*statements: dict[str, Any]) -> list[Finding]:
+    """A deficiency finding as the safety check leaves it on a chart with these statements."""
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": s} for s in statements]}
-    return chart_facts({"medicationStatements": bundle}, "p1", NOW, KNOWLEDGE)
+    return guarded([deficiency()], {"medicationStatements": bundle}, NOW)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +187,7 @@ def _facts(*statements: dict[str, Any]) -> ChartFacts:
     ],
 )
 def test_no_treatment_offered_to_a_patient_already_on_b12(concept: dict[str, Any]) -> None:
-    [card] = build_cards([deficiency()], context(_facts(_statement(concept))))
+    [card] = build_cards(_on_chart(_statement(concept)), context())
     assert "suggestions" not in card and "selectionBehavior" not in card
     assert "already contains vitamin B12" in card["detail"]
 
@@ -187,13 +202,13 @@ def test_no_treatment_offered_to_a_patient_already_on_b12(concept: dict[str, Any
     ],
 )
 def test_treatment_still_offered_when_b12_is_not_currently_taken(statement: dict[str, Any]) -> None:
-    [card] = build_cards([deficiency()], context(_facts(statement)))
+    [card] = build_cards(_on_chart(statement), context())
     assert len(card["suggestions"]) == 3
 
 
 def test_treatment_options_only_on_a_confirmed_deficiency() -> None:
     finding = deficiency(topic=Topic.B12_INDETERMINATE, title="B12 indeterminate")
-    [card] = build_cards([finding], context())
+    [card] = build_cards(guarded([finding], {}, NOW), context())
     assert "suggestions" not in card
 
 
@@ -202,7 +217,7 @@ def test_unknown_treatment_key_is_left_out() -> None:
         TreatmentOption("b12-nasal-spray", recommended=True),
         TreatmentOption("b12-oral", recommended=False),
     )
-    [card] = build_cards([deficiency(treatments=options)], context())
+    [card] = build_cards(guarded([deficiency(treatments=options)], {}, NOW), context())
     assert [s["label"] for s in card["suggestions"]] == ["Oral cyanocobalamin 1000 micrograms daily"]
 
 
@@ -230,13 +245,9 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
 
 
 def _recent(*observations: dict[str, Any]) -> frozenset[str]:
-    """The recent tests as the chart check reads them on its own and as the engine's single
-    pass over the results gives them to the cards: the two must agree on every case."""
+    """The tests the safety check counts as having a recent result on this chart."""
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": o} for o in observations]}
-    on_its_own = chart_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
-    from_engine = build_facts({"observations": bundle}, "p1", NOW, KNOWLEDGE).recent_loincs
-    assert from_engine == on_its_own
-    return on_its_own
+    return recent_loincs(facts_of({"observations": bundle}, NOW), KNOWLEDGE)
 
 
 def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None:
@@ -279,7 +290,7 @@ def test_summary_and_advice_name_only_the_tests_still_suggested() -> None:
         title="Twitching: tests to complete the work-up",
         tests=(MMA, HOMOCYSTEINE),
     )
-    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    [card] = build_cards(_with_recent_mma(finding), context())
     assert card["summary"] == "Twitching: tests to complete the work-up (Homocysteine)"
     assert "Order Methylmalonic acid" not in card["detail"]
     assert "Order Homocysteine" in card["detail"]
@@ -292,7 +303,7 @@ def test_a_card_never_refers_to_tests_it_does_not_carry() -> None:
         title="Twitching: tests to complete the work-up",
         tests=(MMA,),
     )
-    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    [card] = build_cards(_with_recent_mma(finding), context())
     assert "suggestions" not in card
     assert "below" not in card["detail"]
     assert "Methylmalonic acid was not suggested" in card["detail"]
@@ -307,5 +318,5 @@ def test_no_order_promised_when_every_test_was_dropped() -> None:
         title="B12 test recommended",
         tests=(MMA,),
     )
-    [card] = build_cards([finding], context(ChartFacts(recent_loincs=frozenset({"13964-2"}))))
+    [card] = build_cards(_with_recent_mma(finding), context())
     assert card["summary"] == "B12 test recommended"

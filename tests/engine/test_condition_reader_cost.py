@@ -8,9 +8,10 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cds.engine import conditions
-from cds.engine.fhirjson import SubjectCheck, entries
 from cds.knowledge import word_form
+from cds.reader import conditions, decode
+from cds.reader.chart import entries_of
+from cds.reader.codes import SubjectCheck
 from tests.engine.engine_fhir import KNOWLEDGE, NOW, PID, bundle, cond
 
 SUBJECT = SubjectCheck(PID, frozenset())
@@ -39,7 +40,8 @@ def _read(resources: list[dict], monkeypatch) -> tuple[tuple, int]:
         return judge(*args)
 
     monkeypatch.setattr(conditions, "_judge_concept", counting)
-    found = conditions.read_conditions(entries(bundle(*resources)), KNOWLEDGE, SUBJECT, NOW)
+    entries = entries_of(decode(bundle(*resources)).resource)
+    found = conditions.read_conditions(entries, KNOWLEDGE, SUBJECT, NOW)
     return found, calls
 
 

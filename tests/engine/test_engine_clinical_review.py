@@ -61,7 +61,9 @@ def test_new_visual_symptom_is_a_red_flag(code):
         ("19123-9", 1.6, "mg/dL", [("hypomagnesemia", "warning")]),
         ("19123-9", 1.2, "mg/dL", [("hypomagnesemia", "warning")]),  # on the severe cut-off
         ("19123-9", 1.1, "mg/dL", [("hypomagnesemia", "critical")]),
-        ("29265-6", 7.6, "mg/dL", [("hypocalcemia", "warning")]),  # on the 1.90 mmol/L cut-off
+        # 1.90 mmol/L, stated to three figures, is 7.62 mg/dL: 7.6 mg/dL (1.896 mmol/L) is below it
+        ("29265-6", 7.6, "mg/dL", [("hypocalcemia", "critical")]),
+        ("29265-6", 7.7, "mg/dL", [("hypocalcemia", "warning")]),
         ("29265-6", 7.5, "mg/dL", [("hypocalcemia", "critical")]),
         ("29265-6", 8.5, "mg/dL", []),
         ("14685-2", 133, "pmol/L", [("b12-indeterminate", "info")]),  # 180 ng/L = 133 pmol/L

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.cards import build_cards
-from tests.cards.card_helpers import context
+from tests.cards.card_helpers import build_cards, context
 from tests.engine.engine_fhir import chart, cond, finding, obs, run
 
 B12 = "2132-9"

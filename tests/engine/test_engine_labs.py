@@ -7,8 +7,11 @@ import math
 import pytest
 
 from cds.engine.compare import above, below
-from cds.engine.dates import months_before, parse_when
+from cds.reader import LabResult
+from cds.reader.dates import months_before, parse_when
 from tests.engine.engine_fhir import KNOWLEDGE, NOW, PID, bundle, chart, obs, run
+
+WHEN = parse_when("2026-10-01")
 
 
 @pytest.mark.parametrize(
@@ -65,19 +68,19 @@ def test_ucum_code_is_used_when_the_display_unit_is_missing():
 def test_unknown_or_conflicting_units_are_set_aside_never_guessed(unit, code, reason_part):
     facts = run(chart([obs("2132-9", 120, unit, code=code, ident="b")])).facts
     assert facts.latest("b12_total") is None
-    assert [s.item for s in facts.set_aside] == ["Observation/b (Vitamin B12)"]
+    assert [(s.reference, s.analyte) for s in facts.set_aside] == [("Observation/b", "b12_total")]
     assert reason_part in facts.set_aside[0].reason
 
 
 @pytest.mark.parametrize(
     ("value", "reason_part"),
     [
-        ("150", "not a finite number"),
+        ("150", "field 'valueQuantity.value': expected a number, got text"),
         (float("nan"), "not a finite number"),
         (float("inf"), "finite"),
-        (True, "not a finite number"),
+        (True, "field 'valueQuantity.value': expected a number, got true or false"),
         (-3, "negative"),
-        (10**400, "finite"),
+        (10**400, "field 'valueQuantity.value': number out of range"),
     ],
 )
 def test_values_that_are_not_finite_numbers_are_set_aside(value, reason_part):
@@ -163,8 +166,11 @@ def test_other_patients_data_never_produces_a_finding():
     ],
 )
 def test_comparators_are_honoured(comparator, value, cutoff, is_below, is_above):
-    assert below(value, comparator, cutoff) is is_below
-    assert above(value, comparator, cutoff) is is_above
+    key = {180: "b12_total_deficient", 1000: "b12_elevated"}[cutoff]
+    result = LabResult("b12_total", "2132-9", "Observation/1", "final", WHEN, value, "ng/L", value, "ng/L",
+                       1.0, comparator)  # fmt: skip
+    assert below(result, key, KNOWLEDGE) is is_below
+    assert above(result, key, KNOWLEDGE) is is_above
 
 
 def test_most_recent_result_wins_and_same_day_ties_are_deterministic():
@@ -251,8 +257,9 @@ def test_duplicate_resource_in_two_bundles_counts_once():
     assert len(run(resources).facts.labs["b12_total"]) == 1
 
 
-def test_bundle_entries_are_entry_tuples_with_resource_and_full_url():
-    from cds.engine.fhirjson import Entry, entries
+def test_bundle_entries_keep_their_full_url_and_a_malformed_entry_is_named():
+    from cds.reader import decode
+    from cds.reader.chart import entries_of
 
     first = {"resourceType": "Observation", "id": "a"}
     second = {"resourceType": "Observation", "id": "b"}
@@ -260,7 +267,9 @@ def test_bundle_entries_are_entry_tuples_with_resource_and_full_url():
         "resourceType": "Bundle",
         "entry": [{"resource": first, "fullUrl": "urn:uuid:1"}, {"resource": second, "fullUrl": 7}],
     }
-    found = list(entries(payload))
-    assert found == [Entry(first, "urn:uuid:1"), Entry(second, None)]
-    assert all(type(item) is Entry for item in found)
-    assert found[0].resource is first and found[0].full_url == "urn:uuid:1"
+    decoded = decode(payload)
+    [entry] = entries_of(decoded.resource)
+    assert entry.fullUrl == "urn:uuid:1" and entry.resource is not None and entry.resource.id == "a"
+    [unreadable] = decoded.unreadable
+    assert (unreadable.resource_type, unreadable.ident) == ("Observation", "b")
+    assert unreadable.reason == "field 'fullUrl': expected text, got a whole number"

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from cds.engine.dates import duration_words
+from cds.reader.dates import duration_words
 from tests.engine.engine_fhir import chart, finding, med, obs, run
 
 

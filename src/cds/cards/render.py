@@ -48,17 +48,17 @@ def _source(topic: TopicInfo, ctx: CardContext) -> Source:
 
 
 def _links(finding: Finding, topic: TopicInfo, ctx: CardContext) -> tuple[Link, ...]:
-    links = [Link(f"Rule: {topic.display}", ctx.topic_url(topic.code))]
+    links = [Link(f"Rule: {topic.display}", ctx.topic_url(topic.code), "absolute")]
     keys = dict.fromkeys([*finding.sources, *(e.source for e in finding.evidence if e.source)])
     for key in keys:
         source = ctx.knowledge.sources.get(key)
         if source is None:
             continue
         title = str(source.get("title") or key)
-        links.append(Link(truncate(f"Source: {title}", 100), ctx.source_url(key)))
+        links.append(Link(truncate(f"Source: {title}", 100), ctx.source_url(key), "absolute"))
         url = source.get("url")
         if isinstance(url, str) and url.startswith(("https://", "http://")):
-            links.append(Link(truncate(f"Read: {title}", 100), url))
+            links.append(Link(truncate(f"Read: {title}", 100), url, "absolute"))
     return tuple(links)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -50,13 +50,15 @@ def _suppress_covered(findings: list[Finding], hidden: Collection[str]) -> list[
     return [f for f in findings if _COVERED_BY_WORKUP.get(f.topic) not in requested]
 
 
-def _one_per_topic(findings: list[Finding]) -> list[Finding]:
+def in_card_order(findings: Iterable[Finding]) -> list[Finding]:
+    """At most one finding per topic (the first), the most severe first (stable otherwise)."""
     seen: set[Topic] = set()
     unique = []
     for finding in findings:
         if finding.topic not in seen:
             seen.add(finding.topic)
             unique.append(finding)
+    unique.sort(key=lambda f: SEVERITY_ORDER[f.severity])
     return unique
 
 
@@ -80,17 +82,16 @@ def assess_chart(
     findings = _suppress_covered(findings, hidden)
     findings = medication_record_gaps(findings, facts)
     findings = explain_repeats(findings, facts, knowledge)
-    findings = offer_each_test_once(finish(_one_per_topic(findings), facts, knowledge), hidden)
+    findings = offer_each_test_once(finish(findings, facts, knowledge), hidden)
     return Assessment(findings=tuple(guard(findings, facts, knowledge)), facts=facts)
 
 
 def finish(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
     """What every assessment does last: each finding names the prefetch parts that were not
-    available, cites no source written for older patients, and the most severe comes first."""
+    available, cites no source written for older patients; one per topic, most severe first."""
     missing = tuple(unavailable_gaps(facts))
     done = [for_age(replace(f, gaps=f.gaps + missing) if missing else f, facts, knowledge) for f in findings]
-    done.sort(key=lambda f: SEVERITY_ORDER[f.severity])
-    return done
+    return in_card_order(done)
 
 
 def key_states(unavailable: Mapping[str, str | KeyState] | None) -> dict[str, KeyState]:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Finding, Topic
 from cds.knowledge import Knowledge
-from cds.reader import MedicationRecord, MedicationState
+from cds.reader import MedicationState
 
 # Treatment choices belong to a confirmed deficiency only.
 TREATMENT_TOPICS = frozenset({Topic.B12_DEFICIENCY, Topic.FOLATE_WITHOUT_B12})
@@ -37,28 +37,30 @@ def recent_loincs(facts: PatientFacts, knowledge: Knowledge) -> frozenset[str]:
     return frozenset(found)
 
 
-def _holds_b12(record: MedicationRecord, knowledge: Knowledge) -> bool:
+def _holds_b12(codes: Iterable[tuple[str, str]], names: Iterable[str], knowledge: Knowledge) -> bool:
     """Whether a medicine matches treatments.json `alreadyTaking`: a class its RxNorm code
     maps to, an ATC prefix, an RxNorm code or a name pattern (erring towards silence)."""
     guard = knowledge.already_taking
     rxnorm, atc = knowledge.systems["rxnorm"], knowledge.systems["atc"]
     classes = set(guard.get("classes", ()))
     prefixes = tuple(guard.get("atcPrefixes", ()))
-    codes = set(guard.get("rxnorm", ()))
-    for system, code in record.codes:
+    listed = set(guard.get("rxnorm", ()))
+    for system, code in codes:
         mapped = knowledge.medication_codes.get(code, ()) if system in rxnorm else ()
-        if system in rxnorm and (code in codes or classes.intersection(mapped)):
+        if system in rxnorm and (code in listed or classes.intersection(mapped)):
             return True
         if system in atc and prefixes and code.upper().startswith(prefixes):
             return True
     patterns = [p.lower() for p in guard.get("textPatterns", ())]
-    return any(p in name for name in record.names for p in patterns)
+    return any(p in name for name in names for p in patterns)
 
 
 def already_taking_b12(facts: PatientFacts, knowledge: Knowledge) -> bool:
-    return any(
-        _holds_b12(r, knowledge) for r in facts.chart.medications if r.state in _MAYBE_TAKEN
-    )
+    """A current or possibly current medicine holds B12, or so might a record that could not
+    be read (whose names and codes say so)."""
+    records = (r for r in facts.chart.medications if r.state in _MAYBE_TAKEN)
+    unread = (r for r in facts.chart.unreadable if r.resource_type != "Condition")
+    return any(_holds_b12(r.codes, r.names, knowledge) for r in (*records, *unread))
 
 
 def guard(findings: Iterable[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:

@@ -30,17 +30,27 @@ def _ended_b12(facts: PatientFacts) -> list[DataGap]:
 
 
 def _unidentified(facts: PatientFacts) -> list[DataGap]:
+    gaps = []
     count = len(facts.unidentified_medications)
-    if not count:
-        return []
-    records = "record" if count == 1 else "records"
-    return [
-        DataGap(
-            "medications",
-            f"{count} current medication {records} could not be identified (code not known, no name): "
-            "check whether the patient already takes B12 before ordering",
+    if count:
+        records = "record" if count == 1 else "records"
+        gaps.append(
+            DataGap(
+                "medications",
+                f"{count} current medication {records} could not be identified (code not known, no name): "
+                "check whether the patient already takes B12 before ordering",
+            )
         )
-    ]
+    for record in facts.chart.unreadable:
+        if record.resource_type != "Condition":
+            gaps.append(
+                DataGap(
+                    record.reference,
+                    f"medication record could not be read ({record.reason}): check whether the patient "
+                    "already takes B12 before ordering",
+                )
+            )
+    return gaps
 
 
 def medication_record_gaps(findings: list[Finding], facts: PatientFacts) -> list[Finding]:

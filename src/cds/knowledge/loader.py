@@ -147,6 +147,7 @@ def _build_medications(raw: Mapping[str, Any]) -> dict[str, MedicationClass]:
             names=tuple(n.lower() for n in names),
             combination=combination_rule(item),
             ingredient_forms=tuple(word_form(i["name"]) for i in item["ingredients"]),
+            name_forms=tuple(word_form(n) for n in names),
         )
     return result
 

@@ -143,9 +143,10 @@ class MedicationClass:
     atc_prefixes: tuple[str, ...]
     names: tuple[str, ...]  # lower-case ingredient names, aliases and brands for text matching
     combination: CombinationRule | None = None  # when a combination product counts (by name)
-    # the ingredients' own names in word form (" omeprazole "): a medicine named for one of
-    # them is named properly, however its code was missed
+    # word forms (" omeprazole "): a medicine whose name begins with one of the class's names,
+    # or holds an ingredient's own name, is named properly, however its code was missed
     ingredient_forms: tuple[str, ...] = ()
+    name_forms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

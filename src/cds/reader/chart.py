@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from cds.knowledge import Knowledge
-from cds.reader.codes import NotThisPatient, SubjectCheck
+from cds.reader.codes import NotThisPatient, SubjectCheck, canonical_system
 from cds.reader.conditions import read_conditions
 from cds.reader.dates import When, as_utc, parse_when
 from cds.reader.facts import Chart, KeyProblem, KeyState, PatientRecord, UnreadableRecord
@@ -146,7 +146,13 @@ def _key_states(values: Mapping[str, Decoded], given: Mapping[str, KeyState]) ->
 def _unreadable_records(items: Iterable[Unreadable], subject: SubjectCheck) -> tuple[UnreadableRecord, ...]:
     """Medicines and conditions the decoder could not read that may be this patient's."""
     return tuple(
-        UnreadableRecord(item.ref, item.reason)
+        UnreadableRecord(
+            item.ref,
+            item.resource_type,
+            item.reason,
+            tuple((canonical_system(system), code.strip()) for system, code in item.codes),
+            tuple(name.lower() for name in item.names),
+        )
         for item in items
         if item.resource_type in (*RECORD_TYPES, "Condition")
         and subject.reference_verdict(item.subject) is not NotThisPatient.OTHER_PATIENT

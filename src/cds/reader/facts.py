@@ -201,10 +201,14 @@ class KeyState(Struct, frozen=True, gc=False):
 
 
 class UnreadableRecord(Struct, frozen=True, gc=False):
-    """A resource no reader could use at all, named with why (counted, never silently lost)."""
+    """A medicine or condition record no reader could use, named with why (counted, never
+    silently lost), with what could still be made out of it."""
 
     reference: str
+    resource_type: str
     reason: str
+    codes: tuple[tuple[str, str], ...] = ()  # (canonical system, code)
+    names: tuple[str, ...] = ()  # lower case
 
 
 class DraftOrders(Struct, frozen=True, gc=False):

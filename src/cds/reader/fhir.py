@@ -166,8 +166,9 @@ class Unreadable(Struct, frozen=True, gc=False):
     resource_type: str | None  # as its JSON names it, when it does
     ident: str | None
     reason: str  # "field 'valueQuantity.comparator': expected a string, got a list"
-    codes: tuple[tuple[str, str], ...] = ()  # (system, code) pairs of its `code`, where readable
+    codes: tuple[tuple[str, str], ...] = ()  # (system, code) pairs of what it is, where readable
     subject: str | None = None  # its subject reference, where readable
+    names: tuple[str, ...] = ()  # the names of what it is (a medicine's), where readable
 
     @property
     def ref(self) -> str:
@@ -274,26 +275,35 @@ def _unreadable(resource: Any, error: msgspec.ValidationError) -> Unreadable:
     if not isinstance(resource, dict):
         return Unreadable(None, None, _words(error))
     kind, ident = resource.get("resourceType"), resource.get("id")
+    concept = resource.get("medicationCodeableConcept", resource.get("code"))
     return Unreadable(
         kind if isinstance(kind, str) else None,
         ident[:64] if isinstance(ident, str) else None,
         _words(error),
-        _loose_codes(resource.get("code")),
+        _loose_codes(concept),
         _loose_subject(resource),
+        _loose_names(concept, resource.get("medicationReference")),
     )
+
+
+def _loose_codings(concept: Any) -> list[dict[str, Any]]:
+    found = concept.get("coding") if isinstance(concept, dict) else None
+    return [item for item in found[:20] if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 def _loose_codes(concept: Any) -> tuple[tuple[str, str], ...]:
-    found = concept.get("coding") if isinstance(concept, dict) else None
-    if not isinstance(found, list):
-        return ()
     return tuple(
         (system, code)
-        for item in found[:20]  # a real concept has a handful of codings
-        if isinstance(item, dict)
-        and isinstance(system := item.get("system"), str)
-        and isinstance(code := item.get("code"), str)
+        for item in _loose_codings(concept)  # a real concept has a handful of codings
+        if isinstance(system := item.get("system"), str) and isinstance(code := item.get("code"), str)
     )
+
+
+def _loose_names(concept: Any, reference: Any) -> tuple[str, ...]:
+    found = [concept.get("text") if isinstance(concept, dict) else None]
+    found += [item.get("display") for item in _loose_codings(concept)]
+    found.append(reference.get("display") if isinstance(reference, dict) else None)
+    return tuple(name[:1000] for name in found if isinstance(name, str) and name.strip())
 
 
 def _loose_subject(resource: dict[str, Any]) -> str | None:

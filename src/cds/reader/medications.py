@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from cds.knowledge import Knowledge, code_fits, name_fits, word_form
+from cds.knowledge import Knowledge, MedicationClass, code_fits, name_fits, word_form
 from cds.knowledge.doses import CombinationRule
 from cds.reader.codes import NotThisPatient, SubjectCheck, codings
 from cds.reader.dates import When, has_ended, parse_when
@@ -92,9 +92,9 @@ def _name(concepts: list[CodeableConcept]) -> str:
     for concept in concepts:
         if concept.text:
             return concept.text
-        for coding in concept.coding:
-            if coding.display and coding.code is not None:
-                return coding.display
+        for _system, _code, display in codings(concept):
+            if display:
+                return display
     return ""
 
 
@@ -105,6 +105,15 @@ def _enough(rule: CombinationRule | None, texts: list[str], key: str, knowledge:
         return True
     naming = [t for t in texts if key in knowledge.medication_names.find(word_form(t))]
     return any(rule.counts(t) for t in naming)
+
+
+def _named_for(forms: list[str], med_class: MedicationClass) -> bool:
+    """The medicine is named for the class (its name begins with one of the class's names, or
+    holds an ingredient's own name), not merely mentioned in passing ("Lisinopril/HCTZ")."""
+    return any(
+        form.startswith(med_class.name_forms) or any(i in form for i in med_class.ingredient_forms)
+        for form in forms
+    )
 
 
 def classify(
@@ -136,8 +145,7 @@ def classify(
         elif any(code.startswith(med_class.atc_prefixes) for code in atc_codes):
             matches.append((key, MatchedBy.ATC))
         elif key in named and _enough(med_class.combination, texts, key, knowledge):
-            exact = any(form.startswith(med_class.ingredient_forms) for form in forms)
-            matches.append((key, MatchedBy.NAME if exact else MatchedBy.TEXT))
+            matches.append((key, MatchedBy.NAME if _named_for(forms, med_class) else MatchedBy.TEXT))
     return tuple(matches), tuple(codes), tuple(t.lower() for t in texts)
 
 

@@ -28,7 +28,7 @@ class Source(Struct, frozen=True, omit_defaults=True):
 class Link(Struct, frozen=True, omit_defaults=True):
     label: str
     url: str
-    type: str = "absolute"
+    type: str  # "absolute" or "smart": always sent, never a default left out
     appContext: str | None = None
 
 
@@ -79,5 +79,5 @@ _encoder = msgspec.json.Encoder()
 
 
 def to_json(card: Card) -> dict[str, Any]:
-    """A card as parsed JSON (for tools and tests that compare cards)."""
-    return msgspec.to_builtins(card)
+    """A card as parsed JSON, exactly as it is sent (for tools and tests that compare cards)."""
+    return msgspec.json.decode(_encoder.encode(card))
