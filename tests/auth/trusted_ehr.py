@@ -25,6 +25,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from cds.config import IssuerConfig, Settings, load_settings
 from cds.http.app import create_app
 from cds.logs import JsonFormatter
+from cds.services.response import Answer
 
 ISS = "https://ehr.example.org"
 JWKS_URL = "https://ehr.example.org/.well-known/jwks.json"
@@ -157,8 +158,8 @@ def jwt_settings(**changes: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
-def _cards_stub(call: Any) -> dict[str, Any]:
-    return {"cards": []}
+def _cards_stub(call: Any) -> Answer:
+    return Answer()
 
 
 def make_client(settings: Settings) -> FlaskClient:

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from cds.cards.registry import HANDLERS
+from cds.answer.handlers import HANDLERS, Handler
 from cds.config import ConfigError, load_settings
 from cds.http.app import TOPICS_EXTENSION, create_app
-from cds.services.call import Handler, HookCall
+from cds.services.call import HookCall
+from cds.services.response import Answer, to_json
 from cds.tools.fixtures import load_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +24,12 @@ WORKUP, B12_TEST, MG_TEST = "twitching-workup", "b12-testing-recommended", "magn
 
 def _run(modes: dict[str, str]) -> tuple[list[str], list[str]]:
     """(topics returned, topics built silently) for the absorbing scenario under these modes."""
-    calls: list[HookCall] = []
+    answers: list[Answer] = []
 
     def capture(handler: Handler) -> Handler:
-        def wrapped(call: HookCall) -> dict[str, Any]:
-            calls.append(call)
-            return handler(call)
+        def wrapped(call: HookCall) -> Answer:
+            answers.append(handler(call))
+            return answers[-1]
 
         return wrapped
 
@@ -39,7 +40,7 @@ def _run(modes: dict[str, str]) -> tuple[list[str], list[str]]:
     response = client.post(f"/cds-services/{ABSORBING.service}", json=ABSORBING.request)
     assert response.status_code == 200, response.get_json()
     shown = sorted(c["source"]["topic"]["code"] for c in response.get_json()["cards"])
-    silent = sorted(c["source"]["topic"]["code"] for c in calls[0].silent_cards)
+    silent = sorted(card.topic for card in answers[0].silent)
     return shown, silent
 
 
@@ -72,14 +73,14 @@ def test_silent_cards_are_the_cards_switching_the_topic_on_would_show() -> None:
     active = create_app(settings, clock=lambda: now).test_client()
     live = active.post(f"/cds-services/{ABSORBING.service}", json=ABSORBING.request).get_json()["cards"]
 
-    calls: list[HookCall] = []
+    answers: list[Answer] = []
     quiet = create_app(
         settings.with_overrides(topic_modes={WORKUP: "silent"}),
-        handlers={**HANDLERS, "guideline": lambda c: calls.append(c) or HANDLERS["guideline"](c)},
+        handlers={**HANDLERS, "guideline": lambda c: answers.append(HANDLERS["guideline"](c)) or answers[-1]},
         clock=lambda: now,
     ).test_client()
     quiet.post(f"/cds-services/{ABSORBING.service}", json=ABSORBING.request)
-    assert calls[0].silent_cards == live  # same uuid, summary and suggestions
+    assert [to_json(card) for card in answers[0].silent] == live  # same uuid, summary and suggestions
 
 
 @pytest.mark.parametrize(

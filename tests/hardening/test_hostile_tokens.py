@@ -20,6 +20,7 @@ from jwt.algorithms import ECAlgorithm
 
 from cds.config import IssuerConfig, load_settings
 from cds.http.app import create_app
+from cds.services.response import Answer
 
 ISS = "https://ehr.example.org"
 AUD = "http://localhost" + SERVICE
@@ -34,8 +35,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     key_file.write_text(json.dumps({"keys": [jwk]}))
     issuer = IssuerConfig(ISS, jwks_file=str(key_file), tenants=("t1",))
     settings = load_settings(environ={}, auth_mode="jwt", issuers=(issuer,), database_url="sqlite://")
-    def no_cards(call: object) -> dict[str, list[object]]:
-        return {"cards": []}
+    def no_cards(call: object) -> Answer:
+        return Answer()
 
     return create_app(settings, handlers={"guideline": no_cards, "orders": no_cards})
 

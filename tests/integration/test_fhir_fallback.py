@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import requests
 
-from cds.cards.registry import HANDLERS
+from cds.answer.handlers import HANDLERS
 from cds.config import _REPO_ROOT, load_settings
 from cds.http.app import create_app
 from cds.services.call import HookCall
+from cds.services.response import Answer
 from cds.tools.fhir_recording import (
     Fixture,
     call_service,
@@ -132,7 +133,7 @@ class _Spy:
     def __init__(self) -> None:
         self.calls: list[HookCall] = []
 
-    def __call__(self, call: HookCall) -> dict[str, Any]:
+    def __call__(self, call: HookCall) -> Answer:
         self.calls.append(call)
         return HANDLERS[call.service.handler](call)  # the real handler of the called service
 

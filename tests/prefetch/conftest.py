@@ -15,6 +15,7 @@ from cds.config import load_settings
 from cds.http.app import create_app
 from cds.logs import JsonFormatter
 from cds.services.call import HookCall
+from cds.services.response import Answer
 
 HOOK_INSTANCE = "5b0c7f1e-2a43-4c55-9d7e-0f8a51c2b6d1"
 FHIR = "http://127.0.0.1:8123/fhir"
@@ -88,9 +89,9 @@ class Captured:
     def __init__(self) -> None:
         self.calls: list[HookCall] = []
 
-    def handler(self, call: HookCall) -> dict[str, Any]:
+    def handler(self, call: HookCall) -> Answer:
         self.calls.append(call)
-        return {"cards": []}
+        return Answer()
 
     @property
     def prefetch(self) -> Any:

@@ -9,8 +9,8 @@ import pytest
 import responses
 
 from cds.config import load_settings
-from cds.fhir.prefetch import incomplete_reason
 from cds.http.app import create_app
+from cds.reader import completeness, decode
 from tests.prefetch.conftest import Captured, bundle, hook_request, observation
 from tests.prefetch.test_prefetch_fallback import post
 
@@ -52,11 +52,11 @@ def _with(**props: Any) -> dict[str, Any]:
     ],
 )
 def test_incomplete_bundles_are_recognised(value: Any, expected: str | None) -> None:
-    reason = incomplete_reason(value)
+    state = completeness("observations", decode(value).resource)
     if expected is None:
-        assert reason is None
+        assert state is None
     else:
-        assert reason is not None and expected in reason
+        assert state is not None and expected.removeprefix("incomplete: ") in state.detail
 
 
 def test_a_partial_prefetch_is_used_and_marked_incomplete(captured: Captured) -> None:
@@ -66,7 +66,7 @@ def test_a_partial_prefetch_is_used_and_marked_incomplete(captured: Captured) ->
         response = post(captured, body)
         assert len(mock.calls) == 0
     assert response.status_code == 200
-    assert captured.prefetch.data["medicationRequests"]["total"] == 230
+    assert captured.prefetch.data["medicationRequests"].resource.total == 230
     reason = "incomplete: the EHR sent 0 of 230 entries"
     assert captured.prefetch.unavailable == {"medicationRequests": reason}
 

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import requests
 
-from cds.cards.registry import HANDLERS
+from cds.answer.handlers import HANDLERS
 from cds.config import load_settings
 from cds.server.wsgi import build_app
 from cds.services.call import Handler, HookCall
+from cds.services.response import Answer, Card
 from tests.browser import ARTIFACTS
 from tests.in_thread import serve_in_thread
 
@@ -52,8 +54,8 @@ STUB_CARD: dict[str, Any] = {
 }
 
 
-def stub_handler(call: HookCall) -> dict[str, Any]:
-    return {"cards": [STUB_CARD]}
+def stub_handler(call: HookCall) -> Answer:
+    return Answer(cards=(msgspec.convert(STUB_CARD, Card),))
 
 
 def _serve(handlers: dict[str, Handler]) -> Iterator[str]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cds.tools.fixtures import Fixture, fixture_paths, load_fixture
 from cds.tools.fixture_replay import Sender, in_process_sender, replay_fixture
+from cds.tools.fixtures import Fixture, fixture_paths, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 ALL = [load_fixture(p) for p in fixture_paths([FIXTURES])]

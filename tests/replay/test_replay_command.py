@@ -10,12 +10,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds.cli import main
 from cds.config import load_settings
 from cds.http.app import create_app
 from cds.services.call import HookCall
+from cds.services.response import Answer, Card
 from cds.tools.fixture_replay import run
 from tests.in_thread import serve_in_thread
 
@@ -39,10 +41,10 @@ STUB_CARD = {
 }
 
 
-def stub_handler(call: HookCall) -> dict[str, Any]:
+def stub_handler(call: HookCall) -> Answer:
     """Answers with one known card, and records the 'now' each call was evaluated at."""
     CALLS.append(call)
-    return {"cards": [STUB_CARD]}
+    return Answer(cards=(msgspec.convert(STUB_CARD, Card),))
 
 
 CALLS: list[HookCall] = []
@@ -57,10 +59,10 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replay in process against a handler with a known answer (independent of the engine)."""
-    import cds.cards.registry
+    import cds.answer.handlers
 
     CALLS.clear()
-    monkeypatch.setitem(cds.cards.registry.HANDLERS, "guideline", stub_handler)
+    monkeypatch.setitem(cds.answer.handlers.HANDLERS, "guideline", stub_handler)
 
 
 def golden_of(workdir: Path) -> dict[str, Any]:

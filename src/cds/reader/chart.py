@@ -37,10 +37,12 @@ def completeness(key: str, resource: Resource | None) -> KeyState | None:
         return None
     has_next = next_link(resource) is not None
     total = resource.total
+    if not isinstance(total, int) or isinstance(total, bool):
+        total = None
     if total is None and not has_next:
         return None  # nothing says it is partial: the entries need not be counted
     # `total` counts matches only; resources brought in by _include are not part of it.
-    matches = sum(1 for e in resource.entry if e.search is None or e.search.mode != "include")
+    matches = sum(1 for e in resource.entry if not _included(e))
     if total is not None and total > matches:
         detail = f"the EHR sent {matches} of {total} entries"
     elif has_next:
@@ -50,8 +52,20 @@ def completeness(key: str, resource: Resource | None) -> KeyState | None:
     return KeyState(key, KeyProblem.PARTIAL, detail, _oldest(resource.entry))
 
 
+def _included(entry: Entry) -> bool:
+    return isinstance(entry.search, dict) and entry.search.get("mode") == "include"
+
+
 def next_link(bundle: Resource) -> str | None:
-    return next((link.url for link in bundle.link if link.relation == "next" and link.url), None)
+    links = bundle.link if isinstance(bundle.link, list) else ()
+    return next(
+        (
+            link["url"]
+            for link in links
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str)
+        ),
+        None,
+    )
 
 
 def _oldest(entries: Iterable[Entry]) -> When | None:

@@ -85,15 +85,6 @@ class Ingredient(Struct, frozen=True, gc=False):
     itemCodeableConcept: CodeableConcept | None = None
 
 
-class BundleLink(Struct, frozen=True, gc=False):
-    relation: str | None = None
-    url: str | None = None
-
-
-class EntrySearch(Struct, frozen=True, gc=False):
-    mode: str | None = None
-
-
 class Resource(Struct, frozen=True, gc=False):
     """Any resource the service reads; a Bundle's entries are Resources too."""
 
@@ -141,9 +132,10 @@ class Resource(Struct, frozen=True, gc=False):
     birthDate: str | None = None
     deceasedBoolean: bool | None = None
     deceasedDateTime: str | None = None
-    # Bundle
-    total: int | None = None
-    link: tuple[BundleLink, ...] = ()
+    # Bundle. Its paging elements only tell whether the list is whole: one that is malformed
+    # must not cost the entries, so they are read loosely (see cds.reader.chart.completeness).
+    total: Any = None
+    link: Any = None
     entry: tuple[Entry, ...] = ()
 
     @property
@@ -155,7 +147,7 @@ class Resource(Struct, frozen=True, gc=False):
 class Entry(Struct, frozen=True, gc=False):
     fullUrl: str | None = None
     resource: Resource | None = None
-    search: EntrySearch | None = None
+    search: Any = None  # only `search.mode` is read, loosely (an _include is not a match)
 
 
 class Unreadable(Struct, frozen=True, gc=False):
