@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cds.governance.audit import REMOVAL_LABEL, audited_cards, patient_key
+import msgspec
 
-CARD = {
+from cds.governance.audit import REMOVAL_LABEL, audited_cards, patient_key
+from cds.services.response import Card
+
+CARD = msgspec.convert({
     "uuid": "card-1",
     "summary": "Vitamin B12 deficiency: B12 150 pg/mL",
     "indicator": "warning",
     "source": {"label": "myelin-cds", "topic": {"code": "b12-deficiency"}},
     "suggestions": [
-        {"label": "Order Methylmalonic acid", "uuid": "s-1", "actions": [{"type": "create"}]},
+        {"label": "Order Methylmalonic acid", "uuid": "s-1",
+         "actions": [{"type": "create", "description": "x"}]},
         {"label": "Remove the duplicate B12 order: Cyanocobalamin 1 mg", "uuid": "s-2",
-         "actions": [{"type": "delete", "resourceId": ["MedicationRequest/42"]}]},
+         "actions": [{"type": "delete", "description": "y", "resourceId": "MedicationRequest/42"}]},
     ],
-}  # fmt: skip
+}, Card)  # fmt: skip
 
 
 def test_patient_key_is_a_keyed_hash_stable_per_secret() -> None:

@@ -155,9 +155,9 @@ def test_no_label_carries_what_a_client_sent(client: FlaskClient) -> None:
         "topic": None,  # checked below against the topic catalogue
         "check": None,
     }
-    from cds.cards.catalog import load_catalog
+    from cds.knowledge import load_knowledge
 
-    topics = set(load_catalog().topics) | {"other"}
+    topics = set(load_knowledge().topics) | {"other"}
     for name, labels, _ in scrape(client):
         for label, got in labels.items():
             assert label in allowed, f"{name}: unexpected label {label}"

@@ -8,6 +8,7 @@ import pytest
 
 from cds.engine import assess_orders
 from cds.engine.model import Topic
+from cds.reader import KeyProblem, KeyState
 from tests.engine.engine_fhir import KNOWLEDGE, NOW, PID, chart, cond, med, obs
 
 B12_DEFICIENT = obs("2132-9", 140, "pg/mL", "2026-10-20")
@@ -166,8 +167,15 @@ def test_no_b12_option_when_the_medication_list_is_unavailable() -> None:
 def test_the_medication_gap_says_incomplete_with_counts_or_unavailable(
     unavailable: dict[str, str], expected: str, absent: str
 ) -> None:
+    # a partial list, as the prefetch resolver marks it; any other reason: the key is missing
+    states = {
+        key: KeyState(key, KeyProblem.PARTIAL, why.removeprefix("incomplete: "))
+        if why.startswith("incomplete: ")
+        else KeyState(key, KeyProblem.FAILED, why)
+        for key, why in unavailable.items()
+    }
     found = finding(
-        run(chart([B12_DEFICIENT]), drafts(order("fa", rxnorm="4511")), unavailable=unavailable),
+        run(chart([B12_DEFICIENT]), drafts(order("fa", rxnorm="4511")), unavailable=states),
         Topic.FOLATE_WITHOUT_B12,
     )
     words = next(g.reason for g in found.gaps if g.item == "medications")

@@ -155,7 +155,7 @@ def test_an_answer_within_the_cap_is_used(captured: Captured) -> None:
         app = make_app(captured, fhir_max_response_bytes=1000)
         response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
     assert response.status_code == 200
-    assert captured.prefetch.data["patient"] == PATIENT
+    assert captured.prefetch.data["patient"].as_json() == PATIENT
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_full_prefetch_makes_no_request_even_with_a_server(captured: Captured) -
         response = post(captured, hook_request())
         assert len(mock.calls) == 0
     assert response.status_code == 200
-    assert captured.prefetch.data["patient"] == PATIENT
+    assert captured.prefetch.data["patient"].as_json() == PATIENT
     assert captured.prefetch.fetched == ()
     assert captured.prefetch.unavailable == {}
 
@@ -67,8 +67,8 @@ def test_null_prefetch_means_no_such_data_and_is_not_fetched(captured: Captured)
         response = post(captured, body)
         assert len(mock.calls) == 0
     assert response.status_code == 200
-    assert captured.prefetch.data["conditions"] is None
-    assert captured.prefetch.data["medicationRequests"] is None
+    assert captured.prefetch.data["conditions"].as_json() is None
+    assert captured.prefetch.data["medicationRequests"].as_json() is None
     assert captured.prefetch.unavailable == {}
 
 
@@ -76,7 +76,7 @@ def test_wrong_resource_type_in_prefetch_is_passed_on(captured: Captured) -> Non
     body = hook_request(server=None, token=None)
     body["prefetch"]["conditions"] = {"resourceType": "Basic", "id": "b1"}
     assert post(captured, body).status_code == 200
-    assert captured.prefetch.data["conditions"] == {"resourceType": "Basic", "id": "b1"}
+    assert captured.prefetch.data["conditions"].as_json() == {"resourceType": "Basic", "id": "b1"}
 
 
 def test_operation_outcome_as_prefetch_is_fetched_instead(captured: Captured) -> None:
@@ -90,7 +90,7 @@ def test_operation_outcome_as_prefetch_is_fetched_instead(captured: Captured) ->
         mock.get(OBS_URL, json=fresh)
         response = post(captured, body)
     assert response.status_code == 200
-    assert captured.prefetch.data["observations"]["entry"] == fresh["entry"]
+    assert captured.prefetch.data["observations"].as_json()["entry"] == fresh["entry"]
     assert captured.prefetch.fetched == ("observations",)
 
 
@@ -144,7 +144,7 @@ def test_one_missing_key_is_fetched_with_the_token(captured: Captured) -> None:
         response = post(captured, hook_request(omit=("conditions",)))
         request = mock.calls[0].request
     assert response.status_code == 200
-    assert captured.prefetch.data["conditions"]["entry"] == conditions["entry"]
+    assert captured.prefetch.data["conditions"].as_json()["entry"] == conditions["entry"]
     assert captured.prefetch.fetched == ("conditions",)
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Accept"] == "application/fhir+json"
@@ -156,7 +156,7 @@ def test_patient_read_is_fetched_as_a_resource(captured: Captured) -> None:
         mock.get(PATIENT_URL, json=PATIENT)
         response = post(captured, hook_request(omit=("patient",)))
     assert response.status_code == 200
-    assert captured.prefetch.data["patient"] == PATIENT
+    assert captured.prefetch.data["patient"].as_json() == PATIENT
 
 
 def test_server_base_with_trailing_slash(captured: Captured) -> None:
@@ -209,7 +209,7 @@ def test_next_links_are_followed_and_pages_merged(captured: Captured) -> None:
         assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in mock.calls)
         assert len(mock.calls) == 3
     assert response.status_code == 200
-    merged = captured.prefetch.data["observations"]
+    merged = captured.prefetch.data["observations"].as_json()
     assert merged["type"] == "searchset"
     assert [e["resource"]["id"] for e in merged["entry"]] == ["o1", "o2", "o3"]
     assert "link" not in merged

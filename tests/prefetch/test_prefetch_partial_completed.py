@@ -105,7 +105,7 @@ def test_the_next_pages_are_fetched_with_the_token_and_merged(captured: Captured
     assert response.status_code == 200
     assert [path for path, _auth in fhir.seen] == ["/fhir/page/2", "/fhir/page/3"]
     assert all(auth == f"Bearer {TOKEN}" for _path, auth in fhir.seen)
-    merged = captured.prefetch.data["medicationRequests"]
+    merged = captured.prefetch.data["medicationRequests"].as_json()
     assert [e["resource"]["id"] for e in merged["entry"]] == ["m1", "m2", "m3"]
     assert "link" not in merged
     assert "medicationRequests" not in captured.prefetch.unavailable
@@ -129,7 +129,7 @@ def test_without_allowed_server_access_the_page_stays_incomplete(
     assert response.status_code == 200
     assert fhir.seen == []
     assert "did not follow the next link" in captured.prefetch.unavailable["medicationRequests"]
-    assert len(captured.prefetch.data["medicationRequests"]["entry"]) == 1
+    assert len(captured.prefetch.data["medicationRequests"].as_json()["entry"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_when_the_rest_cannot_be_had_the_page_stays_incomplete_and_says_why(
     assert response.status_code == 200
     why = captured.prefetch.unavailable["medicationRequests"]
     assert why.startswith("incomplete: ") and "remaining pages could not be fetched" in why and reason in why
-    assert len(captured.prefetch.data["medicationRequests"]["entry"]) == 1  # the page the EHR sent
+    assert len(captured.prefetch.data["medicationRequests"].as_json()["entry"]) == 1  # the page the EHR sent
     if case == "other-origin":
         assert fhir.seen == []
 

@@ -11,10 +11,10 @@ import msgspec
 import pytest
 import requests
 
-from cds.answer.handlers import HANDLERS
+from cds.answer.handlers import HANDLERS, Handler
 from cds.config import load_settings
 from cds.server.wsgi import build_app
-from cds.services.call import Handler, HookCall
+from cds.services.call import HookCall
 from cds.services.response import Answer, Card
 from tests.browser import ARTIFACTS
 from tests.in_thread import serve_in_thread
@@ -43,6 +43,7 @@ STUB_CARD: dict[str, Any] = {
     "suggestions": [
         {
             "label": "Order methylmalonic acid",
+            "uuid": "2c9e7a41-5d3b-5e8f-a1c2-3b4d5e6f7a80",
             "isRecommended": True,
             "actions": [{"type": "create", "description": "Order MMA", "resource": {
                 "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",

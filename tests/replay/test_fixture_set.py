@@ -41,7 +41,7 @@ def test_each_fixture_is_a_valid_hook_call(fixture: Fixture) -> None:
     request = parse_hook_request(fixture.request)  # raises on a schema violation
     assert (fixture.service, request.hook) in SERVICE_HOOKS
     assert set(request.prefetch) == PREFETCH_KEYS
-    assert request.prefetch["patient"]["id"] == request.patient_id
+    assert request.prefetch["patient"].resource.id == request.patient_id
     assert set(fixture.intent_topics) <= {t.value for t in Topic}
     # The prefetch template asks only for active or on-hold MedicationRequests.
     assert {r["status"] for r in resources(fixture, "medicationRequests")} <= {"active", "on-hold"}

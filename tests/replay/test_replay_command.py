@@ -25,6 +25,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCENARIO = "twitching-no-labs"
 
 STUB_CARD = {
+    "uuid": "8f1b4b52-3c6e-5f0a-9d1e-2b7c4a6d8e90",
     "summary": "Low magnesium 0.42 mmol/L",
     "indicator": "critical",
     "detail": "| Test | Result |\n|---|---|\n| Magnesium | 0.42 mmol/L \\(below \\< 0.50\\) |",
@@ -32,7 +33,8 @@ STUB_CARD = {
     "suggestions": [
         {
             "label": "Order magnesium",
-            "actions": [{"type": "create", "resource": {
+            "uuid": "0b6f2d1a-7c3e-5b4d-8e9f-1a2b3c4d5e6f",
+            "actions": [{"type": "create", "description": "Order magnesium", "resource": {
                 "resourceType": "ServiceRequest",
                 "code": {"coding": [{"system": "http://loinc.org", "code": "2601-3"}]},
             }}],
@@ -164,7 +166,7 @@ def test_replay_against_a_running_service(workdir: Path, running_service: str) -
     assert run([str(workdir)], url=running_service, out=out) == 0
     [call] = CALLS
     # The service runs on real time, so the scenario's dates moved with it: onset stays 14 days back.
-    onset = call.request.prefetch["conditions"]["entry"][0]["resource"]["onsetDateTime"]
+    onset = call.request.prefetch["conditions"].as_json()["entry"][0]["resource"]["onsetDateTime"]
     assert date.fromisoformat(onset) == call.now.date() - timedelta(days=14)
 
 

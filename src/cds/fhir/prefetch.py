@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
-
 from cds.config import Settings
 from cds.errors import PreconditionFailed
 from cds.fhir.client import FetchResult, FhirClient, parse_origin, server_allowed, warn_server_not_allowed
@@ -91,7 +89,7 @@ def _continuable(
     fhirServer and token in the request, the server on the allow-list. Otherwise none, and the
     lists stay marked incomplete (`quiet`: the missing keys' own check warns and answers)."""
     pages = {
-        key: msgspec.to_builtins(resource)  # the first page, for the client to carry on from
+        key: data[key].as_json()  # the first page, for the client to carry on from
         for key in partial
         if (resource := data[key].resource) is not None and next_link(resource) is not None
     }

@@ -22,23 +22,23 @@ import msgspec
 from msgspec import Struct
 
 
-class Coding(Struct, frozen=True, gc=False):
+class Coding(Struct, frozen=True, gc=False, omit_defaults=True):
     system: str | None = None
     code: str | None = None
     display: str | None = None
 
 
-class CodeableConcept(Struct, frozen=True, gc=False):
+class CodeableConcept(Struct, frozen=True, gc=False, omit_defaults=True):
     coding: tuple[Coding, ...] = ()
     text: str | None = None
 
 
-class Reference(Struct, frozen=True, gc=False):
+class Reference(Struct, frozen=True, gc=False, omit_defaults=True):
     reference: str | None = None
     display: str | None = None
 
 
-class Quantity(Struct, frozen=True, gc=False):
+class Quantity(Struct, frozen=True, gc=False, omit_defaults=True):
     value: float | None = None
     comparator: str | None = None
     unit: str | None = None
@@ -46,46 +46,46 @@ class Quantity(Struct, frozen=True, gc=False):
     code: str | None = None
 
 
-class Period(Struct, frozen=True, gc=False):
+class Period(Struct, frozen=True, gc=False, omit_defaults=True):
     start: str | None = None
     end: str | None = None
 
 
-class Duration(Struct, frozen=True, gc=False):
+class Duration(Struct, frozen=True, gc=False, omit_defaults=True):
     value: float | None = None
     unit: str | None = None
     code: str | None = None
 
 
-class ReferenceRange(Struct, frozen=True, gc=False):
+class ReferenceRange(Struct, frozen=True, gc=False, omit_defaults=True):
     low: Quantity | None = None
     high: Quantity | None = None
     text: str | None = None
 
 
-class TimingRepeat(Struct, frozen=True, gc=False):
+class TimingRepeat(Struct, frozen=True, gc=False, omit_defaults=True):
     boundsPeriod: Period | None = None
 
 
-class Timing(Struct, frozen=True, gc=False):
+class Timing(Struct, frozen=True, gc=False, omit_defaults=True):
     repeat: TimingRepeat | None = None
 
 
-class Dosage(Struct, frozen=True, gc=False):
+class Dosage(Struct, frozen=True, gc=False, omit_defaults=True):
     timing: Timing | None = None
 
 
-class DispenseRequest(Struct, frozen=True, gc=False):
+class DispenseRequest(Struct, frozen=True, gc=False, omit_defaults=True):
     validityPeriod: Period | None = None
     numberOfRepeatsAllowed: int | None = None
     expectedSupplyDuration: Duration | None = None
 
 
-class Ingredient(Struct, frozen=True, gc=False):
+class Ingredient(Struct, frozen=True, gc=False, omit_defaults=True):
     itemCodeableConcept: CodeableConcept | None = None
 
 
-class Resource(Struct, frozen=True, gc=False):
+class Resource(Struct, frozen=True, gc=False, omit_defaults=True):
     """Any resource the service reads; a Bundle's entries are Resources too."""
 
     resourceType: str
@@ -132,8 +132,9 @@ class Resource(Struct, frozen=True, gc=False):
     birthDate: str | None = None
     deceasedBoolean: bool | None = None
     deceasedDateTime: str | None = None
-    # Bundle. Its paging elements only tell whether the list is whole: one that is malformed
+    # Bundle. Its type and paging elements only tell whether the list is whole: one that is malformed
     # must not cost the entries, so they are read loosely (see cds.reader.chart.completeness).
+    type: Any = None
     total: Any = None
     link: Any = None
     entry: tuple[Entry, ...] = ()
@@ -144,13 +145,13 @@ class Resource(Struct, frozen=True, gc=False):
         return f"{self.resourceType}/{self.id}" if self.id else self.resourceType
 
 
-class Entry(Struct, frozen=True, gc=False):
+class Entry(Struct, frozen=True, gc=False, omit_defaults=True):
     fullUrl: str | None = None
     resource: Resource | None = None
     search: Any = None  # only `search.mode` is read, loosely (an _include is not a match)
 
 
-class Unreadable(Struct, frozen=True, gc=False):
+class Unreadable(Struct, frozen=True, gc=False, omit_defaults=True):
     """A resource the decoder could not read into the types above, and why. What could still
     be made out of it (its codes, its subject) lets the reader tell whose record of which test
     it was, so a card can name it."""
@@ -161,6 +162,7 @@ class Unreadable(Struct, frozen=True, gc=False):
     codes: tuple[tuple[str, str], ...] = ()  # (system, code) pairs of what it is, where readable
     subject: str | None = None  # its subject reference, where readable
     names: tuple[str, ...] = ()  # the names of what it is (a medicine's), where readable
+    full_url: str | None = None  # the Bundle entry's fullUrl, where readable
 
     @property
     def ref(self) -> str:
@@ -172,7 +174,7 @@ class NotJson(ValueError):
     """Raw bytes that are not JSON at all (or hold a number no float can carry)."""
 
 
-class Decoded(Struct, frozen=True, gc=False):
+class Decoded(Struct, frozen=True, gc=False, omit_defaults=True):
     """One prefetch value, decoded: the resource (a Bundle keeps only the entries that could
     be read), the entries that could not, and why nothing could be read at all."""
 
@@ -183,6 +185,10 @@ class Decoded(Struct, frozen=True, gc=False):
     @property
     def usable(self) -> bool:
         return self.resource is not None
+
+    def as_json(self) -> Any:
+        """The resource as JSON again, holding only the elements the service reads."""
+        return msgspec.json.decode(_encoder.encode(self.resource)) if self.resource is not None else None
 
     @property
     def resource_count(self) -> int:
@@ -195,6 +201,7 @@ class Decoded(Struct, frozen=True, gc=False):
 NOTHING = Decoded(None)  # the EHR's "no such data" (a prefetch value of null)
 
 _resource_decoder = msgspec.json.Decoder(Resource)
+_encoder = msgspec.json.Encoder()
 _any_decoder = msgspec.json.Decoder()
 
 
@@ -252,7 +259,11 @@ def _entry_by_entry(value: Any) -> Decoded:
             kept.append(msgspec.convert(item, Entry))
         except msgspec.ValidationError as error:
             resource = item.get("resource") if isinstance(item, dict) else None
-            unreadable.append(_unreadable(resource, error))
+            found = _unreadable(resource, error)
+            full_url = item.get("fullUrl") if isinstance(item, dict) else None
+            if isinstance(full_url, str):
+                found = msgspec.structs.replace(found, full_url=full_url[:2048])
+            unreadable.append(found)
     return Decoded(msgspec.structs.replace(bundle, entry=tuple(kept)), tuple(unreadable))
 
 

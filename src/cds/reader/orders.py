@@ -77,5 +77,7 @@ def read_draft_orders(
             if record is not None and record.classes:
                 selected = selections is None or bool(names & wanted)
                 (judged if selected else context).append(record)
+    for item in decoded.unreadable:  # an entry that could not be read is still one the EHR sent
+        known |= {name for name in (item.ref if item.ident else None, item.full_url) if name}
     unknown = tuple((i, s) for i, s in enumerate(selections or ()) if s not in known)
     return DraftOrders(tuple(judged), tuple(context), frozenset(tests), unknown)
