@@ -42,8 +42,8 @@ def serve(args: argparse.Namespace) -> int:
     from cds.services.definitions import ServiceDefinitionError
 
     try:
-        app = build_app(settings)  # fails here, before forking, on a bad definition or schema
         _check_knowledge(settings)
+        app = build_app(settings)  # fails here, before forking, on a bad definition or schema
     except (ConfigError, ServiceDefinitionError) as exc:
         print(f"cds: cannot start: {exc}", file=sys.stderr)
         return 2
