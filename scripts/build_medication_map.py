@@ -26,9 +26,11 @@ Inputs (not kept in the repository; see docs/guideline.md, "Medication map"):
                    MedicationOrder state, i.e. the product codes the generator writes into
                    charts. A `commits.txt` in DIR ("<relative path> <commit>" lines, # comments)
                    records the version of each file; the map's `sources` lists them. Read: the
-                   tree of synthetichealth/synthea commit aa0772fb5e92 (Apache-2.0), every module
-                   whose MedicationOrder states name a class (all 242 module files were
-                   searched): metabolic_syndrome_care, metabolic_syndrome/medications,
+                   tree of synthetichealth/synthea commit aa0772fb5e92 (Apache-2.0), the 16
+                   modules whose MedicationOrder states name a class (all 242 module files were
+                   searched) and the five an earlier refresh read (metabolic_syndrome_care,
+                   anemia___unknown_etiology, hypertension, copd, covid19/admission):
+                   metabolic_syndrome_care, metabolic_syndrome/medications,
                    anemia/anemia_sub, anemia___unknown_etiology, atrial_fibrillation,
                    medications/{hypertension_medication,ace_arb,beta_blocker},
                    congestive_heart_failure, heart/chf_meds{,_hfmef,_hfref_nyha2,_hfref_nyha3,
