@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cds.knowledge import _build_medications
+from cds.knowledge.loader import _build_medications
 from tests.engine.engine_fhir import KNOWLEDGE, RXNORM, chart, finding, med, obs, run
 
 ROOT = Path(__file__).resolve().parents[2]
