@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as checked_dataclass
@@ -224,6 +225,20 @@ def checked(build: Callable[[], Settings]) -> Settings:
         raise ConfigError(f"setting {name!r}{entry}: {wanted}, got {error.get('input')!r:.80}") from None
 
 
+def jwks_url_problem(url: str) -> str | None:
+    """Why a key set URL may not be used, or None: https only, plain http on loopback alone
+    (development), since whoever can change a key set in transit can sign any token."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
+        return None
+    return f"setting 'jwks_url' must be an https:// URL (http:// only on loopback), got {url[:100]!r}"
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
     if not isinstance(raw, list):
         raise ConfigError("setting 'issuers': expected a list of [[issuers]] tables")
@@ -233,6 +248,8 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
             raise ConfigError(f"setting 'issuers'[{index}]: needs an 'iss' string")
         if not item.get("jwks_url") and not item.get("jwks_file"):
             raise ConfigError(f"issuer {item['iss']!r}: needs 'jwks_url' or 'jwks_file'")
+        if item.get("jwks_url") and (problem := jwks_url_problem(str(item["jwks_url"]))):
+            raise ConfigError(f"issuer {item['iss']!r}: {problem}")
         algorithms = tuple(item.get("algorithms") or IssuerConfig.algorithms)
         result.append(
             IssuerConfig(
