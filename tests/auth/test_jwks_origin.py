@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trusted_ehr import ISS, SERVICE_PATH, LogCapture, SigningKey, call, claims_for, jwks, jwt_settings
+from trusted_ehr import ISS, SERVICE_PATH, LogCapture, SigningKey, call, claims_for, jwks, jwt_settings, mint
 from trusted_ehr import make_client as make_client_for
-from trusted_ehr import mint
 
 from cds.config import ConfigError, IssuerConfig, load_settings
 from cds.trust.jwks import JwksSource
