@@ -319,4 +319,8 @@ def load_settings(
         raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
+    if settings.auth_mode == "jwt" and not settings.public_base_url:
+        # Otherwise the JWT audience and the cards' links would follow the client's Host header.
+        raise ConfigError("setting 'public_base_url' is required when 'auth_mode' is 'jwt' "
+                          "(the address EHRs call, e.g. https://cds.example.org)")
     return settings

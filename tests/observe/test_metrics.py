@@ -116,6 +116,7 @@ def test_authentication_failures_are_counted_by_check(tmp_path: Path) -> None:
         environ={},
         database_url="sqlite://",
         auth_mode="jwt",
+        public_base_url="https://cds.example.org",
         issuers=(IssuerConfig(iss="https://ehr.example.org", jwks_file=str(jwks)),),
     )
     client = create_app(settings).test_client()

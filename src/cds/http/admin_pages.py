@@ -23,7 +23,6 @@ _HEADERS = {
     "Cache-Control": "no-store",
     # No script runs on the page; styles are inline; nothing is loaded from elsewhere.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
 

@@ -286,6 +286,7 @@ def create_app(
         ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
         ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
         ("Access-Control-Max-Age", "86400"),
+        ("X-Content-Type-Options", "nosniff"),  # a browser never reads an answer as another type
     ]
     if settings.cors_allow_origin != "*":
         cors.append(("Vary", "Origin"))
