@@ -136,6 +136,12 @@ TopicModes = Annotated[
 ]
 
 
+# The open-mode default of fhir_allowed_servers: a FHIR server run beside the service on this
+# machine, on one port. Not every loopback port: an open service would otherwise tell its
+# callers which local ports answer.
+OPEN_MODE_FHIR_SERVERS = ("http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081")
+
+
 @checked_dataclass(frozen=True, config=ConfigDict(coerce_numbers_to_str=True))
 class Settings:
     # --- HTTP server
@@ -164,11 +170,9 @@ class Settings:
     client_request_deadline_s: IdleSeconds = 10.0  # a request not received whole by then is dropped
 
     # --- FHIR server fallback
-    fhir_allowed_servers: TextList = (
-        "http://127.0.0.1",
-        "http://localhost",
-        "http://[::1]",
-    )
+    # Origins the access token may go to. Unset: OPEN_MODE_FHIR_SERVERS in open mode, none in
+    # jwt mode (each site lists its EHR's FHIR servers).
+    fhir_allowed_servers: TextList | None = None
     fhir_request_timeout_s: Seconds = 1.5
     fhir_deadline_s: Seconds = 2.0
     fhir_max_pages: whole(1, 1000) = 5
@@ -207,6 +211,11 @@ class Settings:
     fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
     admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
+
+    def __post_init__(self) -> None:
+        if self.fhir_allowed_servers is None:
+            chosen = OPEN_MODE_FHIR_SERVERS if self.auth_mode == "open" else ()
+            object.__setattr__(self, "fhir_allowed_servers", chosen)  # frozen: set once, here
 
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
