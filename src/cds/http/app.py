@@ -37,6 +37,7 @@ from cds.governance.recorder import AuditRecorder
 from cds.http.admin_pages import admin
 from cds.http.docs_pages import docs
 from cds.http.drain import drain_body
+from cds.http.health import PROBE_PATHS, health
 from cds.http.openapi import openapi_document
 from cds.http.read_deadline import DEADLINES
 from cds.http.request import (
@@ -209,6 +210,7 @@ def _read_bounded(limit: int) -> bytes:
 
 
 _STARTED = "cds.started"
+_QUIET_PATHS = frozenset({"/healthz", *PROBE_PATHS})  # probes: no log line each
 
 
 def _timed(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
@@ -297,7 +299,7 @@ def create_app(
         started = request.environ.get(_STARTED)
         elapsed = time.perf_counter() - started if started else 0.0
         _count(response, elapsed)
-        if request.method != "OPTIONS" and request.path != "/healthz" and log_enabled():
+        if request.method != "OPTIONS" and request.path not in _QUIET_PATHS and log_enabled():
             log_event(
                 "request",
                 method=request.method,
@@ -460,5 +462,6 @@ def create_app(
 
     app.register_blueprint(docs)  # documentation pages that card links point to
     app.register_blueprint(admin)  # the committee's report; 404 unless admin_token is set
+    app.register_blueprint(health)  # /livez and /readyz for orchestrators and load balancers
 
     return app

@@ -149,6 +149,15 @@ class JwksSource:
             raise KeyUnfit(kid)
         return prepared
 
+    def loaded(self) -> bool:
+        """Whether keys are at hand; a URL set not yet fetched (or due again) is fetched now,
+        within the usual cool-down after a failure."""
+        with self._lock:
+            try:
+                return bool(self._current_keys().keys)
+            except KeySetUnavailable:
+                return False
+
     def _current_keys(self) -> KeySet:
         if self.url is None:
             assert self._keys is not None
