@@ -136,6 +136,8 @@ TopicModes = Annotated[
 ]
 
 
+ADMIN_TOKEN_MIN = 32  # characters: a guessable token would open every site's committee figures
+
 # The open-mode default of fhir_allowed_servers: a FHIR server run beside the service on this
 # machine, on one port. Not every loopback port: an open service would otherwise tell its
 # callers which local ports answer.
@@ -328,6 +330,9 @@ def load_settings(
         raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
+    if settings.admin_token and len(settings.admin_token) < ADMIN_TOKEN_MIN:
+        raise ConfigError(f"setting 'admin_token': must be at least {ADMIN_TOKEN_MIN} characters "
+                          "(e.g. openssl rand -hex 32), or empty to turn /admin/report off")
     if settings.auth_mode == "jwt" and not settings.public_base_url:
         # Otherwise the JWT audience and the cards' links would follow the client's Host header.
         raise ConfigError("setting 'public_base_url' is required when 'auth_mode' is 'jwt' "
