@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -49,3 +50,38 @@ def test_a_call_id_does_not_outlive_its_request(client: FlaskClient) -> None:
     assert answer.status_code == 200
     record = logging.LogRecord("cds", logging.INFO, __file__, 1, "after the call", None, None)
     assert "hookInstance" not in json.loads(JsonFormatter().format(record))
+
+
+def test_unicode_line_separators_are_escaped_in_every_field(client: FlaskClient) -> None:
+    # JSON itself leaves U+2028, U+2029 and U+0085 raw; tools that split on Unicode line breaks
+    # (str.splitlines, JavaScript) would cut the line there.
+    breaks = "a\u2028b\u2029c\x85d"
+    record = logging.LogRecord("cds", logging.INFO, __file__, 1, f"event {breaks}", None, None)
+    record.fields = {"path": f"/x{breaks}", "nested": {"k": breaks}}
+    set_call_id(f"call{breaks}")
+    try:
+        text = JsonFormatter().format(record)
+    finally:
+        set_call_id(None)
+    assert text.splitlines() == [text]
+    assert not any(ch in text for ch in "\u2028\u2029\x85")
+    entry = json.loads(text)
+    assert entry["event"] == f"event {breaks}" and entry["hookInstance"] == f"call{breaks}"
+    assert entry["path"] == f"/x{breaks}" and entry["nested"] == {"k": breaks}
+
+    # Through the service: a hookInstance and a path carrying them give one line each.
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("cds").addHandler(handler)
+    try:
+        body = patient_view_request(hookInstance=f"hook{breaks}")
+        client.post("/cds-services/deficiency-screen", json=body)
+        client.get(f"/no/such{breaks}")
+    finally:
+        logging.getLogger("cds").removeHandler(handler)
+    written = stream.getvalue()
+    lines = [line for line in written.splitlines() if line]
+    assert lines and all(json.loads(line) for line in lines)
+    assert any(json.loads(line).get("hookInstance") == f"hook{breaks}"[:64] for line in lines)
+    assert any(json.loads(line).get("path") == f"/no/such{breaks}" for line in lines)

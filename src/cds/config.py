@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as checked_dataclass
@@ -135,6 +136,14 @@ TopicModes = Annotated[
 ]
 
 
+ADMIN_TOKEN_MIN = 32  # characters: a guessable token would open every site's committee figures
+
+# The open-mode default of fhir_allowed_servers: a FHIR server run beside the service on this
+# machine, on one port. Not every loopback port: an open service would otherwise tell its
+# callers which local ports answer.
+OPEN_MODE_FHIR_SERVERS = ("http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081")
+
+
 @checked_dataclass(frozen=True, config=ConfigDict(coerce_numbers_to_str=True))
 class Settings:
     # --- HTTP server
@@ -163,11 +172,9 @@ class Settings:
     client_request_deadline_s: IdleSeconds = 10.0  # a request not received whole by then is dropped
 
     # --- FHIR server fallback
-    fhir_allowed_servers: TextList = (
-        "http://127.0.0.1",
-        "http://localhost",
-        "http://[::1]",
-    )
+    # Origins the access token may go to. Unset: OPEN_MODE_FHIR_SERVERS in open mode, none in
+    # jwt mode (each site lists its EHR's FHIR servers).
+    fhir_allowed_servers: TextList | None = None
     fhir_request_timeout_s: Seconds = 1.5
     fhir_deadline_s: Seconds = 2.0
     fhir_max_pages: whole(1, 1000) = 5
@@ -207,6 +214,11 @@ class Settings:
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
     admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
 
+    def __post_init__(self) -> None:
+        if self.fhir_allowed_servers is None:
+            chosen = OPEN_MODE_FHIR_SERVERS if self.auth_mode == "open" else ()
+            object.__setattr__(self, "fhir_allowed_servers", chosen)  # frozen: set once, here
+
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
 
@@ -224,6 +236,20 @@ def checked(build: Callable[[], Settings]) -> Settings:
         raise ConfigError(f"setting {name!r}{entry}: {wanted}, got {error.get('input')!r:.80}") from None
 
 
+def jwks_url_problem(url: str) -> str | None:
+    """Why a key set URL may not be used, or None: https only, plain http on loopback alone
+    (development), since whoever can change a key set in transit can sign any token."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
+        return None
+    return f"setting 'jwks_url' must be an https:// URL (http:// only on loopback), got {url[:100]!r}"
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
     if not isinstance(raw, list):
         raise ConfigError("setting 'issuers': expected a list of [[issuers]] tables")
@@ -233,6 +259,8 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
             raise ConfigError(f"setting 'issuers'[{index}]: needs an 'iss' string")
         if not item.get("jwks_url") and not item.get("jwks_file"):
             raise ConfigError(f"issuer {item['iss']!r}: needs 'jwks_url' or 'jwks_file'")
+        if item.get("jwks_url") and (problem := jwks_url_problem(str(item["jwks_url"]))):
+            raise ConfigError(f"issuer {item['iss']!r}: {problem}")
         algorithms = tuple(item.get("algorithms") or IssuerConfig.algorithms)
         result.append(
             IssuerConfig(
@@ -302,4 +330,11 @@ def load_settings(
         raise ConfigError("setting 'metrics_port': must differ from 'port' (0 serves /metrics on 'port')")
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
+    if settings.admin_token and len(settings.admin_token) < ADMIN_TOKEN_MIN:
+        raise ConfigError(f"setting 'admin_token': must be at least {ADMIN_TOKEN_MIN} characters "
+                          "(e.g. openssl rand -hex 32), or empty to turn /admin/report off")
+    if settings.auth_mode == "jwt" and not settings.public_base_url:
+        # Otherwise the JWT audience and the cards' links would follow the client's Host header.
+        raise ConfigError("setting 'public_base_url' is required when 'auth_mode' is 'jwt' "
+                          "(the address EHRs call, e.g. https://cds.example.org)")
     return settings

@@ -29,7 +29,12 @@ def check_resources_per_key(counts: Mapping[str, int], limit: int, *, where: str
 
 
 class BodyRejected(Exception):
-    """An upstream answer (FHIR server, key set) was not read in full; the message says why."""
+    """An upstream answer (FHIR server, key set) was not read in full; the message says why and
+    `kind` names it for code ("too_large", "timeout" or "unreadable"), so no caller reads words."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 _READ_CHUNK = 64 * 1024
@@ -51,21 +56,21 @@ def read_body_bounded(
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise BodyRejected(f"answer is larger than {max_bytes} bytes")
+        raise BodyRejected(f"answer is larger than {max_bytes} bytes", "too_large")
     parts: list[bytes] = []
     size = 0
     try:
         while True:
             if clock() > deadline:
-                raise BodyRejected("answer was not received in time")
+                raise BodyRejected("answer was not received in time", "timeout")
             # read1: whatever arrives (one socket read at most), so a trickle cannot block past the deadline
             part = response.raw.read1(_READ_CHUNK, decode_content=True)
             if not part:
                 break
             size += len(part)
             if size > max_bytes:
-                raise BodyRejected(f"answer is larger than {max_bytes} bytes")
+                raise BodyRejected(f"answer is larger than {max_bytes} bytes", "too_large")
             parts.append(part)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise BodyRejected(f"answer could not be read ({type(exc).__name__})") from None
+        raise BodyRejected(f"answer could not be read ({type(exc).__name__})", "unreadable") from None
     return b"".join(parts)

@@ -35,11 +35,18 @@ def _timestamp(created: float, msecs: float) -> str:
     return f"{last[1]}.{int(msecs):03d}Z"
 
 
+# Line breaks that JSON leaves raw (it escapes only U+0000-U+001F) but that tools splitting on
+# Unicode line boundaries (Python's str.splitlines, JavaScript, many log shippers) break at.
+_RAW_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _dumps(entry: dict[str, Any]) -> str:
     try:  # orjson: compact like separators=(",", ":"), and several times faster
-        return orjson.dumps(entry, default=str).decode("utf-8")
+        text = orjson.dumps(entry, default=str).decode("utf-8")
     except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        text = json.dumps(entry, separators=(",", ":"), default=str)
+    # Each break is only ever inside a JSON string, where its \u escape means the same.
+    return text if text.isascii() else text.translate(_RAW_LINE_BREAKS)
 
 
 class JsonFormatter(logging.Formatter):

@@ -131,6 +131,7 @@ def test_jwt_mode_with_issuers_from_the_environment(tmp_path: Path, keys: dict[s
         "CDS_AUTH_MODE": "jwt",
         "CDS_ISSUERS": json.dumps([{"iss": ISS, "jwks_file": str(key_file), "tenants": ["a"]}]),
         "CDS_DATABASE_URL": "sqlite://",
+        "CDS_PUBLIC_BASE_URL": "http://localhost",
     }
     authenticator = Authenticator(load_settings(environ=environ))
     audience = "http://localhost" + SERVICE_PATH
@@ -153,8 +154,10 @@ def test_cli_exits_2_in_jwt_mode_without_issuers(
     assert "issuers" in capsys.readouterr().err
 
 
-def test_missing_public_base_url_is_warned_about(auth_log: LogCapture) -> None:
-    Authenticator(jwt_settings())
+def test_missing_public_base_url_is_warned_about_in_open_mode(auth_log: LogCapture) -> None:
+    # Open mode verifies the tokens that are sent; without the setting their aud follows Host.
+    issuers = (IssuerConfig(iss=ISS, jwks_url=JWKS_URL),)
+    Authenticator(open_settings(issuers=issuers))
     assert auth_log.events(
         "security: public_base_url is not set; the expected JWT aud follows the Host header"
     )
@@ -163,13 +166,16 @@ def test_missing_public_base_url_is_warned_about(auth_log: LogCapture) -> None:
     assert not [line for line in auth_log.lines if "public_base_url" in line]
 
 
-def test_host_header_decides_aud_without_public_base_url(
-    client: FlaskClient, keys: dict[str, SigningKey]
+def test_jwt_mode_needs_public_base_url_so_the_host_header_decides_nothing(
+    client: FlaskClient, keys: dict[str, SigningKey], served_jwks: responses.RequestsMock
 ) -> None:
-    # Why public_base_url matters: a token for another service's host passes when Host is forged.
+    with pytest.raises(ConfigError, match="'public_base_url' is required when 'auth_mode' is 'jwt'"):
+        load_settings(environ={}, auth_mode="jwt", issuers=(IssuerConfig(iss=ISS, jwks_url=JWKS_URL),))
+    # A token made for another service's host fails even when the Host header names that host.
     other = "http://other-cds.example" + SERVICE_PATH
     token = mint(keys["ec"], claims_for(SERVICE_PATH, aud=other))
-    assert call(client, "service", token, headers={"Host": "other-cds.example"}).status_code == 200
-    pinned = make_client(jwt_settings(public_base_url="http://localhost"))
+    assert call(client, "service", token, headers={"Host": "other-cds.example"}).status_code == 401
+    # Open mode with issuers still follows Host (documented); jwt mode cannot be configured so.
+    loose = make_client(open_settings(issuers=(IssuerConfig(iss=ISS, jwks_url=JWKS_URL),)))
     token = mint(keys["ec"], claims_for(SERVICE_PATH, aud=other))
-    assert call(pinned, "service", token, headers={"Host": "other-cds.example"}).status_code == 401
+    assert call(loose, "service", token, headers={"Host": "other-cds.example"}).status_code == 200

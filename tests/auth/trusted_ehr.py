@@ -153,6 +153,7 @@ def jwt_settings(**changes: Any) -> Settings:
         "auth_mode": "jwt",
         "issuers": (IssuerConfig(iss=ISS, jwks_url=JWKS_URL),),
         "database_url": "sqlite://",
+        "public_base_url": BASE,  # required in jwt mode; tokens name http://localhost/...
     }
     values.update(changes)
     return load_settings(environ={}, **values)

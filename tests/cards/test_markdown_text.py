@@ -17,8 +17,11 @@ from cds.cards.text import md_escape
         ("- item", "\\- item"),
         ("a | b", "a \\| b"),  # would split a table cell
         ("[x](y)", "\\[x\\](y)"),  # no link without its brackets
-        ("see https://evil.example", "see https\\://evil.example"),  # no autolink
-        ("www.evil.example", "www\\.evil.example"),
+        ("see https://evil.example", "see `https://evil.example`"),  # no autolink: inline code
+        ("www.evil.example", "`www.evil.example`"),
+        ("mail evil@evil.example", "mail `evil@evil.example`"),
+        ("a`b.com", "``a`b.com``"),  # the fence is longer than the word's backticks
+        ("Metformin\u202e 500\u200b mg", "Metformin 500 mg"),  # bidi and zero-width removed
         ("<b>", "\\<b\\>"),
         ("**bold** _it_ `code`", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\`"),
         ("line\n# heading", "line \\# heading"),

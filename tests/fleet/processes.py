@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,6 +83,21 @@ class Postgres:
         self.directory = directory
         self.port = port
         self.url = f"postgresql+psycopg://cds@127.0.0.1:{port}/cds"
+
+    def _pg_ctl(self, *args: str) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            _as_unprivileged([postgres_bin("pg_ctl"), "-D", str(self.directory / "data"), "-l",
+                              str(self.directory / "log"), "-o", options, "-w", "-t", "60", *args]),
+            check=True, capture_output=True,
+        )
+
+    def stop(self) -> None:
+        """Stop the server at once (as an outage would): clients see their connections drop."""
+        self._pg_ctl("-m", "immediate", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("start")
 
     def psql(self, sql: str, database: str = "cds") -> str:
         out = subprocess.run(
@@ -171,7 +186,8 @@ def nginx_config(upstreams: list[int], port: int, prefix: Path) -> str:
 
 
 @contextmanager
-def nginx_in_front(upstreams: list[int]) -> Iterator[Nginx]:
+def nginx_in_front(upstreams: list[int], edit: Callable[[str], str] | None = None) -> Iterator[Nginx]:
+    """nginx with the shipped configuration (`edit` changes it as an operator would)."""
     binary = nginx_bin()
     # In /tmp and world-readable: nginx's workers (`nobody` when started as root) write their
     # buffer files under the prefix.
@@ -182,7 +198,8 @@ def nginx_in_front(upstreams: list[int]) -> Iterator[Nginx]:
     log = prefix / "stderr.log"
     process: subprocess.Popen[bytes] | None = None
     try:
-        conf.write_text(nginx_config(upstreams, port, prefix))
+        text = nginx_config(upstreams, port, prefix)
+        conf.write_text(edit(text) if edit else text)
         with open(log, "wb") as out:
             process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf)], stdout=out,
                                        stderr=subprocess.STDOUT)

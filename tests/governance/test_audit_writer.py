@@ -69,3 +69,35 @@ def test_zero_flush_interval_writes_synchronously() -> None:
 def test_a_failing_database_is_logged_not_raised() -> None:
     writer = BackgroundWriter(Sink(fail=True), queue_size=1, flush_s=0)
     writer.submit([1])  # no exception reaches the call
+
+
+def test_a_batch_the_database_refused_is_written_once_it_is_back() -> None:
+    sink = Sink(fail=True)
+    writer = BackgroundWriter(sink, queue_size=100, flush_s=3600)
+    writer.submit([1, 2])
+    writer.flush()  # the database is away: kept, not dropped
+    writer.submit([3])
+    writer.flush()
+    assert sink.batches == []
+    sink.fail = False  # the database is back
+    writer.flush()  # nothing new queued: the kept records are written all the same
+    assert sink.batches == [[1, 2, 3]]
+    writer.flush()
+    assert sink.batches == [[1, 2, 3]]  # written once
+    writer.close()
+
+
+def test_what_is_kept_is_bounded_the_oldest_dropped_and_counted() -> None:
+    from tests.observe.test_metrics import value
+
+    before = value("cds_audit_records_dropped_total")
+    sink = Sink(fail=True)
+    writer = BackgroundWriter(sink, queue_size=3, flush_s=3600)
+    for n in range(5):
+        writer.submit([n])
+        writer.flush()
+    sink.fail = False
+    writer.flush()
+    assert sink.batches == [[2, 3, 4]]  # the newest three: the oldest went first
+    assert value("cds_audit_records_dropped_total") == before + 2
+    writer.close()

@@ -10,7 +10,7 @@ from flask import Flask
 from tests.governance.conftest import fixture
 from tests.governance.seed import PATIENT_ID, seed
 
-TOKEN = "committee-token-6b1d"
+TOKEN = "committee-token-6b1d-0123456789abcdef"  # at least 32 characters
 
 
 def test_dashboard_is_off_without_an_admin_token(make_app: Callable[..., Flask]) -> None:
@@ -133,3 +133,26 @@ def test_a_silent_pilots_view_shows_what_it_would_have_done(make_app: Callable[.
     assert "calls answered (all topics)" in page  # the denominator, not the topic's own calls
     assert page.count(">3 silent</text>") == 8  # its weeks are drawn, not an empty chart
     assert "Recorded silently 3</title>" in page
+
+
+def test_a_short_admin_token_is_refused_at_start_up() -> None:
+    from cds.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="'admin_token': must be at least 32 characters"):
+        load_settings(environ={"CDS_ADMIN_TOKEN": "x" * 31})
+    assert load_settings(environ={"CDS_ADMIN_TOKEN": "x" * 32}).admin_token == "x" * 32
+
+
+def test_failed_attempts_are_limited_per_client_address(make_app: Callable[..., Flask]) -> None:
+    client = make_app(admin_token=TOKEN).test_client()
+    here = {"REMOTE_ADDR": "192.0.2.7"}
+    wrong = {"Authorization": "Bearer not-the-token"}
+    statuses = [client.get("/admin/report", headers=wrong, environ_base=here).status_code for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    refused = client.get("/admin/report", headers={"Authorization": f"Bearer {TOKEN}"}, environ_base=here)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1  # even the right token
+    assert refused.get_json()["issue"][0]["code"] == "throttled"
+    # Another address is not held back by this one's failures.
+    other = client.get("/admin/report", headers={"Authorization": f"Bearer {TOKEN}"},
+                       environ_base={"REMOTE_ADDR": "192.0.2.8"})  # fmt: skip
+    assert other.status_code == 200

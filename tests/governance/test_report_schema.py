@@ -17,7 +17,7 @@ from cds.schemas import load_schema, validator_for
 from tests.governance.conftest import ROOT, fixture
 from tests.governance.seed import SILENT_TOPIC, seed
 
-TOKEN = "committee-token-6b1d"
+TOKEN = "committee-token-6b1d-0123456789abcdef"  # at least 32 characters
 
 
 def cli_report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], db_url: str,

@@ -23,6 +23,7 @@ import requests
 
 from cds.answer.handlers import HANDLERS
 from cds.config import _REPO_ROOT, load_settings
+from cds.fhir.client import NOT_PROVIDED
 from cds.http.app import create_app
 from cds.reader import decode
 from cds.services.call import HookCall
@@ -135,8 +136,9 @@ class _Spy:
         return HANDLERS[call.service.handler](call)  # the real handler of the called service
 
 
-def _app(fixture: Fixture, spy: _Spy) -> Any:
-    settings = load_settings(environ={}, database_url="sqlite://")
+def _app(fixture: Fixture, spy: _Spy, fhir: LoopbackFhir) -> Any:
+    origin = "/".join(fhir.base.split("/")[:3])  # the loopback server's port, allowed
+    settings = load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=(origin,))
     return create_app(settings, handlers={"guideline": spy, "orders": spy}, clock=lambda: fixture.now)
 
 
@@ -150,7 +152,7 @@ def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, pa
     service = _service(path)
     fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
     spy = _Spy()
-    app = _app(fixture, spy)
+    app = _app(fixture, spy, fhir_server)
 
     status, prefetched = call_service(app, service, fixture.request)
     assert status == 200, prefetched
@@ -182,12 +184,12 @@ def test_wrong_token_is_refused_by_the_server_and_answered_412(fhir_server: Loop
     path = _fixture_files()[0]
     fixture = load_fixture(path)
     fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
-    app = _app(fixture, _Spy())
+    app = _app(fixture, _Spy(), fhir_server)
     status, body = call_service(
         app, _service(path), fallback_request(fixture.request, fhir_server.base, "not-the-token")
     )
     assert status == 412
-    assert "refused access (401)" in body["issue"][0]["diagnostics"]
+    assert NOT_PROVIDED in body["issue"][0]["diagnostics"]  # the log says "refused access (401)"
     assert fhir_server.seen()["withToken"] == 0
 
 
@@ -196,7 +198,7 @@ def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFh
     fixture = load_fixture(path)
     fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
     status, recorded_body, recording = record_fallback(
-        _app(fixture, _Spy()), fixture, _service(path), fhir_server.base, fhir_server.token
+        _app(fixture, _Spy(), fhir_server), fixture, _service(path), fhir_server.base, fhir_server.token
     )
     assert status == 200
     saved = tmp_path / "recording.json"
@@ -207,7 +209,7 @@ def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFh
     requests_before = fhir_server.seen()["requests"]
     spy = _Spy()
     status, replayed_body = replay_fallback(
-        _app(fixture, spy), fixture, _service(path), load_recording(saved)
+        _app(fixture, spy, fhir_server), fixture, _service(path), load_recording(saved)
     )
     assert status == 200
     assert replayed_body["cards"] == recorded_body["cards"]

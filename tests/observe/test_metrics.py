@@ -92,11 +92,15 @@ def test_feedback_items_are_counted_by_outcome_once_stored(client: FlaskClient) 
     )
 
 
-def test_fhir_fetches_are_counted_by_outcome(client: FlaskClient) -> None:
+def test_fhir_fetches_are_counted_by_outcome() -> None:
+    closed = _closed_port()
+    allowed = (f"http://127.0.0.1:{closed}",)
+    settings = load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=allowed)
+    client = create_app(settings).test_client()
     before = value("cds_fhir_fetches_total", outcome="connection_error")
     body = patient_view_request(
         prefetch={},
-        fhirServer=f"http://127.0.0.1:{_closed_port()}/fhir",
+        fhirServer=f"http://127.0.0.1:{closed}/fhir",
         fhirAuthorization={"access_token": SECRET_TOKEN, "token_type": "Bearer", "expires_in": 300,
                            "scope": "patient/*.read", "subject": "cds"},
     )
@@ -116,6 +120,7 @@ def test_authentication_failures_are_counted_by_check(tmp_path: Path) -> None:
         environ={},
         database_url="sqlite://",
         auth_mode="jwt",
+        public_base_url="https://cds.example.org",
         issuers=(IssuerConfig(iss="https://ehr.example.org", jwks_file=str(jwks)),),
     )
     client = create_app(settings).test_client()

@@ -18,9 +18,14 @@ from tests.served import Served, free_port, serve
 SCREEN = "/cds-services/deficiency-screen"
 
 
+# A FHIR server origin that is allowed but where nothing listens: a fallback that fails.
+CLOSED_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("observe"))
+    allowed = f"http://127.0.0.1:{CLOSED_PORT}"
+    yield from serve(tmp_path_factory.mktemp("observe"), CDS_FHIR_ALLOWED_SERVERS=allowed)
 
 
 def _call(base: str, index: int) -> int:
@@ -58,7 +63,7 @@ def test_every_worker_counts_and_a_scrape_adds_them_up(served: Served) -> None:
 
 @pytest.mark.integration
 def test_every_stderr_line_is_json_and_a_calls_lines_carry_its_hook_instance(served: Served) -> None:
-    closed = free_port()
+    closed = CLOSED_PORT
     instance = "5a4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"
     body = patient_view_request(
         hookInstance=instance,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from cds.services.response import Answer
 
 HOOK_INSTANCE = "5b0c7f1e-2a43-4c55-9d7e-0f8a51c2b6d1"
 FHIR = "http://127.0.0.1:8123/fhir"
+FHIR_ORIGIN = "http://127.0.0.1:8123"  # on the allow-list of the apps these tests make
 TOKEN = "tok-3f9c2e7a1b8d4c6e-secret"
 EMPTY_BUNDLE: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
 PATIENT: dict[str, Any] = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-05-01"}
@@ -100,6 +102,7 @@ class Captured:
 
 
 def make_app(captured: Captured, **settings: Any) -> Flask:
+    settings.setdefault("fhir_allowed_servers", (FHIR_ORIGIN,))
     return create_app(
         load_settings(environ={}, database_url="sqlite://", **settings),
         handlers={"guideline": captured.handler, "orders": captured.handler},
@@ -131,3 +134,11 @@ def log_text() -> Iterator[io.StringIO]:
         service_logger.removeHandler(service_handler)
         root.removeHandler(plain_handler)
         root.setLevel(old_root_level)
+
+
+def fallback_failures(log_text: io.StringIO) -> dict[str, str]:
+    """The detail the last `fhir fallback` log line keeps of each key that failed ("outcome:
+    detail"); the client itself is only told NOT_PROVIDED."""
+    lines = [json.loads(x) for x in log_text.getvalue().splitlines() if '"event":"fhir fallback"' in x]
+    assert lines, "no fhir fallback log line"
+    return lines[-1].get("failed") or {}

@@ -104,7 +104,7 @@ def test_a_request_that_times_out_is_not_sent_again(silent_server: Served) -> No
     client = FhirClient(settings)
     try:
         result = client.fetch_all(base, "token", {"patient": "Patient/p1"})["patient"]
-        assert not result.ok and "did not answer" in (result.reason or "")
+        assert not result.ok and "did not answer" in (result.detail or "")
         assert server.requests == 1  # type: ignore[attr-defined]
     finally:
         client.close()

@@ -7,6 +7,7 @@ huge answer gets to send, and whether a trickling answer is abandoned.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import responses
 
-from .conftest import PATIENT, Captured, hook_request, make_app
+from .conftest import PATIENT, Captured, fallback_failures, hook_request, make_app
 
 SERVICE = "/cds-services/deficiency-screen"
 
@@ -88,23 +89,28 @@ def _trickle(out: Any, upstream: Upstream) -> None:
 @pytest.fixture
 def call(captured: Captured) -> Iterator[Callable[..., Any]]:
     def post(server: str, **settings: Any) -> Any:
-        app = make_app(captured, **settings)
+        origin = "/".join(server.split("/")[:3])  # the upstream's own origin, allow-listed
+        app = make_app(captured, fhir_allowed_servers=(origin,), **settings)
         return app.test_client().post(SERVICE, json=hook_request(omit=("patient",), server=server))
 
     yield post
 
 
-def test_an_answer_over_the_byte_cap_is_not_read_in_full(call: Callable[..., Any]) -> None:
+def test_an_answer_over_the_byte_cap_is_not_read_in_full(
+    call: Callable[..., Any], log_text: io.StringIO
+) -> None:
     with Upstream(_huge) as upstream:
         response = call(upstream.base, fhir_max_response_bytes=100_000, fhir_deadline_s=5)
         assert upstream.disconnected.wait(10)
     assert response.status_code == 412
-    assert "larger than 100000 bytes" in diagnostics(response)
+    assert "larger than 100000 bytes" in fallback_failures(log_text)["patient"]
     # Socket buffers let some more through, but nowhere near the 64 MB on offer.
     assert upstream.sent < 16 * 1024 * 1024
 
 
-def test_a_trickling_answer_is_abandoned_at_the_deadline(call: Callable[..., Any]) -> None:
+def test_a_trickling_answer_is_abandoned_at_the_deadline(
+    call: Callable[..., Any], log_text: io.StringIO
+) -> None:
     with Upstream(_trickle) as upstream:
         response = call(upstream.base, fhir_deadline_s=0.3, fhir_request_timeout_s=0.25)
         # The fetch thread must hang up by itself; before, it read the trickle for ever.
@@ -112,9 +118,12 @@ def test_a_trickling_answer_is_abandoned_at_the_deadline(call: Callable[..., Any
         upstream.disconnected.set()  # stop the writer whatever happened
     assert response.status_code == 412
     assert hung_up
+    assert fallback_failures(log_text)["patient"].startswith("timeout: ")
 
 
-def test_a_declared_length_over_the_cap_is_refused_before_reading(captured: Captured) -> None:
+def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    captured: Captured, log_text: io.StringIO
+) -> None:
     body = json.dumps({**PATIENT, "text": "x" * 5000})
     with responses.RequestsMock() as mock:
         mock.get(
@@ -123,10 +132,10 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(captured: Capt
         app = make_app(captured, fhir_max_response_bytes=1000)
         response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
     assert response.status_code == 412
-    assert "larger than 1000 bytes" in diagnostics(response)
+    assert fallback_failures(log_text)["patient"] == "too_large: FHIR server answer is larger than 1000 bytes"
 
 
-def test_a_compressed_answer_is_capped_after_decompression(captured: Captured) -> None:
+def test_a_compressed_answer_is_capped_after_decompression(captured: Captured, log_text: io.StringIO) -> None:
     # 20 MB of JSON that compresses to a few kilobytes: the cap counts what it expands to.
     bomb = gzip.compress(b'{"resourceType": "Patient", "id": "p1", "text": "' + b"x" * 20_000_000 + b'"}')
     assert len(bomb) < 100_000
@@ -140,7 +149,8 @@ def test_a_compressed_answer_is_capped_after_decompression(captured: Captured) -
         app = make_app(captured, fhir_max_response_bytes=1_000_000)
         response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
     assert response.status_code == 412
-    assert "larger than 1000000 bytes" in diagnostics(response)
+    larger = "too_large: FHIR server answer is larger than 1000000 bytes"
+    assert fallback_failures(log_text)["patient"] == larger
 
 
 def test_an_answer_within_the_cap_is_used(captured: Captured) -> None:
@@ -168,7 +178,7 @@ def test_an_answer_within_the_cap_is_used(captured: Captured) -> None:
     ids=["lone-surrogate", "nan", "deep"],
 )
 def test_json_the_request_parser_would_refuse_is_refused_from_the_fhir_server(
-    captured: Captured, text: str
+    captured: Captured, text: str, log_text: io.StringIO
 ) -> None:
     # Parsed leniently, a lone surrogate reaches the handler and cannot be written back as UTF-8.
     with responses.RequestsMock() as mock:
@@ -176,5 +186,5 @@ def test_json_the_request_parser_would_refuse_is_refused_from_the_fhir_server(
         app = make_app(captured)
         response = app.test_client().post(SERVICE, json=hook_request(omit=("patient",)))
     assert response.status_code == 412
-    assert "patient" in diagnostics(response) and "not JSON" in diagnostics(response)
+    assert "patient" in diagnostics(response) and "not JSON" in fallback_failures(log_text)["patient"]
     assert not captured.calls

@@ -15,6 +15,7 @@ import requests
 import responses
 
 from cds.config import _REPO_ROOT
+from cds.fhir.client import NOT_PROVIDED
 
 from .conftest import (
     EMPTY_BUNDLE,
@@ -23,6 +24,7 @@ from .conftest import (
     TOKEN,
     Captured,
     bundle,
+    fallback_failures,
     hook_request,
     make_app,
     observation,
@@ -215,17 +217,17 @@ def test_next_links_are_followed_and_pages_merged(captured: Captured) -> None:
     assert "link" not in merged
 
 
-def test_page_cap_stops_paging_and_reports_the_key_missing(captured: Captured) -> None:
+def test_page_cap_stops_paging_and_reports_the_key_missing(captured: Captured, log_text: io.StringIO) -> None:
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.GET, OBS_URL, callback=paged_observations(last_page=None))
         response = post(captured, hook_request(omit=("observations",)), fhir_max_pages=2)
         assert len(mock.calls) == 2
     assert response.status_code == 412
-    assert "observations" in diagnostics(response)
-    assert "more than 2 pages" in diagnostics(response)
+    assert "observations" in diagnostics(response) and NOT_PROVIDED in diagnostics(response)
+    assert "more than 2 pages" in fallback_failures(log_text)["observations"]
 
 
-def test_next_link_to_another_origin_is_not_followed(captured: Captured) -> None:
+def test_next_link_to_another_origin_is_not_followed(captured: Captured, log_text: io.StringIO) -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(COND_URL, json=bundle(next_url="http://evil.example/fhir/Condition?page=2"))
         mock.get("http://evil.example/fhir/Condition", json=bundle())
@@ -233,7 +235,8 @@ def test_next_link_to_another_origin_is_not_followed(captured: Captured) -> None
         response = post(captured, hook_request(omit=("conditions",)))
         assert [c.request.url.split("?")[0] for c in mock.calls] == [COND_URL]
     assert response.status_code == 200
-    assert "another server" in captured.prefetch.unavailable["conditions"]
+    assert NOT_PROVIDED in captured.prefetch.unavailable["conditions"]
+    assert "another server" in fallback_failures(log_text)["conditions"]
 
 
 def test_next_link_to_another_port_on_the_same_host_is_not_followed(captured: Captured) -> None:
@@ -256,7 +259,9 @@ def test_next_link_to_another_port_on_the_same_host_is_not_followed(captured: Ca
         (302, "redirect"),
     ],
 )
-def test_fhir_error_status_on_required_key_is_412(captured: Captured, status: int, reason: str) -> None:
+def test_fhir_error_status_on_required_key_is_412(
+    captured: Captured, status: int, reason: str, log_text: io.StringIO
+) -> None:
     with responses.RequestsMock() as mock:
         mock.get(
             MEDREQ_URL,
@@ -268,17 +273,21 @@ def test_fhir_error_status_on_required_key_is_412(captured: Captured, status: in
         assert len(mock.calls) == 1
     assert response.status_code == 412
     text = diagnostics(response)
-    assert "medicationRequests" in text and reason in text
+    assert "medicationRequests" in text and NOT_PROVIDED in text and reason not in text
+    assert reason in fallback_failures(log_text)["medicationRequests"]
     assert not captured.calls
 
 
 @pytest.mark.parametrize("status", [401, 404, 500])
-def test_fhir_error_on_optional_key_is_reported_unavailable(captured: Captured, status: int) -> None:
+def test_fhir_error_on_optional_key_is_reported_unavailable(
+    captured: Captured, status: int, log_text: io.StringIO
+) -> None:
     with responses.RequestsMock() as mock:
         mock.get(COND_URL, status=status, body="")
         response = post(captured, hook_request(omit=("conditions",)))
     assert response.status_code == 200
-    assert str(status) in captured.prefetch.unavailable["conditions"]
+    assert NOT_PROVIDED in captured.prefetch.unavailable["conditions"]
+    assert str(status) in fallback_failures(log_text)["conditions"]
     assert "conditions" not in captured.prefetch.data
 
 
@@ -290,14 +299,17 @@ def test_fhir_error_on_optional_key_is_reported_unavailable(captured: Captured, 
         (requests.exceptions.ConnectionError("refused"), "could not connect"),
     ],
 )
-def test_timeouts_and_connection_errors_are_412(captured: Captured, error: Exception, reason: str) -> None:
+def test_timeouts_and_connection_errors_are_412(
+    captured: Captured, error: Exception, reason: str, log_text: io.StringIO
+) -> None:
     with responses.RequestsMock() as mock:
         mock.get(OBS_URL, body=error)
         mock.get(PATIENT_URL, json=PATIENT)
         response = post(captured, hook_request(omit=("observations", "patient")))
     assert response.status_code == 412
     text = diagnostics(response)
-    assert "observations" in text and reason in text
+    assert "observations" in text and NOT_PROVIDED in text
+    assert reason in fallback_failures(log_text)["observations"]
     assert "patient" not in text.split("(", 1)[1].split(":")[0]  # the patient read succeeded
 
 
@@ -325,15 +337,20 @@ def test_request_timeout_setting_is_passed_to_requests(captured: Captured) -> No
         ("[1, 2]", "not a FHIR resource"),
     ],
 )
-def test_unusable_200_answers_count_as_missing(captured: Captured, body: str, reason: str) -> None:
+def test_unusable_200_answers_count_as_missing(
+    captured: Captured, body: str, reason: str, log_text: io.StringIO
+) -> None:
     with responses.RequestsMock() as mock:
         mock.get(PATIENT_URL, body=body, status=200)
         response = post(captured, hook_request(omit=("patient",)))
     assert response.status_code == 412
-    assert reason in diagnostics(response)
+    assert NOT_PROVIDED in diagnostics(response)
+    assert reason in fallback_failures(log_text)["patient"]
 
 
-def test_deadline_exceeded_is_412_and_does_not_wait_for_the_server(captured: Captured) -> None:
+def test_deadline_exceeded_is_412_and_does_not_wait_for_the_server(
+    captured: Captured, log_text: io.StringIO
+) -> None:
     release = threading.Event()
     finished = threading.Event()
 
@@ -354,7 +371,8 @@ def test_deadline_exceeded_is_412_and_does_not_wait_for_the_server(captured: Cap
     assert answered_while_stuck
     assert response.status_code == 412
     text = diagnostics(response)
-    assert "observations" in text and "deadline" in text
+    assert "observations" in text and NOT_PROVIDED in text
+    assert "deadline" in fallback_failures(log_text)["observations"]
 
 
 # --- allow-list and token hygiene
@@ -427,7 +445,7 @@ def test_fallback_log_line_names_keys_pages_and_duration(captured: Captured, log
     line = lines[0]
     assert line["keys"] == ["conditions", "patient"]
     assert line["fetched"] == ["patient"]
-    assert line["failed"] == {"conditions": "FHIR server answered 500"}
+    assert line["failed"] == {"conditions": "http_error: FHIR server answered 500"}
     assert line["pages"] == 1  # pages received; the failed request is not a page
     assert line["duration_ms"] >= 0
     assert line["server"] == "http://127.0.0.1:8123"

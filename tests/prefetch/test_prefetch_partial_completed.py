@@ -5,6 +5,7 @@ same-origin rule. Otherwise the list stays marked incomplete (no B12 treatment o
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -16,10 +17,18 @@ from typing import Any
 import pytest
 
 from cds.config import load_settings
+from cds.fhir.client import NOT_PROVIDED
 from cds.http.app import create_app
 
-from .conftest import TOKEN, Captured, bundle, hook_request, observation
-from .test_prefetch_fallback import post
+from .conftest import TOKEN, Captured, bundle, fallback_failures, hook_request, observation
+from .test_prefetch_fallback import post as post_to
+
+
+def post(captured: Captured, body: dict[str, Any], **settings: Any) -> Any:
+    """A call whose fhirServer (the paging server on a free port) is on the allow-list."""
+    if body.get("fhirServer"):
+        settings.setdefault("fhir_allowed_servers", ("/".join(body["fhirServer"].split("/")[:3]),))
+    return post_to(captured, body, **settings)
 
 
 def medication_request(ident: str, name: str) -> dict[str, Any]:
@@ -69,7 +78,8 @@ class PagingServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # a free port
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"  # allow-listed by the tests
+        self.base = f"{self.origin}/fhir"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -142,7 +152,8 @@ def test_without_allowed_server_access_the_page_stays_incomplete(
     ],
 )
 def test_when_the_rest_cannot_be_had_the_page_stays_incomplete_and_says_why(
-    captured: Captured, fhir: PagingServer, case: str, settings: dict[str, Any], reason: str
+    captured: Captured, fhir: PagingServer, case: str, settings: dict[str, Any], reason: str,
+    log_text: io.StringIO,
 ) -> None:
     fhir.pages = {2: [medication_request("m2", "A")], 3: [medication_request("m3", "B")]}
     first = _first_page(fhir)
@@ -157,7 +168,8 @@ def test_when_the_rest_cannot_be_had_the_page_stays_incomplete_and_says_why(
     response = post(captured, body, **settings)
     assert response.status_code == 200
     why = captured.prefetch.unavailable["medicationRequests"]
-    assert why.startswith("incomplete: ") and "remaining pages could not be fetched" in why and reason in why
+    assert why.startswith("incomplete: ") and "remaining pages could not be fetched" in why
+    assert NOT_PROVIDED in why and reason in fallback_failures(log_text)["medicationRequests"]
     assert len(captured.prefetch.data["medicationRequests"].as_json()["entry"]) == 1  # the page the EHR sent
     if case == "other-origin":
         assert fhir.seen == []
@@ -169,7 +181,7 @@ def _low_b12_call(fhir: PagingServer, page_two: list[dict[str, Any]]) -> dict[st
     low_b12 = {**observation("o1"), "valueQuantity": {"value": 120, "unit": "pg/mL"}}
     body["prefetch"]["observations"] = bundle({**low_b12, "effectiveDateTime": date.today().isoformat()})
     body["prefetch"]["medicationRequests"] = _first_page(fhir)
-    app = create_app(load_settings(environ={}, database_url="sqlite://"))
+    app = create_app(load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=(fhir.origin,)))
     return app.test_client().post("/cds-services/deficiency-screen", json=body).get_json()
 
 

@@ -14,10 +14,12 @@ from cds.cli import main
 from cds.config import _REPO_ROOT
 from cds.tools.fhir_recording import FhirRecorder, load_fixture, load_recording, replay_fallback
 
-from .conftest import EMPTY_BUNDLE, FHIR, PATIENT, TOKEN, Captured, hook_request, make_app
+from .conftest import EMPTY_BUNDLE, FHIR, FHIR_ORIGIN, PATIENT, TOKEN, Captured, hook_request, make_app
 
 FIXTURE = _REPO_ROOT / "tests" / "integration" / "data" / "fallback-metformin-low-b12.json"
 RECORDING = _REPO_ROOT / "fixtures" / "recordings" / "fallback-metformin-low-b12.json"
+RECORDED_ORIGIN = load_recording(RECORDING)["fhirServer"]  # where the committed recording was made
+ALLOWED = (RECORDED_ORIGIN, FHIR_ORIGIN)
 
 
 def _strip_meta(value: Any) -> Any:
@@ -30,7 +32,7 @@ def _strip_meta(value: Any) -> Any:
 
 def test_committed_recording_replays_offline_with_the_prefetch_data(captured: Captured) -> None:
     fixture = load_fixture(FIXTURE)
-    app = make_app(captured)
+    app = make_app(captured, fhir_allowed_servers=ALLOWED)
     prefetched = app.test_client().post("/cds-services/deficiency-screen", json=fixture.request)
     status, body = replay_fallback(app, fixture, "deficiency-screen", load_recording(RECORDING))
     assert status == 200
@@ -48,13 +50,14 @@ def test_replay_refuses_requests_that_were_not_recorded(captured: Captured) -> N
     fixture = load_fixture(FIXTURE)
     recording = load_recording(RECORDING)
     recording["exchanges"] = [e for e in recording["exchanges"] if "/Observation?" not in e["url"]]
-    status, body = replay_fallback(make_app(captured), fixture, "deficiency-screen", recording)
+    app = make_app(captured, fhir_allowed_servers=ALLOWED)
+    status, body = replay_fallback(app, fixture, "deficiency-screen", recording)
     assert status == 412
     assert "observations" in body["issue"][0]["diagnostics"]
 
 
 def test_recording_holds_answers_but_no_request_headers(captured: Captured) -> None:
-    app = make_app(captured)
+    app = make_app(captured, fhir_allowed_servers=ALLOWED)
     recorder = FhirRecorder()
     with responses.RequestsMock() as mock, recorder.attached(app.extensions["cds"].fhir_client):
         mock.get(f"{FHIR}/Patient/p1", json=PATIENT)
@@ -115,5 +118,6 @@ def test_cli_record_writes_a_replayable_file(monkeypatch: pytest.MonkeyPatch, tm
     saved = load_recording(out)
     assert len(saved["exchanges"]) == 5
     assert TOKEN not in out.read_text(encoding="utf-8")
-    status, _ = replay_fallback(make_app(Captured()), fixture, "deficiency-screen", saved)
+    app = make_app(Captured(), fhir_allowed_servers=ALLOWED)
+    status, _ = replay_fallback(app, fixture, "deficiency-screen", saved)
     assert status == 200

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from cds.config import IssuerConfig, load_settings
 from cds.fhir.client import Origin, parse_origin, server_allowed
 from cds.fhir.prefetch import TemplateError, fill_template
 
-DEFAULT_ALLOWED = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+DEFAULT_ALLOWED = load_settings(environ={}).fhir_allowed_servers  # open mode's default
 
 
 def test_context_token_is_filled() -> None:
@@ -66,18 +67,30 @@ def test_unfillable_templates_say_why(template: str, context: dict, message: str
 
 @pytest.mark.parametrize(
     "server",
-    [
-        "http://127.0.0.1:8080/fhir",
-        "http://localhost:3000",
-        "http://LOCALHOST:3000/r4",
-        "http://[::1]:9000/fhir",
-        "http://127.0.0.1/fhir",
-    ],
+    ["http://127.0.0.1:8081/fhir", "http://localhost:8081", "http://LOCALHOST:8081/r4", "http://[::1]:8081/fhir"],
 )
-def test_loopback_servers_are_allowed_by_default(server: str) -> None:
+def test_open_mode_allows_one_loopback_port_by_default(server: str) -> None:
     origin = parse_origin(server)
     assert origin is not None
     assert server_allowed(origin, DEFAULT_ALLOWED)
+
+
+@pytest.mark.parametrize(
+    "server", ["http://127.0.0.1:8080/fhir", "http://localhost:3000", "http://[::1]:9000/fhir", "http://127.0.0.1/"]
+)
+def test_other_loopback_ports_are_not_allowed_by_default(server: str) -> None:
+    # Not every port: an open service would tell its callers which local ports answer.
+    origin = parse_origin(server)
+    assert origin is not None and not server_allowed(origin, DEFAULT_ALLOWED)
+
+
+def test_jwt_mode_allows_no_server_by_default() -> None:
+    settings = load_settings(environ={}, auth_mode="jwt", public_base_url="https://cds.example.org",
+                             issuers=(IssuerConfig("https://ehr.example.org", jwks_url="https://ehr.example.org/k"),))
+    assert settings.fhir_allowed_servers == ()
+    listed = load_settings(environ={"CDS_FHIR_ALLOWED_SERVERS": "https://fhir.example.org"}, auth_mode="jwt",
+                           public_base_url="https://cds.example.org", issuers=settings.issuers)
+    assert listed.fhir_allowed_servers == ("https://fhir.example.org",)
 
 
 @pytest.mark.parametrize(
@@ -114,6 +127,13 @@ def test_other_and_look_alike_servers_are_refused(server: str) -> None:
 )
 def test_ambiguous_urls_have_no_origin(server: str) -> None:
     assert parse_origin(server) is None
+
+
+def test_entry_without_port_names_the_default_port_only() -> None:
+    allowed = ("https://fhir.example.org",)
+    assert server_allowed(Origin("https", "fhir.example.org", None), allowed)
+    assert server_allowed(Origin("https", "fhir.example.org", 443), allowed)
+    assert not server_allowed(Origin("https", "fhir.example.org", 8443), allowed)
 
 
 def test_entry_with_port_allows_only_that_port() -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -85,15 +86,40 @@ def parse_origin(url: str) -> Origin | None:
     return Origin(scheme, host, port)
 
 
-def server_allowed(server: Origin, allowed: Sequence[str]) -> bool:
-    """True if an allow-list entry names this origin; an entry without a port allows any port."""
-    for entry in allowed:
+def server_allowed(server: Origin, allowed: Sequence[str] | None) -> bool:
+    """True if an allow-list entry is this origin: scheme, host and port (an entry without a
+    port names the scheme's default port, as a web origin does)."""
+    for entry in allowed or ():
         candidate = parse_origin(entry)
-        if candidate is None or (candidate.scheme, candidate.host) != (server.scheme, server.host):
-            continue
-        if candidate.port is None or candidate.effective_port == server.effective_port:
+        if candidate is not None and candidate.same_as(server):
             return True
     return False
+
+
+class FetchOutcome(StrEnum):
+    """How one key's fetch ended: the metrics label (cds.observe.metrics.FHIR_OUTCOMES), set
+    where the failure is detected."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    REFUSED = "refused"
+    NOT_FOUND = "not_found"
+    REDIRECT = "redirect"
+    HTTP_ERROR = "http_error"
+    INVALID_ANSWER = "invalid_answer"
+    TOO_LARGE = "too_large"
+    TOO_MANY = "too_many"
+    ERROR = "error"
+
+
+# What the client is told about any key the server did not provide, whatever happened on the
+# network: a refused port, a reset, a timeout, an HTTP error or an answer that is not FHIR all
+# read the same, so the fallback cannot be used to probe what listens where. The log line
+# `fhir fallback` keeps the detail for the operator.
+NOT_PROVIDED = "the FHIR server did not provide it"
+
+_BODY_OUTCOMES = {"too_large": FetchOutcome.TOO_LARGE, "timeout": FetchOutcome.TIMEOUT}
 
 
 @dataclass(frozen=True)
@@ -101,28 +127,27 @@ class FetchResult:
     """One prefetch key fetched from the FHIR server: the data, or why there is none."""
 
     resource: dict[str, Any] | None
-    reason: str | None = None  # short, without URL, query string or token
+    reason: str | None = None  # shown to the client: NOT_PROVIDED on any failure
     pages: int = 0
-    outcome: str = "ok"  # the metrics label: "ok" or why it failed
+    outcome: FetchOutcome = FetchOutcome.OK
+    detail: str | None = None  # what went wrong, for the log only (no URL, query or token)
 
     @property
     def ok(self) -> bool:
         return self.resource is not None
 
 
+def _not_provided(detail: str, outcome: FetchOutcome, pages: int = 0) -> FetchResult:
+    return FetchResult(None, NOT_PROVIDED, pages=pages, outcome=outcome, detail=detail)
+
+
 class _Failed(Exception):
-    """A key could not be fetched; the message is the reason shown to the client, the outcome
-    one of the bounded names it is counted under (cds.observe.metrics.FHIR_OUTCOMES)."""
+    """A key could not be fetched: the message says why (for the log), the outcome how it is
+    counted."""
 
-    def __init__(self, reason: str, outcome: str) -> None:
-        super().__init__(reason)
+    def __init__(self, detail: str, outcome: FetchOutcome) -> None:
+        super().__init__(detail)
         self.outcome = outcome
-
-
-def _body_outcome(reason: str) -> str:
-    if "larger than" in reason:
-        return "too_large"
-    return "timeout" if "in time" in reason else "error"
 
 
 # Called with (base URL, request URL, response) for every FHIR answer; used to record traffic.
@@ -189,11 +214,11 @@ class FhirClient:
         results: dict[str, FetchResult] = {}
         for key, future in futures.items():
             if future.done() and not future.cancelled():
-                results[key] = future.result()
+                results[key] = future.result()  # a programming error raises here: a 500, logged
             else:
                 future.cancel()  # a running fetch ends by itself: its timeouts end at the deadline
-                reason = f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
-                results[key] = FetchResult(None, reason, outcome="timeout")
+                detail = f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
+                results[key] = _not_provided(detail, FetchOutcome.TIMEOUT)
         for result in results.values():
             count_fhir_fetch(result.outcome)
         log_event(
@@ -201,7 +226,7 @@ class FhirClient:
             server=str(parse_origin(base_url) or "?"),
             keys=sorted(queries),
             fetched=sorted(k for k, r in results.items() if r.ok),
-            failed={k: r.reason for k, r in sorted(results.items()) if not r.ok} or None,
+            failed={k: f"{r.outcome}: {r.detail}" for k, r in sorted(results.items()) if not r.ok} or None,
             pages=sum(r.pages for r in results.values()),
             duration_ms=round((time.monotonic() - started) * 1000, 2),
         )
@@ -222,7 +247,7 @@ class FhirClient:
         try:
             origin = parse_origin(base)
             if origin is None:
-                raise _Failed("FHIR server URL is not usable", "error")
+                raise _Failed("FHIR server URL is not usable", FetchOutcome.ERROR)
             url = urljoin(base, path)
             merged: dict[str, Any] | None = None
             entries: list[Any] = []
@@ -236,25 +261,31 @@ class FhirClient:
                     return FetchResult(page, pages=pages)
                 if merged is None:
                     merged = envelope(page)
-                entries.extend(page_entries(page))
+                found = page_entries(page)
+                if found is None:
+                    raise _Failed("Bundle entry is not a list", FetchOutcome.INVALID_ANSWER)
+                entries.extend(found)
                 if len(entries) > self.settings.max_resources_per_key:
-                    raise _Failed(f"more than {self.settings.max_resources_per_key} resources", "too_many")
-                next_url = next_page(page, url)
+                    limit = self.settings.max_resources_per_key
+                    raise _Failed(f"more than {limit} resources", FetchOutcome.TOO_MANY)
+                next_url = _next_link(page, url)
                 if next_url is None:
                     break
                 next_origin = parse_origin(next_url)
                 if next_origin is None or not next_origin.same_as(origin):
                     # Following it would hand the token to another server.
-                    raise _Failed("next page link points to another server; not followed", "invalid_answer")
+                    detail = "next page link points to another server; not followed"
+                    raise _Failed(detail, FetchOutcome.INVALID_ANSWER)
                 if pages >= max(1, self.settings.fhir_max_pages):
                     # Partial data could hide a current B12 prescription: say so instead.
-                    raise _Failed(f"results span more than {self.settings.fhir_max_pages} pages", "too_many")
+                    detail = f"results span more than {self.settings.fhir_max_pages} pages"
+                    raise _Failed(detail, FetchOutcome.TOO_MANY)
                 url = next_url
             return FetchResult(with_entries(merged, entries), pages=pages)
         except _Failed as failure:
-            return FetchResult(None, str(failure), pages=pages, outcome=failure.outcome)
-        except Exception as exc:  # a worker must always hand back a result, never raise
-            return FetchResult(None, f"fetch failed ({type(exc).__name__})", pages=pages, outcome="error")
+            # Only failures of the server, the network or the answer end up here; anything
+            # else is a fault of this code and surfaces as one (the call's 500, logged).
+            return _not_provided(str(failure), failure.outcome, pages)
 
     def _get(
         self, session: requests.Session, base: str, url: str, token: str, deadline: float
@@ -262,7 +293,8 @@ class FhirClient:
         for attempt in (1, 2):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Failed(f"no answer within the {self.settings.fhir_deadline_s:g} s deadline", "timeout")
+                detail = f"no answer within the {self.settings.fhir_deadline_s:g} s deadline"
+                raise _Failed(detail, FetchOutcome.TIMEOUT)
             timeout = min(self.settings.fhir_request_timeout_s, remaining)
             try:
                 response = session.get(
@@ -274,21 +306,25 @@ class FhirClient:
                 )
                 break
             except requests.Timeout:
-                raise _Failed(f"FHIR server did not answer within {timeout:.2g} s", "timeout") from None
+                detail = f"FHIR server did not answer within {timeout:.2g} s"
+                raise _Failed(detail, FetchOutcome.TIMEOUT) from None
             except requests.ConnectionError as exc:
                 # A kept-alive connection the server closed while idle fails at once, before any
                 # byte of an answer: a GET is safe to send again, once, on a new connection.
                 if attempt == 1 and _closed_before_answering(exc):
                     continue
-                raise _Failed("could not connect to the FHIR server", "connection_error") from None
+                detail = f"could not connect to the FHIR server ({_root_cause(exc)})"
+                raise _Failed(detail, FetchOutcome.CONNECTION_ERROR) from None
             except requests.RequestException as exc:
-                raise _Failed(f"request to the FHIR server failed ({type(exc).__name__})", "error") from None
+                detail = f"request to the FHIR server failed ({type(exc).__name__})"
+                raise _Failed(detail, FetchOutcome.ERROR) from None
         try:
             content = read_body_bounded(
                 response, max_bytes=self.settings.fhir_max_response_bytes, deadline=deadline
             )
         except BodyRejected as rejected:
-            raise _Failed(f"FHIR server {rejected}", _body_outcome(str(rejected))) from None
+            outcome = _BODY_OUTCOMES.get(rejected.kind, FetchOutcome.ERROR)
+            raise _Failed(f"FHIR server {rejected}", outcome) from None
         finally:
             response.close()
         # Observers (the recorder) read the body from the response as if it were not streamed.
@@ -298,22 +334,23 @@ class FhirClient:
             observer(base, url, response)
         status = response.status_code
         if status in (401, 403):
-            raise _Failed(f"FHIR server refused access ({status})", "refused")
+            raise _Failed(f"FHIR server refused access ({status})", FetchOutcome.REFUSED)
         if status == 404:
-            raise _Failed("FHIR server found no such resource (404)", "not_found")
+            raise _Failed("FHIR server found no such resource (404)", FetchOutcome.NOT_FOUND)
         if 300 <= status < 400:
-            raise _Failed(f"FHIR server redirected ({status}); redirects are not followed", "redirect")
+            detail = f"FHIR server redirected ({status}); redirects are not followed"
+            raise _Failed(detail, FetchOutcome.REDIRECT)
         if status != 200:
-            raise _Failed(f"FHIR server answered {status}", "http_error")
+            raise _Failed(f"FHIR server answered {status}", FetchOutcome.HTTP_ERROR)
         try:
             # Strict like the request parser: a lone surrogate escape, NaN or Infinity would
             # otherwise reach the cards and fail when the answer is written (a 500).
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise _Failed("FHIR server answer is not JSON", "invalid_answer") from None
+            raise _Failed("FHIR server answer is not JSON", FetchOutcome.INVALID_ANSWER) from None
         problem = answer_problem(body)
         if problem is not None:
-            raise _Failed(problem, "invalid_answer")
+            raise _Failed(problem, FetchOutcome.INVALID_ANSWER)
         return body
 
 
@@ -341,6 +378,28 @@ def _closed_before_answering(error: BaseException) -> bool:
             if isinstance(item, BaseException) and item not in seen
         )
     return False
+
+
+def _root_cause(error: BaseException) -> str:
+    """The name of the innermost error (ConnectionRefusedError, RemoteDisconnected...): for the
+    log, where the operator needs to tell a closed port from a server that hung up."""
+    seen: list[BaseException] = [error]
+    while len(seen) < 16:  # requests and urllib3 wrap the cause a few levels deep
+        current = seen[-1]
+        inner = current.__cause__ or current.__context__
+        if inner is None:
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if inner is None or inner in seen:
+            break
+        seen.append(inner)
+    return type(seen[-1]).__name__
+
+
+def _next_link(bundle: dict[str, Any], current_url: str) -> str | None:
+    try:
+        return next_page(bundle, current_url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise _Failed("next page link is not a URL", FetchOutcome.INVALID_ANSWER) from None
 
 
 def warn_server_not_allowed(server: str) -> None:

@@ -3,15 +3,18 @@
 A call puts its records on the queue and returns; a background thread writes whatever has
 queued every `flush_s` seconds, in one transaction. A full queue never drops records: the
 call writes its own (slower), and the queue is emptied when the worker exits (gunicorn's
-worker_exit hook, and atexit). Records are lost in two cases, both logged or documented: a
-worker killed outright (SIGKILL, out of memory) loses at most its last `flush_s` seconds,
-and a batch the database refuses (an outage) is logged and dropped rather than failing
-calls. That is the price of keeping a database round trip out of every call.
+worker_exit hook, and atexit). A batch the database refuses (an outage) is kept and written
+again with the next one, every `flush_s` seconds until the database is back; what is kept is
+bounded (`queue_size` records, the oldest dropped first, counted and logged), so a short
+outage loses nothing and a long one cannot exhaust memory. A worker killed outright (SIGKILL,
+out of memory) loses what it had not written yet. That is the price of keeping a database
+round trip out of every call.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import os
 import queue
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from cds.logs import log_event
+from cds.observe.metrics import count_audit_dropped
 
 T = TypeVar("T")
 Sink = Callable[[Sequence[T]], None]
@@ -32,6 +36,10 @@ class BackgroundWriter(Generic[T]):
         self._flush_s = flush_s
         self._name = name
         self._queue: queue.Queue[Sequence[T]] = queue.Queue(maxsize=max(1, queue_size))
+        # Records a failed write kept for the next attempt, oldest first; written before new ones.
+        self._retained: collections.deque[T] = collections.deque()
+        self._retained_max = max(1, queue_size)
+        self._retained_pid = os.getpid()
         self._lock = threading.Lock()  # one writer at a time: the thread, a flush or a full queue
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -59,7 +67,7 @@ class BackgroundWriter(Generic[T]):
                 batch.extend(self._queue.get_nowait())
             except queue.Empty:
                 break
-        if batch:
+        if batch or self._retained:
             self._write(batch)
 
     def close(self) -> None:
@@ -70,17 +78,37 @@ class BackgroundWriter(Generic[T]):
 
     def _write(self, batch: list[T]) -> None:
         with self._lock:
+            if self._retained_pid != os.getpid():  # a forked child never writes its parent's
+                self._retained.clear()
+            records = [*self._retained, *batch]
+            if not records:
+                return
             try:
-                self._sink(batch)
+                self._sink(records)  # the sink is idempotent: a record written twice is kept once
             except Exception as exc:  # a failing database must not take the service down
-                log_event(
-                    f"{self._name}: could not write records",
-                    logging.ERROR,
-                    records=len(batch),
-                    error_type=type(exc).__name__,
-                    # the first line only: the driver's text may go on to quote the statement
-                    error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
-                )
+                self._retain(records, exc)
+                return
+            if self._retained:
+                log_event(f"{self._name}: kept records written", retried=len(self._retained))
+                self._retained.clear()
+
+    def _retain(self, records: list[T], exc: Exception) -> None:
+        """Keep a failed batch for the next attempt, within the bound (oldest dropped first)."""
+        dropped = max(0, len(records) - self._retained_max)
+        self._retained = collections.deque(records[dropped:])
+        self._retained_pid = os.getpid()
+        if dropped:
+            count_audit_dropped(dropped)
+        log_event(
+            f"{self._name}: could not write records; kept to retry",
+            logging.ERROR,
+            records=len(records),
+            kept=len(self._retained),
+            dropped=dropped or None,
+            error_type=type(exc).__name__,
+            # the first line only: the driver's text may go on to quote the statement
+            error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
+        )
 
     def _ensure_thread(self) -> None:
         # gunicorn forks workers from a master that built the app: each worker needs its own

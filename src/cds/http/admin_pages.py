@@ -12,10 +12,11 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from cds.answer.runtime import knowledge_for
-from cds.errors import BadRequest, NotFound, Unauthorized
+from cds.errors import BadRequest, NotFound, Unauthorized, outcome_for
 from cds.governance.dashboard import render_dashboard
 from cds.governance.report import parse_bound
 from cds.governance.reporting import load_report
+from cds.http.rate_limit import TokenBuckets, TooManyRequests
 
 DEFAULT_WEEKS = 12
 _PARAMETERS = frozenset({"since", "until", "service", "topic", "format"})
@@ -23,20 +24,46 @@ _HEADERS = {
     "Cache-Control": "no-store",
     # No script runs on the page; styles are inline; nothing is loaded from elsewhere.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+# Failed attempts allowed per client address: a burst of FAILURES_BURST, then one every
+# FAILURE_REFILL_S seconds (per worker process). Behind a proxy the address is the proxy's.
+FAILURES_BURST = 5
+FAILURE_REFILL_S = 10.0
+
+
+def _failures() -> TokenBuckets:
+    """This app's record of failed attempts (each app its own, created on first use)."""
+    return current_app.extensions.setdefault(
+        "cds.admin_failures", TokenBuckets(capacity=FAILURES_BURST, refill_s=FAILURE_REFILL_S)
+    )
 
 
 def _check_token(expected: str) -> None:
     if not expected:
         raise NotFound(f"no route for {request.path[:200]}")  # as if the page did not exist
+    client = request.remote_addr or "?"
+    failures = _failures()
+    wait = failures.wait_s(client)
+    if wait > 0:  # too many failed attempts: refused before the token is even compared
+        raise TooManyRequests("too many failed attempts with the admin token; retry later",
+                              retry_after_s=wait)
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        failures.take(client)
         raise Unauthorized("the report needs the admin bearer token")
 
 
 admin = Blueprint("admin", __name__)
+
+
+@admin.errorhandler(TooManyRequests)
+def _throttled(error: TooManyRequests) -> Response:
+    response = Response(orjson.dumps(outcome_for(error)), status=429, mimetype="application/json")
+    response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 @dataclass(frozen=True)

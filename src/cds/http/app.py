@@ -18,6 +18,7 @@ from cds.governance.recorder import AuditRecorder
 from cds.http.admin_pages import admin
 from cds.http.docs_pages import docs
 from cds.http.error_handlers import register_error_handlers
+from cds.http.health import health
 from cds.http.hook_route import call_service
 from cds.http.openapi import openapi_document
 from cds.http.request import check_feedback_timestamps, parse_json, validate_against
@@ -134,6 +135,7 @@ def create_app(
     register_error_handlers(app, settings.max_body_bytes)
     _register_routes(app, state)
     app.wsgi_app = timed(app.wsgi_app)  # type: ignore[method-assign]
-    for page in (*pages, docs, admin):  # composed pages (the preview), documentation, the committee's report
+    # composed pages (the preview), documentation, the committee's report, the probes
+    for page in (*pages, docs, admin, health):
         app.register_blueprint(page)
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from cds.config import Settings
+from cds.http.health import PROBE_PATHS
 from cds.logs import log_enabled, log_event, set_call_id
 from cds.observe import metrics
 
@@ -23,6 +24,7 @@ _ENDPOINT_LABELS = {
     "openapi": "openapi",
 }
 _TIMED = frozenset({"call", "feedback"})
+_QUIET_PATHS = frozenset({"/healthz", *PROBE_PATHS})  # probes: no log line each
 
 
 def timed(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,6 +54,7 @@ def register_request_log(app: Flask, settings: Settings) -> None:
         ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
         ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
         ("Access-Control-Max-Age", "86400"),
+        ("X-Content-Type-Options", "nosniff"),  # a browser never reads an answer as another type
     ]
     if settings.cors_allow_origin != "*":
         cors.append(("Vary", "Origin"))
@@ -66,7 +69,7 @@ def register_request_log(app: Flask, settings: Settings) -> None:
         started = request.environ.get(STARTED)
         elapsed = time.perf_counter() - started if started else 0.0
         _count(response, elapsed)
-        if request.method != "OPTIONS" and request.path != "/healthz" and log_enabled():
+        if request.method != "OPTIONS" and request.path not in _QUIET_PATHS and log_enabled():
             log_event(
                 "request",
                 method=request.method,

@@ -54,6 +54,11 @@ AUTH_FAILURES = Counter(
     "Calls refused by authentication, by the check that failed",
     ("check",),
 )
+AUDIT_DROPPED = Counter(
+    "cds_audit_records_dropped",
+    "Audit records (one per call answered) dropped unwritten: the database was away for longer "
+    "than audit_queue_size calls",
+)
 FEEDBACK_ITEMS = Counter(
     "cds_feedback_items",
     "Feedback items stored, by service and outcome",
@@ -127,6 +132,10 @@ def count_feedback(service: str, outcome: str) -> None:
 
 def count_fhir_fetch(outcome: str) -> None:
     _fhir(bounded(outcome, FHIR_OUTCOMES, "error")).inc()
+
+
+def count_audit_dropped(records: int) -> None:
+    AUDIT_DROPPED.inc(records)
 
 
 def count_auth_failure(check: str) -> None:

@@ -23,9 +23,12 @@ def is_bundle(body: dict[str, Any]) -> bool:
     return body.get("resourceType") == "Bundle"
 
 
-def page_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
+def page_entries(page: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The page's entries (none when it has none), or None when `entry` is not a list."""
     entries = page.get("entry")
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    if entries is None:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
 
 
 def envelope(page: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def error_answer(status: int, reason: str, message: str) -> bytes:
     body = orjson.dumps(operation_outcome(message, code=code))
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body

@@ -149,11 +149,16 @@ def replay_fallback(app: Any, fixture: Fixture, service: str, recording: dict[st
 # --- command line
 
 
-def _app_for(fixture: Fixture, config: str | None) -> Any:
+def _app_for(fixture: Fixture, config: str | None, fhir_server: str | None = None) -> Any:
     from cds.config import load_settings
     from cds.http.app import create_app
 
-    return create_app(load_settings(config, database_url="sqlite://"), clock=lambda: fixture.now)
+    settings = load_settings(config, database_url="sqlite://")
+    if fhir_server:  # the server named on the command line (or recorded) is the one to call
+        origin = "/".join(fhir_server.split("/")[:3])
+        allowed = (*(settings.fhir_allowed_servers or ()), origin)
+        settings = settings.with_overrides(fhir_allowed_servers=allowed)
+    return create_app(settings, clock=lambda: fixture.now)
 
 
 def _service_of(path: str) -> str:
@@ -166,7 +171,7 @@ def _record(args: argparse.Namespace) -> int:
         print(f"cds fhir-record: set the access token in ${args.token_env}", file=sys.stderr)
         return 2
     fixture = load_fixture(args.fixture)
-    app = _app_for(fixture, args.config)
+    app = _app_for(fixture, args.config, args.fhir_server)
     status, body, recording = record_fallback(
         app, fixture, _service_of(args.fixture), args.fhir_server, token
     )
@@ -180,8 +185,9 @@ def _record(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     fixture = load_fixture(args.fixture)
-    app = _app_for(fixture, args.config)
-    status, body = replay_fallback(app, fixture, _service_of(args.fixture), load_recording(args.recording))
+    recording = load_recording(args.recording)
+    app = _app_for(fixture, args.config, recording["fhirServer"])
+    status, body = replay_fallback(app, fixture, _service_of(args.fixture), recording)
     print(json.dumps({"status": status}))
     print(json.dumps(body, indent=1))
     return 0 if status == 200 else 1
@@ -193,7 +199,7 @@ def register(commands: Any) -> None:
         "fhir-record", help="call a fixture without prefetch and record the FHIR server's answers"
     )
     record.add_argument("fixture", help="fixture file (fixtures/<name>.json)")
-    record.add_argument("--fhir-server", required=True, help="FHIR base URL (must be allow-listed)")
+    record.add_argument("--fhir-server", required=True, help="FHIR base URL (allowed for this run)")
     record.add_argument("--out", required=True, help="recording to write (fixtures/recordings/...)")
     record.add_argument(
         "--token-env", default="FHIR_ACCESS_TOKEN", help="environment variable holding the token"

@@ -100,6 +100,10 @@ class Authenticator:
     def mode(self) -> str:
         return self.settings.auth_mode
 
+    def issuers_without_keys(self) -> list[str]:
+        """Issuers whose key set is not loaded (a due fetch is tried first): for readiness."""
+        return [iss for iss, source in self._sources.items() if not source.loaded()]
+
     def verify(self, authorization_header: str | None, audience: str) -> Caller:
         """The verified caller, or Unauthorized (generic message; the log says why)."""
         if not authorization_header:

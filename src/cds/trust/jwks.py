@@ -18,7 +18,7 @@ import requests
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
-from cds.config import ConfigError
+from cds.config import ConfigError, jwks_url_problem
 from cds.limits import BodyRejected, read_body_bounded
 from cds.logs import log_event
 
@@ -100,6 +100,8 @@ class JwksSource:
     ) -> None:
         if not url and not file:
             raise ConfigError("a JWKS source needs a URL or a file")
+        if url and (problem := jwks_url_problem(url)):
+            raise ConfigError(problem)
         self.url = url
         self.file = file
         self._session = session or requests.Session()
@@ -147,6 +149,15 @@ class JwksSource:
             raise KeyUnfit(kid)
         return prepared
 
+    def loaded(self) -> bool:
+        """Whether keys are at hand; a URL set not yet fetched (or due again) is fetched now,
+        within the usual cool-down after a failure."""
+        with self._lock:
+            try:
+                return bool(self._current_keys().keys)
+            except KeySetUnavailable:
+                return False
+
     def _current_keys(self) -> KeySet:
         if self.url is None:
             assert self._keys is not None
@@ -173,8 +184,14 @@ class JwksSource:
             # Streamed and bounded: this runs under the lock, so a huge or trickling answer
             # would otherwise stall every call that needs a key.
             deadline = time.monotonic() + self._timeout_s
+            # Never redirected: a key set served from wherever the issuer's URL points would let
+            # that origin sign tokens for the issuer. A 3xx is a failed fetch like any non-200.
             with self._session.get(
-                self.url, timeout=self._timeout_s, headers={"Accept": "application/json"}, stream=True
+                self.url,
+                timeout=self._timeout_s,
+                headers={"Accept": "application/json"},
+                stream=True,
+                allow_redirects=False,
             ) as response:
                 if response.status_code != 200:
                     raise ValueError(f"HTTP {response.status_code}")
