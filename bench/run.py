@@ -102,7 +102,7 @@ def stages(repeat: int) -> list[str]:
     import orjson
 
     from cds.cards.guideline import cards_response
-    from cds.cards.registry import HANDLERS
+    from cds.answer.handlers import HANDLERS
     from cds.cards.runtime import runtime_for
     from cds.engine import assess
     from cds.http.request import nesting_within, parse_hook_request

@@ -47,7 +47,8 @@ def patient_id(call: HookCall) -> str:
 
 
 def read_patient_chart(call: HookCall, knowledge: Knowledge) -> Chart:
-    return read_chart(call.prefetch.data, patient_id(call), call.now, knowledge, call.prefetch.key_states)
+    prefetch = call.prefetch
+    return read_chart(prefetch.data, patient_id(call), call.now, knowledge, prefetch.key_states, judged=True)
 
 
 def _selections(call: HookCall) -> list[str] | None:
@@ -73,6 +74,7 @@ def read_orders_chart(call: HookCall, knowledge: Knowledge) -> Chart:
         call.prefetch.key_states,
         draft_orders,
         selections,
+        judged=True,
     )
     orders = chart.orders
     if orders is not None and orders.problem is not None:

@@ -42,7 +42,7 @@ def completeness(key: str, resource: Resource | None) -> KeyState | None:
     if total is None and not has_next:
         return None  # nothing says it is partial: the entries need not be counted
     # `total` counts matches only; resources brought in by _include are not part of it.
-    matches = sum(1 for e in resource.entry if not _included(e))
+    matches = len(resource.entry) - sum(1 for e in resource.entry if e.search and _included(e))
     if total is not None and total > matches:
         detail = f"the EHR sent {matches} of {total} entries"
     elif has_next:
@@ -145,14 +145,18 @@ def _patient(entries: list[Entry], patient_id: str) -> tuple[PatientRecord | Non
     return PatientRecord(patient_id, found[0], found[1], frozenset(aliases)), frozenset(aliases)
 
 
-def _key_states(values: Mapping[str, Decoded], given: Mapping[str, KeyState]) -> dict[str, KeyState]:
+def _key_states(
+    values: Mapping[str, Decoded], given: Mapping[str, KeyState], judged: bool
+) -> dict[str, KeyState]:
+    """The keys missing or partial (`judged`: the prefetch resolver has already judged every
+    key's completeness), and values that are not FHIR."""
     states = dict(given)
     for key, decoded in values.items():
         if key in states:
             continue
         if decoded.problem is not None:
             states[key] = KeyState(key, KeyProblem.NOT_FHIR, decoded.problem)
-        elif (partial := completeness(key, decoded.resource)) is not None:
+        elif not judged and (partial := completeness(key, decoded.resource)) is not None:
             states[key] = partial
     return states
 
@@ -181,9 +185,12 @@ def read_chart(
     key_states: Mapping[str, KeyState] | None = None,
     draft_orders: Any = None,
     selections: Sequence[str] | None = None,
+    *,
+    judged: bool = False,
 ) -> Chart:
     """The typed facts of one patient's prefetch. `values` by prefetch key (raw or parsed
-    JSON, None, or decoded); `key_states`: keys already known to be missing or partial.
+    JSON, None, or decoded); `key_states`: keys already known to be missing or partial
+    (`judged`: every key's completeness was judged with them, by the prefetch resolver).
     Given `draft_orders` (order-select, order-sign), the orders being placed are read too;
     `selections` None judges every one of them."""
     now = as_utc(now)
@@ -206,7 +213,7 @@ def read_chart(
         set_aside=reading.set_aside,
         medications=medications,
         conditions=read_conditions(grouped.conditions, knowledge, subject, now),
-        key_states=_key_states(decoded, key_states or {}),
+        key_states=_key_states(decoded, key_states or {}, judged),
         unreadable=_unreadable_records(grouped.unreadable, subject),
         orders=orders,
     )

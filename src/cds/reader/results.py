@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from cds.knowledge import Knowledge, LabDefinition
+from cds.knowledge import MAX_CODE_LENGTH, Knowledge, LabDefinition
 from cds.reader.codes import LOINC, NotThisPatient, SubjectCheck, canonical_system, codings
 from cds.reader.dates import When, parse_when
 from cds.reader.facts import LabResult, OtherResult, SetAside, SetAsideKind, quantity_text
@@ -33,10 +33,10 @@ def analyte_of(concept: CodeableConcept | None, knowledge: Knowledge) -> tuple[s
         # The code first: most codings of a chart are not one the knowledge interprets, and a
         # dictionary lookup rules them out before the system's spelling is worked out.
         code = coding.code
-        if code is None:
+        if code is None or len(code) > MAX_CODE_LENGTH:  # an over-long code is never looked up
             continue
         code = code.strip()
-        analyte = knowledge.analyte_for_loinc(code)
+        analyte = knowledge.loinc_to_analyte.get(code)
         if analyte is None:
             continue
         system = coding.system
@@ -177,14 +177,33 @@ def read_result(
         reason = f"status '{status or 'missing'}' is not a reportable result"
         return SetAside(analyte, reference, SetAsideKind.NOT_REPORTABLE, reason)
     when = effective_time(resource)
+    outcome = _judged_value(resource, analyte, loinc, reference, lab, when, knowledge, latest_day, memo)
+    if isinstance(outcome, LabResult):
+        return outcome
+    kind, reason = outcome
     day = when if when is not None and when.day <= latest_day else None
+    return SetAside(analyte, reference, kind, reason, day)
 
-    def unreadable(reason: str, kind: SetAsideKind = SetAsideKind.UNREADABLE) -> SetAside:
-        return SetAside(analyte, reference, kind, reason, day)
 
+Problem = tuple[SetAsideKind, str]
+
+
+def _judged_value(
+    resource: Resource,
+    analyte: str,
+    loinc: str,
+    reference: str,
+    lab: LabDefinition,
+    when: When | None,
+    knowledge: Knowledge,
+    latest_day: date,
+    memo: UnitMemo,
+) -> LabResult | Problem:
+    """The result, or why its value cannot be used."""
+    unreadable = SetAsideKind.UNREADABLE
     if resource.dataAbsentReason is not None:
         # A reason the value is absent (specimen error, not performed...) wins over any value.
-        return unreadable(f"no result: {_absent_reason(resource.dataAbsentReason)}")
+        return unreadable, f"no result: {_absent_reason(resource.dataAbsentReason)}"
     quantity = resource.valueQuantity
     text: str | None = None
     if quantity is not None and quantity.value is not None:  # the usual case
@@ -193,43 +212,35 @@ def read_result(
     else:
         reading = _text_value(resource, lab)
         if isinstance(reading, str):
-            return unreadable(reading)
+            return unreadable, reading
         value, comparator, unit, text = reading
-    if value != value or value in (float("inf"), float("-inf")):
-        return unreadable("value is not a finite number")
+    if value != value or value in (_INF, _MINUS_INF):
+        return unreadable, "value is not a finite number"
     if value < 0:
-        return unreadable("negative value")
+        return unreadable, "negative value"
     if comparator is not None and comparator not in COMPARATORS:
-        return unreadable(f"comparator {comparator[:20]!r} cannot be interpreted")
+        return unreadable, f"comparator {comparator[:20]!r} cannot be interpreted"
     factor, unit_shown, unit_problem = unit
     if unit_problem or factor is None:
-        return unreadable(unit_problem or "unit not usable")
+        return unreadable, unit_problem or "unit not usable"
     if when is None:
-        return unreadable("no usable date", SetAsideKind.UNDATED)
+        return SetAsideKind.UNDATED, "no usable date"
     if when.day > latest_day:
-        return unreadable(f"dated in the future ({when.raw[:10]})", SetAsideKind.FUTURE)
+        return SetAsideKind.FUTURE, f"dated in the future ({when.raw[:10]})"
     limits = knowledge.plausible_limits.get(analyte)
     if limits is not None and not limits.holds(value * factor):
         shown = quantity_text(value, comparator, unit_shown)
-        return unreadable(
+        return SetAsideKind.IMPLAUSIBLE, (
             f"{shown} is outside physiological limits ({limits.text(lab.unit)}): probable data or "
-            "sample error, not used",
-            SetAsideKind.IMPLAUSIBLE,
+            "sample error, not used"
         )
     return LabResult(
-        analyte,
-        loinc,
-        reference,
-        status,
-        when,
-        value * factor,
-        lab.unit,
-        value,
-        unit_shown,
-        factor,
-        comparator,
-        text,
-    )
+        analyte, loinc, reference, resource.status or "", when, value * factor, lab.unit, value,
+        unit_shown, factor, comparator, text,
+    )  # fmt: skip
+
+
+_INF, _MINUS_INF = float("inf"), float("-inf")
 
 
 def _has_value(resource: Resource) -> bool:
