@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cds.engine.building import (
     condition_cause,
     current_medication_causes,
@@ -15,6 +13,7 @@ from cds.engine.building import (
     test,
     unique,
 )
+from cds.engine.calcium_correction import paired_albumin, payne_corrected
 from cds.engine.compare import result_above, result_below
 from cds.engine.dates import months_before
 from cds.engine.facts import PatientFacts
@@ -117,10 +116,7 @@ def _corrected_calcium(
         return _graded(reported, knowledge, None), reported, gaps, False
     if total is None:
         return None, None, gaps, False
-    pairing = timedelta(days=knowledge.cutoffs["albumin_pairing_days"])
-    albumin = next(
-        (a for a in facts.recent_results("albumin") if abs(a.when.day - total.when.day) <= pairing), None
-    )
+    albumin = paired_albumin(total, facts.recent_results("albumin"), knowledge)
     if albumin is None:
         gaps.append(
             DataGap(
@@ -136,7 +132,7 @@ def _corrected_calcium(
         )
         return None, None, gaps, False
     reference_albumin = knowledge.cutoffs["albumin_reference"]
-    value = total.value + 0.02 * (reference_albumin - albumin.value)
+    value = payne_corrected(total.value, albumin.value, reference_albumin)
     note = (
         f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day}): {total.value:.2f} + 0.02 x "
         f"({reference_albumin:g} - {albumin.value:g}) = {value:.2f} mmol/L"
