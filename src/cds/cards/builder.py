@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cds.cards.app_link import app_links
 from cds.cards.catalog import CardCatalog, TopicInfo
 from cds.cards.chart import ChartFacts, takes_any
 from cds.cards.detail import detail_for
@@ -32,6 +33,7 @@ class CardContext:
     note_priority: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     chart: ChartFacts = field(default_factory=ChartFacts)
+    app_launch_url: str | None = None  # the SMART companion app's launch URL, when the site has one
 
     def topic_url(self, topic: str) -> str:
         return f"{self.base_url.rstrip('/')}/docs/topics/{topic}"
@@ -62,7 +64,7 @@ def _links(finding: Finding, topic: TopicInfo, ctx: CardContext) -> list[dict[st
         url = source.get("url")
         if isinstance(url, str) and url.startswith(("https://", "http://")):
             links.append({"label": truncate(f"Read: {title}", 100), "url": url, "type": "absolute"})
-    return links
+    return links + app_links(finding, ctx.app_launch_url)
 
 
 def _override_reasons(topic: TopicInfo, ctx: CardContext) -> list[dict[str, str]]:

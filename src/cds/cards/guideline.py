@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cds.cards.app_link import app_launch_url
 from cds.cards.builder import CardContext, build_cards
 from cds.cards.catalog import load_catalog
 from cds.cards.chart import chart_facts
@@ -52,6 +53,7 @@ def cards_response(
             runtime.knowledge,
             recent_loincs=facts.recent_loincs if facts is not None else None,
         ),
+        app_launch_url=app_launch_url(call.settings, call.base_url),
     )
     if silent:
         call.silent_cards.extend(build_cards(silent, ctx))
