@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "governance": 6,  # card audit, silent-mode records, the committee's figures
     "cards": 7,
     "http": 8,
+    "companion": 8,  # the SMART companion app: pages and a JSON API beside the hook routes
     "tools": 9,
     "server": 10,
     "cli": 11,

@@ -27,7 +27,9 @@ BASE = "https://cds.example.org"
 
 def _answer(fixture: Fixture, **settings: Any) -> dict[str, Any]:
     app = create_app(
-        load_settings(environ={}, database_url="sqlite://", public_base_url=BASE, log_level="WARNING", **settings),
+        load_settings(
+            environ={}, database_url="sqlite://", public_base_url=BASE, log_level="WARNING", **settings
+        ),
         clock=lambda: fixture.now,
     )
     response = app.test_client().post(f"/cds-services/{fixture.service}", json=fixture.request)
