@@ -69,7 +69,7 @@ function timeTicks([start, end]) {
 }
 
 function niceStep(span) {
-  const raw = span / 3;
+  const raw = span / 4; // three to five labelled values per chart
   const power = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
 }
@@ -101,13 +101,13 @@ function number(value) {
   return Math.abs(value) >= 100 ? String(Math.round(value)) : String(Number(value.toPrecision(3)));
 }
 
-function marker(point, x, y) {
+function marker(analyte, point, x, y) {
   const label = `${point.reported}${point.shown !== point.reported ? ` (${point.shown})` : ""}, ${point.day}`;
   const common = {
     class: `point kind-${point.kind} status-${point.status}${point.recent ? "" : " old"}`,
     tabindex: 0, role: "img", "aria-label": label, "data-reference": point.reference,
     "data-value": point.value, "data-day": point.day, "data-x": x.toFixed(1), "data-y": y.toFixed(1),
-    "data-kind": point.kind,
+    "data-kind": point.kind, "data-analyte": analyte,
   };
   if (point.kind === "reported") {
     return svg("circle", { ...common, cx: x.toFixed(1), cy: y.toFixed(1), r: 4.5 }, svg("title", { text: label }));
@@ -197,7 +197,7 @@ function seriesRow(series, context) {
       .map((p) => `${x(Date.parse(p.time)).toFixed(1)},${y(p.value).toFixed(1)}`);
     if (trend.length > 1) chart.append(svg("polyline", { class: "trend", points: trend.join(" ") }));
     for (const point of series.points) {
-      const mark = marker(point, x(Date.parse(point.time)), y(point.value));
+      const mark = marker(series.analyte, point, x(Date.parse(point.time)), y(point.value));
       const show = () => tooltip.show(mark, tooltipLines(series, point));
       mark.addEventListener("pointerenter", show);
       mark.addEventListener("focus", show);
@@ -313,6 +313,7 @@ function legend(panel, setAside) {
     has((p) => p.kind === "corrected") ? ["diamond", "calcium corrected for albumin (Payne)"] : null,
     has((p) => p.kind === "uncorrected") ? ["hollow-diamond", "total calcium, not corrected"] : null,
     has((p) => p.status === "preliminary") ? ["hollow", "preliminary result"] : null,
+    has((p) => !p.recent) ? ["old", "paler: older than the rules read"] : null,
     cutoffs.some((c) => !c.severe) ? ["cutoff", "cut-off"] : null,
     cutoffs.some((c) => c.severe) ? ["severe", "severe cut-off"] : null,
     panel.bands.length ? ["band", "B12 therapy"] : null,
