@@ -26,7 +26,8 @@ body = json.loads(Path(sys.argv[2]).read_text())
 response = client.post("/cds-services/deficiency-screen", json=body)
 from cds.server.wsgi import build_app
 app = build_app(load_settings(database_url="sqlite://", smart_client_id="x")).test_client()
-companion = [app.get(p).status_code for p in ("/app/launch?iss=http://127.0.0.1/fhir", "/app/", "/app/static/chart.js")]
+pages = ("/app/launch?iss=http://127.0.0.1/fhir", "/app/", "/app/static/chart.js")
+companion = [app.get(p).status_code for p in pages]
 print(json.dumps({"services": [s["id"] for s in services], "status": response.status_code,
                   "cards": len(response.get_json()["cards"]), "companion": companion}))
 """

@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -33,11 +34,12 @@ def try_it_line() -> str:
 def test_the_readme_s_simulated_ehr_launches_the_app(tmp_path: Path) -> None:
     words = shlex.split(try_it_line())
     assert words[0] == ".venv/bin/python"
-    for service in serve(tmp_path, CDS_SMART_CLIENT_ID="myelin-companion"):
+    served = serve(tmp_path, CDS_SMART_CLIENT_ID="myelin-companion")
+    service = next(served)
+    try:
         words = [w.replace("http://127.0.0.1:8080", service.base) for w in words]
-        python = ROOT / ".venv" / "bin" / "python"
         process = subprocess.Popen(
-            [str(python), *words[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, *words[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         lines: queue.Queue[str] = queue.Queue()
         assert process.stdout is not None
@@ -58,3 +60,5 @@ def test_the_readme_s_simulated_ehr_launches_the_app(tmp_path: Path) -> None:
             process.wait(timeout=30)
         with pytest.raises(requests.ConnectionError):  # the servers it started are gone with it
             requests.get(f"{ehr}/", timeout=5)
+    finally:
+        served.close()  # stops the service
