@@ -191,3 +191,43 @@ def test_what_the_app_could_not_read_is_said() -> None:
     assert chart["unavailable"] == [
         {"key": "medicationStatements", "reason": "access to MedicationStatement records was not granted"}
     ]
+
+
+def test_pairing_every_total_calcium_costs_a_bounded_number_of_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linear in the chart: each total is offered a few albumins (one per nearby day), not all
+    of them, however many results share its days."""
+    from cds.companion import chart_view
+
+    looked: list[int] = []
+    real = chart_view.paired_albumin
+
+    def counting(total: Any, albumins: Any, knowledge: Any) -> Any:
+        offered = list(albumins)
+        looked.append(len(offered))
+        return real(total, offered, knowledge)
+
+    monkeypatch.setattr(chart_view, "paired_albumin", counting)
+
+    def result(n: int, code: str, value: float, unit: str) -> dict[str, Any]:
+        return {
+            "resource": {
+                "resourceType": "Observation",
+                "id": f"{code}-{n}",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": f"2026-09-{1 + n % 20:02d}T08:{n % 60:02d}:00Z",
+                "valueQuantity": {"value": value, "unit": unit},
+            }
+        }
+
+    entries = [result(n, "2000-8", 2.1, "mmol/L") for n in range(600)]
+    entries += [result(n, "1751-7", 35, "g/L") for n in range(600)]
+    body = {
+        "patientId": "p1",
+        "resources": {"observations": {"resourceType": "Bundle", "entry": entries}},
+    }
+    fixture = HISTORY
+    chart = client_for(fixture).post("/app/api/chart", json=body).get_json()
+    assert len(series(chart, "calcium_corrected")["points"]) > 0
+    assert looked and max(looked) <= 17  # at most one albumin per day, 8 days either side

@@ -9,10 +9,11 @@ hook would return for the same chart and "now".
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cds.cards.guideline import cards_response
@@ -203,11 +204,11 @@ def _calcium_points(facts: PatientFacts, knowledge: Knowledge) -> list[dict]:
     """Reported albumin-corrected calcium, and every total calcium corrected with the albumin
     the rule would pair it with (Payne); a total without one is drawn apart as uncorrected."""
     points = [_point(r, facts) for r in facts.labs.get("calcium_corrected", ())]
-    albumins = facts.labs.get("albumin", ())
     reference_albumin = knowledge.cutoffs["albumin_reference"]
     pairing = f"{knowledge.cutoffs['albumin_pairing_days']:g}"
+    near = _albumins_near(facts, knowledge)
     for total in facts.labs.get("calcium_total", ()):
-        albumin = paired_albumin(total, albumins, knowledge)
+        albumin = paired_albumin(total, near(total), knowledge)
         if albumin is None or albumin.comparator is not None:
             why = f"no albumin within {pairing} days" if albumin is None else f"albumin {albumin.reported}"
             points.append(_point(total, facts, "uncorrected", f"total calcium, not corrected: {why}"))
@@ -226,6 +227,26 @@ def _calcium_points(facts: PatientFacts, knowledge: Knowledge) -> list[dict]:
         note = f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day})"
         points.append(_point(corrected, facts, "corrected", note))
     return sorted(points, key=lambda p: (p["time"], p["reference"]))
+
+
+def _albumins_near(facts: PatientFacts, knowledge: Knowledge) -> Callable[[LabResult], list[LabResult]]:
+    """For a total calcium, the albumins `paired_albumin` may choose from, newest first: of each
+    day only the newest (the rule takes the first within reach, and a day's albumins are all
+    equally near), of the days around it only, so every total costs a few lookups whatever the
+    chart holds. A recent total, as the rule reads it, is paired with recent albumins only."""
+    newest: dict[date, LabResult] = {}
+    for albumin in facts.labs.get("albumin", ()):  # newest first
+        newest.setdefault(albumin.when.day, albumin)
+    reach = math.ceil(knowledge.cutoffs["albumin_pairing_days"]) + 1
+
+    def near(total: LabResult) -> list[LabResult]:
+        days = (total.when.day + timedelta(days=offset) for offset in range(-reach, reach + 1))
+        found = [newest[day] for day in days if day in newest]
+        if facts.is_recent(total):
+            found = [a for a in found if facts.is_recent(a)]
+        return sorted(found, key=lambda r: (r.when.instant, r.reference), reverse=True)
+
+    return near
 
 
 def _cutoffs(analyte: str, knowledge: Knowledge) -> list[dict[str, Any]]:
