@@ -439,3 +439,16 @@ def test_the_token_stays_in_the_browser_and_nothing_else_is_contacted(
     for token in tokens:
         assert not any(token in request for request in recorder.seen)
     assert any("/app/api/chart" in request for request in recorder.seen)
+
+
+def test_the_patient_banner_only_when_the_ehr_asks_for_one(
+    browser: Any, rig: Any, service: Any, seeded: Any
+) -> None:
+    patient = seeded["b12-treatment-monitoring-oral"]["patient"]
+    simulator = rig[1]
+    assert launch_in_ehr(browser, simulator.ehr_url(f"{service[0]}/app/launch", patient)) == "done"
+    assert "Dorothy Pike" in browser.find_element(_by().ID, "patient-banner").text
+    assert (
+        launch_in_ehr(browser, simulator.ehr_url(f"{service[0]}/app/launch", patient, banner=False)) == "done"
+    )
+    assert browser.find_elements(_by().ID, "patient-banner") == []  # need_patient_banner: false
