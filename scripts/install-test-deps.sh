@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the integration tests run for real: the loopback FHIR server's Node packages,
-# a headless Chromium with its driver, and the PostgreSQL server and nginx of the replica
+# Installs what the integration tests run for real: the loopback FHIR server's Node packages
+# (and the SMART EHR simulator's, which has none), a headless Chromium with its driver, and the PostgreSQL server and nginx of the replica
 # topology test. Idempotent; quick when everything is present.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-if [ -f "$root/tests/fhirserver/package.json" ]; then
-  if [ ! -d "$root/tests/fhirserver/node_modules" ] || \
-     [ "$root/tests/fhirserver/package-lock.json" -nt "$root/tests/fhirserver/node_modules" ]; then
-    (cd "$root/tests/fhirserver" && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$root/tests/fhirserver/node_modules"
+# The loopback FHIR server and the SMART EHR simulator in front of it, from their lock files.
+for tool in fhirserver smartlauncher; do
+  dir="$root/tests/$tool"
+  if [ -f "$dir/package-lock.json" ]; then
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      mkdir -p "$dir/node_modules"  # a tool without dependencies gets none: still mark it done
+      touch "$dir/node_modules"
+    fi
   fi
-fi
+done
 
 missing=()
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then

@@ -26,8 +26,9 @@ def _require_browser() -> None:
 
 
 @contextmanager
-def headless_chromium() -> Iterator[Any]:
-    """A WebDriver for a fresh headless Chromium (own profile, 1280x1000), quit afterwards."""
+def headless_chromium(*, network_log: bool = False) -> Iterator[Any]:
+    """A WebDriver for a fresh headless Chromium (own profile, 1280x1000), quit afterwards;
+    with `network_log`, every request it makes is in `driver.get_log("performance")`."""
     _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -41,6 +42,8 @@ def headless_chromium() -> Iterator[Any]:
         "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,1000",
     ):  # fmt: skip
         options.add_argument(flag)
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)
     try:

@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "cards": 8,  # wording: findings in, typed cards out
     "answer": 9,  # a call answered: read, assess, render
     "http": 10,
+    "companion": 11,  # the SMART companion app: pages and a JSON API beside the hook routes
     "tools": 11,
     "server": 12,
     "cli": 13,

@@ -24,8 +24,12 @@ client = create_app(load_settings(database_url="sqlite://")).test_client()
 services = client.get("/cds-services").get_json()["services"]
 body = json.loads(Path(sys.argv[2]).read_text())
 response = client.post("/cds-services/deficiency-screen", json=body)
+from cds.server.wsgi import build_app
+app = build_app(load_settings(database_url="sqlite://", smart_client_id="x")).test_client()
+pages = ("/app/launch?iss=http://127.0.0.1/fhir", "/app/", "/app/static/chart.js")
+companion = [app.get(p).status_code for p in pages]
 print(json.dumps({"services": [s["id"] for s in services], "status": response.status_code,
-                  "cards": len(response.get_json()["cards"])}))
+                  "cards": len(response.get_json()["cards"]), "companion": companion}))
 """
 
 
@@ -44,6 +48,10 @@ def test_wheel_contains_data_files_and_serves_from_an_installed_copy(tmp_path: P
     packaged_knowledge = {n for n in names if n.startswith("cds/knowledge/") and n.endswith(".json")}
     source_knowledge = {f"cds/knowledge/{p.name}" for p in (ROOT / "src/cds/knowledge").glob("*.json")}
     assert source_knowledge and packaged_knowledge == source_knowledge
+    companion = ROOT / "src/cds/companion"
+    for folder in ("static", "pages"):  # the companion app's pages, scripts and stylesheet
+        files = {f"cds/companion/{folder}/{p.name}" for p in (companion / folder).iterdir() if p.is_file()}
+        assert files and files <= names
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -64,6 +72,7 @@ def test_wheel_contains_data_files_and_serves_from_an_installed_copy(tmp_path: P
     assert outcome["services"] == ["deficiency-screen", "deficiency-order-select", "deficiency-order-sign"]
     assert outcome["status"] == 200
     assert outcome["cards"] >= 1  # the installed knowledge files drive a real finding
+    assert outcome["companion"] == [200, 200, 200]  # the companion app's pages serve from the wheel
 
 
 def _minimal_request() -> dict:

@@ -115,6 +115,23 @@ NumberTable = Annotated[
     BeforeValidator(_json_table),
     Field(description="a table of name = number"),
 ]
+# Origins (scheme, host, optional port) a browser may be sent to or connect to; nothing that
+# could break out of a Content-Security-Policy header, which cannot name IPv6 literals either.
+_ORIGIN = r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?/?$"
+_FRAME_ANCESTOR = r"^('self'|'none'|https?://(\*\.)?[A-Za-z0-9.\-]+(:(\d{1,5}|\*))?)$"
+OriginList = Annotated[
+    tuple[Annotated[str, Field(pattern=_ORIGIN)], ...],
+    BeforeValidator(_split_list),
+    Field(description="a list of http:// or https:// origins (scheme, host and optional port)"),
+]
+FrameAncestors = Annotated[
+    tuple[Annotated[str, Field(pattern=_FRAME_ANCESTOR)], ...],
+    BeforeValidator(_split_list),
+    Field(
+        description="a list of 'self', 'none' or http(s) origins (host may start with '*.', port may be '*')",
+        min_length=1,
+    ),
+]
 Port = whole(1, 65535)
 Processes = whole(1, 256)
 Count = whole(1)
@@ -200,6 +217,13 @@ class Settings:
     # --- pages
     preview_enabled: Flag = True
     fixtures_dir: NonEmpty = field(default_factory=_default_fixtures_dir)
+
+    # --- the SMART on FHIR companion app (docs/companion-app.md)
+    smart_client_id: Text = ""  # the client id the EHR issued the app; empty: no app (404), no card links
+    # FHIR servers (`iss`) and their authorization servers the app may talk to from the browser
+    smart_allowed_servers: OriginList = ("http://127.0.0.1", "http://localhost")
+    frame_ancestors: FrameAncestors = ("'self'", "http://127.0.0.1:*", "http://localhost:*")
+    smart_fhir_timeout_s: Seconds = 15.0  # the app gives up on one FHIR or token request after this
 
     # --- governance: which rules show, the audit of every card, the committee's figures
     topic_modes: TopicModes = field(default_factory=dict)  # topic code -> active|silent|off

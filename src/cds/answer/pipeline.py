@@ -12,6 +12,7 @@ from datetime import datetime
 
 from cds.answer.modes import topic_modes
 from cds.answer.runtime import knowledge_for
+from cds.cards.app_link import app_launch_url
 from cds.cards.render import CardContext, render_cards
 from cds.engine import Assessment
 from cds.knowledge import Knowledge
@@ -28,7 +29,9 @@ def render_answer(call: HookCall, assessment: Assessment, patient: str) -> Answe
     shown, silent = topic_modes(call.settings).split(assessment.findings)
     if not shown and not silent:
         return Answer()
-    ctx = CardContext(call.request.hook_instance, patient, call.base_url, knowledge_for(call.settings))
+    knowledge = knowledge_for(call.settings)
+    launch = app_launch_url(call.settings, call.base_url)
+    ctx = CardContext(call.request.hook_instance, patient, call.base_url, knowledge, launch)
     return Answer(render_cards(shown, ctx), render_cards(silent, ctx))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from msgspec.structs import replace as with_fields
 
+from cds.cards.app_link import app_links
 from cds.cards.detail import detail_for
 from cds.cards.ids import card_uuid
 from cds.cards.suggestions import delete_suggestion, test_suggestion, treatment_suggestion
@@ -34,6 +35,7 @@ class CardContext:
     patient_id: str
     base_url: str  # absolute base of this service, for documentation links
     knowledge: Knowledge
+    app_launch_url: str | None = None  # the SMART companion app's launch URL, when the site has one
 
     def topic_url(self, topic: str) -> str:
         return f"{self.base_url.rstrip('/')}/docs/topics/{topic}"
@@ -59,7 +61,7 @@ def _links(finding: Finding, topic: TopicInfo, ctx: CardContext) -> tuple[Link, 
         url = source.get("url")
         if isinstance(url, str) and url.startswith(("https://", "http://")):
             links.append(Link(truncate(f"Read: {title}", 100), url, "absolute"))
-    return tuple(links)
+    return (*links, *app_links(finding, ctx.app_launch_url))
 
 
 def _override_reasons(topic: TopicInfo, ctx: CardContext) -> tuple[Coding, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from cds.engine.building import (
     condition_cause,
@@ -16,6 +15,7 @@ from cds.engine.building import (
     recommend_test,
     unique,
 )
+from cds.engine.calcium_correction import paired_albumin, payne_corrected
 from cds.engine.compare import above, below
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Cause, DataGap, Evidence, Finding, Severity, Topic
@@ -118,10 +118,7 @@ def _corrected_calcium(
         return _graded(reported, knowledge, None), reported, gaps, False
     if total is None:
         return None, None, gaps, False
-    pairing = timedelta(days=knowledge.cutoffs["albumin_pairing_days"])
-    albumin = next(
-        (a for a in facts.recent_results("albumin") if abs(a.when.day - total.when.day) <= pairing), None
-    )
+    albumin = paired_albumin(total, facts.recent_results("albumin"), knowledge)
     if albumin is None:
         gaps.append(
             DataGap(
@@ -137,7 +134,7 @@ def _corrected_calcium(
         )
         return None, None, gaps, False
     reference_albumin = knowledge.cutoffs["albumin_reference"]
-    value = total.value + 0.02 * (reference_albumin - albumin.value)
+    value = payne_corrected(total.value, albumin.value, reference_albumin)
     note = (
         f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day}): {total.value:.2f} + 0.02 x "
         f"({reference_albumin:g} - {albumin.value:g}) = {value:.2f} mmol/L"

@@ -23,9 +23,10 @@ from cds.reader.facts import (
     SetAsideKind,
     UnreadableRecord,
 )
-from cds.reader.fhir import Decoded, NotJson, decode
+from cds.reader.fhir import NOTHING_SENT, Decoded, NotJson, decode
 
 __all__ = [
+    "NOTHING_SENT",
     "Chart",
     "ConditionMatch",
     "Decoded",

@@ -198,7 +198,7 @@ class Decoded(Struct, frozen=True, gc=False, omit_defaults=True):
         return 1 if self.resource is not None or self.unreadable else 0
 
 
-NOTHING = Decoded(None)  # the EHR's "no such data" (a prefetch value of null)
+NOTHING_SENT = Decoded(None)  # the EHR's "no such data" (a prefetch value of null)
 
 _resource_decoder = msgspec.json.Decoder(Resource)
 _encoder = msgspec.json.Encoder()
@@ -210,7 +210,7 @@ def decode(value: Any) -> Decoded:
 
     Raises NotJson for raw bytes that are not JSON; every other shape decodes."""
     if value is None:
-        return NOTHING
+        return NOTHING_SENT
     if isinstance(value, Resource):
         return Decoded(value)
     if isinstance(value, msgspec.Raw | bytes | bytearray | memoryview):
@@ -225,7 +225,7 @@ def decode(value: Any) -> Decoded:
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             raise NotJson(str(error)) from None
         if value is None:
-            return NOTHING
+            return NOTHING_SENT
     else:
         try:
             return Decoded(msgspec.convert(value, Resource))

@@ -21,6 +21,10 @@ def build_app(
         from cds.tools.preview import preview_blueprint
 
         pages.append(preview_blueprint())
+    if settings.smart_client_id:  # the SMART companion app, once the site has registered it with its EHR
+        from cds.companion import companion_blueprint
+
+        pages.append(companion_blueprint(settings))
     extra = {"clock": clock} if clock is not None else {}
     return create_app(settings, handlers=handlers, pages=pages, **extra)
 
