@@ -9,7 +9,7 @@ BIN     = $(VENV)/bin
 RUNTIME_STAMP = $(VENV)/.runtime-stamp
 TEST_STAMP    = $(VENV)/.test-stamp
 
-.PHONY: serve test lint bench install test-deps lock clean
+.PHONY: serve test check lint bench install test-deps lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,12 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench scripts
 
 test: $(TEST_STAMP) test-deps lint
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+# The quick inner loop: lint and the tests that need no browser, database server, FHIR server
+# or nginx, with few property-test examples (the `dev` hypothesis profile, tests/conftest.py).
+check: $(TEST_STAMP) lint
+	$(BIN)/python -m pytest -m "not integration"
 
 # The load generator is Debian's wrk; the bench extra holds the profiler.
 bench: $(TEST_STAMP)

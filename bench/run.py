@@ -99,52 +99,54 @@ def in_process(sizes: list[int], repeat: int) -> list[str]:
 
 def stages(repeat: int) -> list[str]:
     """Where the time of one typical call goes, stage by stage (best of several batches)."""
-    import orjson
-
-    from cds.cards.guideline import cards_response
-    from cds.answer.handlers import HANDLERS
-    from cds.cards.runtime import runtime_for
-    from cds.engine import assess
-    from cds.http.request import nesting_within, parse_hook_request
+    from cds.answer.modes import topic_modes
+    from cds.answer.pipeline import render_answer
+    from cds.answer.runtime import knowledge_for
+    from cds.engine import assess_chart
+    from cds.http.request import decode_envelope, hook_request, nesting_within
+    from cds.reader import read_chart
     from cds.services.call import HookCall, PrefetchResult
     from cds.services.definitions import load_services
 
     settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING")
-    knowledge = runtime_for(settings).knowledge
+    knowledge = knowledge_for(settings)
     request = patient_view(120)
     body = json.dumps(request).encode()
-    data = orjson.loads(body)
-    hook_request = parse_hook_request(data)
+    depth = settings.max_json_depth
+    envelope = decode_envelope(body, max_depth=depth)
+    parsed = hook_request(envelope)
     call = HookCall(
-        service=load_services(settings.hooks_dir, known_handlers=set(HANDLERS))["deficiency-screen"],
-        request=hook_request,
-        prefetch=PrefetchResult(data=data["prefetch"]),
+        service=load_services(settings.hooks_dir)["deficiency-screen"],
+        request=parsed,
+        prefetch=PrefetchResult(data=parsed.prefetch),
         now=CARD_NOW,
         settings=settings,
         base_url="http://127.0.0.1:8080",
     )
-    assessment = assess(call.prefetch.data, PATIENT_ID, CARD_NOW, knowledge)
-    findings, facts = assessment.findings, assessment.facts
-
-    prefetch = data["prefetch"]
-    response = cards_response(call, PATIENT_ID, findings, facts)
+    hidden = topic_modes(settings).hidden
+    chart = read_chart(parsed.prefetch, PATIENT_ID, CARD_NOW, knowledge, judged=True)
+    assessment = assess_chart(chart, CARD_NOW, knowledge, hidden)
+    answer = render_answer(call, assessment, PATIENT_ID)
 
     def best(func: Callable[[], Any]) -> float:
         batches = [sum(_time_ms(func, repeat)) / repeat for _ in range(5)]
         return min(batches)
 
     rows = [
-        ("parse the body (orjson)", best(lambda: orjson.loads(body))),
-        ("nesting bound on the raw bytes", best(lambda: nesting_within(body, settings.max_json_depth))),
-        ("request schema check", best(lambda: parse_hook_request(data))),
-        ("guideline engine (`assess`)", best(lambda: assess(prefetch, PATIENT_ID, CARD_NOW, knowledge))),
-        ("cards and their chart safety check",
-         best(lambda: cards_response(call, PATIENT_ID, findings, facts))),
-        ("response to JSON", best(lambda: orjson.dumps(response))),
+        ("nesting bound on the raw bytes", best(lambda: nesting_within(body, depth))),
+        ("decode the envelope (prefetch values kept raw)",
+         best(lambda: decode_envelope(body, max_depth=depth))),
+        ("schema check and every prefetch value decoded into records", best(lambda: hook_request(envelope))),
+        ("read the chart into typed facts (`read_chart`)",
+         best(lambda: read_chart(parsed.prefetch, PATIENT_ID, CARD_NOW, knowledge, judged=True))),
+        ("guideline engine (`assess_chart`, with the safety check)",
+         best(lambda: assess_chart(chart, CARD_NOW, knowledge, hidden))),
+        ("cards (`render_answer`)", best(lambda: render_answer(call, assessment, PATIENT_ID))),
+        ("response to JSON", best(answer.body)),
     ]
     lines = [
         f"## Where a typical call's time goes ({resource_count(request)} resources,"
-        f" {len(body):,} bytes, {len(findings)} finding(s); best of 5 batches)",
+        f" {len(body):,} bytes, {len(assessment.findings)} finding(s); best of 5 batches)",
         "",
         "| stage | time |",
         "|---|---:|",
@@ -746,15 +748,19 @@ def feature_costs(repeat: int) -> list[str]:
     import itertools
     import logging
 
+    from msgspec.structs import replace as with_fields
+
     from cds.governance.recorder import AuditRecorder
     from cds.logs import configure_logging, log_event
     from cds.observe import metrics
+    from cds.services.response import Action, Card, Coding, Source, Suggestion
     from cds.store.database import open_database
 
-    card = {
-        "uuid": "", "indicator": "warning", "source": {"topic": {"code": "twitching-workup"}},
-        "suggestions": [{"uuid": "s-1", "label": "Order the tests", "actions": [{"type": "create"}]}],
-    }  # fmt: skip
+    card = Card(
+        uuid="", summary="Twitching: tests to complete the work-up", indicator="warning",
+        source=Source("myelin-cds", topic=Coding("twitching-workup")),
+        suggestions=(Suggestion("Order the tests", "s-1", (Action("create", "Order the tests"),)),),
+    )  # fmt: skip
     runs = max(2_000, repeat * 10)
 
     def cpu_ms(step: Callable[[], Any]) -> float:
@@ -777,7 +783,7 @@ def feature_costs(repeat: int) -> list[str]:
         def record() -> None:  # a new hookInstance and card uuid each time, as real calls have
             n = next(numbers)
             recorder.record_call(service="deficiency-screen", hook_instance=f"call-{n}", patient_id="p-1",
-                                 answered_at=NOW, cards=[dict(card, uuid=f"card-{n}")])  # fmt: skip
+                                 answered_at=NOW, cards=[with_fields(card, uuid=f"card-{n}")])  # fmt: skip
 
         rows.append(("card audit: one call's record put on the writer's queue (call path)", cpu_ms(record)))
         queued = 3 * runs + 50

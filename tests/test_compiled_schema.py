@@ -92,13 +92,13 @@ def test_every_fixture_request_is_valid_to_both() -> None:
         assert check(request) and validator_for("hook-request").is_valid(request)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=mutated([r for r in REQUESTS if len(str(r)) < 20_000]))
 def test_agrees_with_jsonschema_on_mutated_requests(body: Any) -> None:
     assert fast_check_for("hook-request")(body) == validator_for("hook-request").is_valid(body)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(body=mutated([FEEDBACK]))
 def test_agrees_with_jsonschema_on_mutated_feedback(body: Any) -> None:
     assert fast_check_for("feedback")(body) == validator_for("feedback").is_valid(body)

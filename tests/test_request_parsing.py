@@ -100,7 +100,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(value=_json_values, limit=st.integers(min_value=1, max_value=12), ascii_only=st.booleans())
 def test_nesting_bound_agrees_with_a_walk_of_the_parsed_value(
     value: object, limit: int, ascii_only: bool

@@ -261,7 +261,7 @@ def _mine(resource: dict[str, Any]) -> bool:
     return resource.get("subject", {}).get("reference") == f"Patient/{PATIENT}"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chart=charts())
 def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str, Any]]]) -> None:
     result = _call(chart)
@@ -357,7 +357,7 @@ def _judgements(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chart=charts(), bad=st.lists(st.integers(0, 999), max_size=3, unique=True).flatmap(
     lambda ids: st.tuples(*(unusable_observations(i) for i in ids))
 ))
@@ -436,7 +436,7 @@ def draft_orders(draw: st.DrawFn) -> list[dict[str, Any]]:
     return orders
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chart=charts(), drafts=draft_orders())
 def test_order_signing_never_breaks_a_safety_rule(
     chart: dict[str, list[dict[str, Any]]], drafts: list[dict[str, Any]]

@@ -24,7 +24,7 @@ def test_topic_data_covers_exactly_the_public_topics() -> None:
     assert set(KNOWLEDGE.topics) == {t.value for t in Topic}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(reported=st.text(max_size=300), cause=st.text(max_size=300))
 def test_any_chart_text_keeps_the_summary_short_and_the_table_whole(reported: str, cause: str) -> None:
     primary = b12_evidence(reported=reported)

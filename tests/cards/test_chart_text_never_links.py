@@ -106,7 +106,7 @@ def test_chart_text_is_never_a_link_and_shows_as_written(payload: str, place: st
 LINKISH = st.sampled_from([*"ae.@/:w1|`\\ <>[]()!*_#-", "com", "www", "http", "mailto:", "10"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(parts=st.lists(LINKISH, max_size=16))
 def test_no_mix_of_link_characters_makes_a_link(parts: list[str]) -> None:
     escaped = md_escape("".join(parts))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cds.cards import text as cards_text
@@ -25,7 +25,7 @@ def full_md_escape(text: str) -> str:
     return cards_text.md_escape_full(text)
 
 
-@settings(max_examples=1500)
+
 @given(text=st.text(ALPHABET, max_size=14))
 @example(text="www.example.org")
 @example(text="1. first")

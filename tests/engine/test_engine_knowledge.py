@@ -178,7 +178,7 @@ def _observation(value, unit, comparator, date, status, subject):
 _observations = st.builds(_observation, _json, _json, _json, _json, _json, _json)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.sampled_from(

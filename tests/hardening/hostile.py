@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -14,9 +13,9 @@ SERVICE = "/cds-services/deficiency-screen"
 FEEDBACK = SERVICE + "/feedback"
 PREFETCH_KEYS = ("patient", "observations", "medicationStatements", "medicationRequests", "conditions")
 
-# Bounded so the whole suite runs in seconds; raise CDS_HARDENING_EXAMPLES for a deeper search.
+# How many examples comes from the hypothesis profile (tests/conftest.py): few in `make check`,
+# more in `make test`.
 FAST = settings(
-    max_examples=int(os.environ.get("CDS_HARDENING_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

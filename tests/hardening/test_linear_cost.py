@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cds.cards.summary import without_trailing_parenthetical
@@ -104,7 +104,7 @@ def test_over_long_medication_codes_are_never_matched() -> None:
 _OLD_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
 
 
-@settings(max_examples=500)
+
 @given(st.text(st.sampled_from("ab ()\t"), max_size=12))
 def test_trailing_parenthetical_is_cut_as_before(name: str) -> None:
     assert without_trailing_parenthetical(name) == _OLD_PARENTHETICAL.sub("", name)
