@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "observe": 1,  # metrics, recorded by fhir, trust and http: below all of them
     "knowledge": 1,
     "engine": 2,
+    "change": 2,  # change control: a configuration's knowledge version, its rules, a candidate
     "schemas": 3,
     "services": 4,
     "store": 5,

@@ -10,6 +10,7 @@ from cds.cards.catalog import load_catalog
 from cds.cards.chart import chart_facts
 from cds.cards.modes import topic_modes
 from cds.cards.runtime import runtime_for
+from cds.cards.version import with_version
 from cds.engine import assess
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Finding
@@ -54,8 +55,8 @@ def cards_response(
         ),
     )
     if silent:
-        call.silent_cards.extend(build_cards(silent, ctx))
-    return {"cards": build_cards(shown, ctx) if shown else []}
+        call.silent_cards.extend(with_version(build_cards(silent, ctx), call.settings))
+    return {"cards": with_version(build_cards(shown, ctx), call.settings) if shown else []}
 
 
 def guideline_response(call: HookCall) -> dict[str, Any]:

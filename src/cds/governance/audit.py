@@ -33,6 +33,7 @@ class AuditedCard:
     patient_key: str
     mode: str  # "active" (returned) or "silent" (built, never returned)
     suggestions: Mapping[str, str]  # suggestion uuid -> label (catalog text, never patient data)
+    knowledge_version: str | None = None  # the rules that built it
 
 
 def _suggestion_label(suggestion: Mapping[str, Any]) -> str:
@@ -55,6 +56,7 @@ def audited_cards(
     issued_at: datetime,
     patient: str,
     mode: str,
+    knowledge_version: str | None = None,
 ) -> list[AuditedCard]:
     return [
         AuditedCard(
@@ -71,6 +73,7 @@ def audited_cards(
                 for s in card.get("suggestions") or ()
                 if isinstance(s, Mapping) and s.get("uuid")
             },
+            knowledge_version=knowledge_version,
         )
         for card in cards
         if card.get("uuid")  # every card we build has one; a card without cannot be joined

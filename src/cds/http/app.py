@@ -19,6 +19,8 @@ from cds import __version__
 from cds.cards.catalog import load_catalog
 from cds.cards.modes import check_topic_modes, topic_modes
 from cds.cards.registry import HANDLER_TOPICS, HANDLERS
+from cds.cards.version import VERSION_EXTENSION
+from cds.change.version import knowledge_version
 from cds.config import Settings, load_settings
 from cds.errors import (
     BadRequest,
@@ -124,6 +126,7 @@ class CdsApp:
         self.authenticator = authenticator
         self.clock = clock
         self.fhir_client = FhirClient(settings)  # pooled connections shared by all calls
+        self.knowledge_version = knowledge_version(settings)  # of every card, call and log line
         self.discovery_body = json.dumps(
             {"services": [self._discovery_entry(s) for s in services.values()]},
             ensure_ascii=False,
@@ -137,6 +140,7 @@ class CdsApp:
             # CDS Hooks lets any object carry `extension`; EHRs ignore keys they do not know.
             modes = topic_modes(self.settings)
             entry["extension"] = {TOPICS_EXTENSION: {code: modes.mode(code) for code in topics}}
+        entry.setdefault("extension", {})[VERSION_EXTENSION] = self.knowledge_version.as_json()
         return entry
 
     # -- helpers used by the routes
@@ -307,6 +311,7 @@ def create_app(
                 hookInstance=g.get("hook_instance"),
                 hook=g.get("hook"),
                 cards=g.get("card_count"),
+                knowledgeVersion=state.knowledge_version.version if g.get("hook") else None,
             )
         return response
 
@@ -368,6 +373,7 @@ def create_app(
                 "services": sorted(state.services),
                 "authMode": state.authenticator.mode,
                 "acceptsUnauthenticatedCalls": state.authenticator.mode == "open",
+                "knowledgeVersion": state.knowledge_version.as_json(),
             }
         )
 
@@ -428,6 +434,7 @@ def create_app(
             cards=cards,
             silent_cards=call.silent_cards,
         )
+        state.audit.shadow.after_call(call, result, state.handlers[service.handler])  # if a pilot runs
         return _json_response(result)
 
     @app.post("/cds-services/<service_id>/feedback")
