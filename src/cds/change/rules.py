@@ -116,13 +116,14 @@ def _value_sets(raw: Mapping[str, Any]) -> dict[str, CodeSet]:
 
 def _medication_classes(settings: Settings) -> dict[str, CodeSet]:
     knowledge = load_knowledge(settings.cutoff_overrides, settings.recent_months)
+    raw = knowledge_files()["medications"]["classes"]
     return {
         key: CodeSet(
             key,
             "medication class",
             c.display,
             c.source,
-            len(c.rxcuis) + len(c.atc_prefixes),
+            len(raw[key]["ingredients"]),  # members: its ingredients; codes: every code that counts
             frozenset({*(f"RxNorm {r}" for r in c.rxcuis), *(f"ATC {a}" for a in c.atc_prefixes)}),
         )
         for key, c in knowledge.medication_classes.items()
