@@ -119,6 +119,7 @@ class ShadowTopic:
     indicator_changed: int = 0
     content_changed: int = 0
     changed_calls: int = 0  # calls on which one of its cards would appear, disappear or change
+    fired_calls: int = 0  # calls on which it fired live, under the candidate, or both
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +133,7 @@ class ShadowTopic:
             "indicatorChanged": self.indicator_changed,
             "contentChanged": self.content_changed,
             "changedCalls": self.changed_calls,
+            "firedCalls": self.fired_calls,
         }
 
 
@@ -214,6 +216,10 @@ def compare_pilot(
         topic.live_calls = len(fired.get((version, service, code, "live"), ()))
         topic.candidate_calls = len(fired.get((version, service, code, "candidate"), ()))
         topic.changed_calls = len(fired.get((version, service, code, "changed"), ()))
+        topic.fired_calls = len(
+            fired.get((version, service, code, "live"), set())
+            | fired.get((version, service, code, "candidate"), set())
+        )
         found[version].topics.append(topic)
     for comparison in found.values():
         comparison.live_versions.sort()

@@ -17,7 +17,7 @@ from cds.governance.dashboard_change import (
     version_scope,
     versions_section,
 )
-from cds.governance.report import Report, TopicFigures, Week, call_share, percent
+from cds.governance.report import Report, TopicFigures, Week, call_share, fit, percent
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK, SILENT = "#2f6fb0", "#d9622b", "#c9ced6", "#8e7cc3"
 _SERIES = (("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK))
@@ -85,8 +85,8 @@ def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
         parts.append(
             f'<a href="{escape(topic_link(t.topic, keep))}"><text x="{label_w - 10}" y="{y + 17}" '
             f'text-anchor="end" font-size="13" fill="#1a4f8b" text-decoration="underline">'
-            f"{escape(label[:46])}{escape(mode)}{flag}"
-            f"<title>{escape(t.topic)}: this topic only</title></text></a>"
+            f"{escape(fit(label, 40 - len(mode)))}{escape(mode)}{flag}"
+            f"<title>{escape(label)} ({escape(t.topic)}): this topic only</title></text></a>"
         )
         x = float(label_w)
         for (name, colour), count in zip(_SERIES, (t.accepted, t.overridden, t.no_feedback), strict=True):
@@ -238,7 +238,7 @@ def _table(report: Report, keep: Mapping[str, str]) -> str:
         f"<td>{percent(t.override_rate)}</td></tr>"
         for t in report.topics
     )
-    return f"<table>{head}{rows}</table>"
+    return f'<table class="topics">{head}{rows}</table>'
 
 
 def _of_calls(count: int, calls: int) -> str:

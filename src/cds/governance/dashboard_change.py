@@ -11,7 +11,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from cds.governance.comparison import ShadowComparison, ShadowTopic
-from cds.governance.report import Report, VersionFigures, Week, call_share, percent
+from cds.governance.report import Report, VersionFigures, Week, call_share, fit, percent
 
 APPEAR, DISAPPEAR, INDICATOR, WORDING = "#2f855a", "#c53030", "#d69e2e", "#a0aec0"
 _CHANGES = (("Would appear", APPEAR), ("Would disappear", DISAPPEAR),
@@ -65,19 +65,24 @@ def version_markers(weeks: Sequence[Week], left: int, top: int, plot_h: int, col
     return parts
 
 
+def _started(figures: VersionFigures) -> str:
+    if figures.version is None:
+        return "before versions were recorded"
+    if figures.first_live is None:
+        return ""
+    when = f"{figures.first_live:%Y-%m-%d %H:%M} UTC"
+    return f"took effect {when}" if figures.took_effect else f"in use before the period (from {when})"
+
+
 def _version_rows(figures: VersionFigures, keep: Mapping[str, str]) -> str:
     topics = figures.topics or [None]
-    if figures.version is None:
-        started = "before versions were recorded"
-    elif figures.first_live is None:
-        started = "-"
-    else:
-        started = f"{figures.first_live:%Y-%m-%d %H:%M} UTC" + ("" if figures.took_effect else " (before)")
+    span = f' rowspan="{len(topics)}"'
+    lines = [escape(line) for line in (figures.label, _started(figures)) if line]
+    link = escape(version_link(figures.version, keep))
     head = (
-        f'<td class="l" rowspan="{len(topics)}"><a href="{escape(version_link(figures.version, keep))}">'
-        f"{_name(figures.version)}</a>{'<br>' + escape(figures.label) if figures.label else ''}</td>"
-        f'<td class="l" rowspan="{len(topics)}">{escape(started)}</td>'
-        f'<td rowspan="{len(topics)}">{figures.calls}</td>'
+        f'<td class="l"{span}><a href="{link}">{_name(figures.version)}</a>'
+        + "".join(f'<br><span class="note">{line}</span>' for line in lines)
+        + f"</td><td{span}>{figures.calls}</td>"
     )
     rows = []
     for i, t in enumerate(topics):
@@ -97,7 +102,7 @@ def versions_section(report: Report, keep: Mapping[str, str]) -> str:
     if not report.versions:
         return '<h2>By knowledge version</h2><p class="note">No calls in this period.</p>'
     head = (
-        '<tr><th class="l">Version</th><th class="l">Took effect</th><th>Calls</th><th class="l">Topic</th>'
+        '<tr><th class="l">Version</th><th>Calls</th><th class="l">Topic</th>'
         "<th>Shown</th><th>Silent</th><th>Shown on calls</th><th>Accepted</th><th>Overridden</th>"
         "<th>Acceptance</th><th>Override</th></tr>"
     )
@@ -125,8 +130,8 @@ def _change_bars(topics: Sequence[ShadowTopic], services: int) -> str:
         y = 4 + i * row_h
         name = t.display if services == 1 else f"{t.display} ({t.service})"
         parts.append(
-            f'<text x="{label_w - 10}" y="{y + 16}" text-anchor="end" font-size="13">{escape(name[:46])}'
-            f"<title>{escape(t.topic)}</title></text>"
+            f'<text x="{label_w - 10}" y="{y + 16}" text-anchor="end" font-size="13">{escape(fit(name, 40))}'
+            f"<title>{escape(name)} ({escape(t.topic)})</title></text>"
         )
         x = float(label_w)
         counts = (t.appear, t.disappear, t.indicator_changed, t.content_changed)
@@ -140,7 +145,7 @@ def _change_bars(topics: Sequence[ShadowTopic], services: int) -> str:
             x += width
         parts.append(
             f'<text x="{x + 8:.1f}" y="{y + 16}" font-size="12">on {t.changed_calls} of the '
-            f"{max(t.live_calls, t.candidate_calls)} calls it fired on</text>"
+            f"{t.fired_calls} calls it fired on</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -152,8 +157,8 @@ def _comparison(c: ShadowComparison) -> str:
               ("appear", "disappear", "indicator_changed", "content_changed")]  # fmt: skip
     share = c.changed_share
     figures = [
-        (str(c.calls), "calls assessed under the candidate"),
-        (call_share(c.changed_calls, share) if c.changed_calls else "0", "calls whose answer would change"),
+        (str(c.calls), "calls assessed"),
+        (call_share(c.changed_calls, share) if c.changed_calls else "0", "answers would change"),
         *((str(n), name.lower()) for (name, _), n in zip(_CHANGES, totals, strict=True)),
     ]
     boxes = "".join(

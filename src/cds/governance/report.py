@@ -400,6 +400,11 @@ def as_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def fit(text: str, length: int) -> str:
+    """At most `length` characters, an ellipsis marking a cut: a chart's label column is fixed."""
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
