@@ -64,14 +64,14 @@ def _by_uuid(
     return found
 
 
-def _change(live: tuple[str, Any] | None, candidate: tuple[str, Any] | None) -> str:
+def _change(live: tuple[str, Any] | None, candidate: tuple[str, Any] | None, same: bool) -> str:
     live_shown = live is not None and live[0] == "active"
     candidate_shown = candidate is not None and candidate[0] == "active"
     if live_shown and candidate_shown:
         assert live is not None and candidate is not None
         if live[1].get("indicator") != candidate[1].get("indicator"):
             return INDICATOR
-        return SAME if _content(live[1]) == _content(candidate[1]) else CONTENT
+        return SAME if same else CONTENT
     if live_shown:
         return DISAPPEAR
     return APPEAR if candidate_shown else UNSEEN
@@ -84,7 +84,10 @@ def compare_answers(
     candidate_silent: Sequence[Mapping[str, Any]],
 ) -> tuple[bool, list[CardChange]]:
     """(whether the clinician's answer would differ, what happens to each card of either side)."""
-    changed = [_content(c) for c in live_shown] != [_content(c) for c in candidate_shown]
+    before, after = [_content(c) for c in live_shown], [_content(c) for c in candidate_shown]
+    changed = before != after
+    shown_before = {str(c.get("uuid")): text for c, text in zip(live_shown, before, strict=True)}
+    shown_after = {str(c.get("uuid")): text for c, text in zip(candidate_shown, after, strict=True)}
     live, candidate = _by_uuid(live_shown, live_silent), _by_uuid(candidate_shown, candidate_silent)
     changes = []
     for uuid in dict.fromkeys([*live, *candidate]):
@@ -98,7 +101,7 @@ def compare_answers(
                 live_indicator=str(a[1].get("indicator")) if a else None,
                 candidate_mode=b[0] if b else None,
                 candidate_indicator=str(b[1].get("indicator")) if b else None,
-                change=_change(a, b),
+                change=_change(a, b, shown_before.get(uuid) == shown_after.get(uuid)),
             )
         )
     return changed, changes

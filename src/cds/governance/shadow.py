@@ -8,22 +8,26 @@ On the clinician's path a call only puts itself on a bounded queue (`after_call`
 answer is built. A thread per worker takes the calls off the queue one at a time, runs the
 same handler with the candidate's settings on the same chart, clock and hookInstance,
 compares the two answers (governance.comparison) and writes the pilot's records in batches.
-The live answer is never touched. A full queue drops the call from the pilot (it is a sample:
-its figures are over the calls it assessed). The file is checked at most once a second and
-read again when it changes; while it is missing or unusable (logged) the pilot pauses. So
-starting, changing or ending a pilot needs no restart and no change to discovery.
+The live answer is never touched. The thread shares the worker's interpreter lock with the
+calls, so it yields to them: it starts an assessment only when the worker has answered no
+request for QUIET_S (`call_started` / `call_ended` tell it), and a call that arrives during
+one waits at most for its end. A full queue drops the call from the pilot (it is a sample:
+its figures are over the calls it assessed; a worker busy without pause assesses few).
+
+The file is checked at most once a second and read again when it changes; while it is missing
+or unusable (logged) the pilot pauses. So starting, changing or ending a pilot needs no
+restart and no change to discovery.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
-import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -43,6 +47,7 @@ from cds.store.shadow import ShadowCallRow, ShadowCardRow, record_shadow
 
 QUEUE_CALLS = 200  # calls waiting for the pilot; each holds its chart, so the bound is small
 CHECK_EVERY_S = 1.0  # how often the candidate file is looked at (one stat)
+QUIET_S = 0.002  # the worker answered nothing for this long: an assessment may start
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,10 @@ class ShadowPilot:
         self._live_version = knowledge_version(settings)
         self._secret = secret
         self._flush_s = settings.audit_flush_s or 1.0  # never on the call path, even when the audit is
-        self._queue: queue.Queue[_Task | None] = queue.Queue(maxsize=QUEUE_CALLS)
+        # Calls waiting for the pilot. The thread takes one off only while holding the lock, and
+        # assesses it before letting go, so a flush sees every call not yet assessed.
+        self._waiting: deque[_Task] = deque()
+        self._work = threading.Event()  # set when a call is put on `_waiting`
         self._lock = threading.Lock()  # one assessment or write at a time: the thread or a flush
         self._candidate: _Candidate | None = None
         self._seen: tuple[int, ...] | None = None  # (mtime, size, inode) of the file read; () missing
@@ -75,11 +83,16 @@ class ShadowPilot:
         self._cards: list[ShadowCardRow] = []
         self._versions: dict[str, tuple[VersionRow, datetime]] = {}  # candidate versions to note
         self._noted: set[str] = set()
-        self._dropped = 0
+        self._dropped = 0  # left out since the last write (logged then)
+        self.assessed = 0  # calls assessed under a candidate since start (all time, this process)
+        self.left_out = 0  # calls left out because the queue was full (all time, this process)
         self._failures: set[str] = set()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stop = threading.Event()
+        self._busy = threading.Lock()  # guards the two below
+        self._in_flight = 0  # requests this worker is answering now
+        self._last_start = 0.0  # monotonic time the latest began
         ref = weakref.ref(self)
         atexit.register(lambda: (pilot := ref()) is not None and pilot.close())
 
@@ -93,10 +106,22 @@ class ShadowPilot:
         if not self._path:
             return
         self._ensure_thread()
-        try:
-            self._queue.put_nowait(_Task(call, answer, handler))
-        except queue.Full:
-            self._dropped += 1  # counted and logged by the thread; the call is not delayed
+        if len(self._waiting) >= QUEUE_CALLS:  # counted and logged by the thread; never waited for
+            self._dropped += 1
+            self.left_out += 1
+            return
+        self._waiting.append(_Task(call, answer, handler))
+        self._work.set()
+
+    def call_started(self, *_: Any, **__: Any) -> None:
+        """A request began (any request: the pilot yields to all of them)."""
+        with self._busy:
+            self._in_flight += 1
+            self._last_start = time.monotonic()
+
+    def call_ended(self, *_: Any, **__: Any) -> None:
+        with self._busy:
+            self._in_flight = max(0, self._in_flight - 1)
 
     # -- off it
     def refresh(self) -> None:
@@ -106,21 +131,15 @@ class ShadowPilot:
     def flush(self) -> None:
         """Assess everything queued and write the records (before reading the figures)."""
         with self._lock:
-            while True:
-                try:
-                    task = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if task is not None:
-                    self._assess(task)
+            while self._waiting:
+                self._assess(self._waiting.popleft())
             self._write()
 
     def close(self) -> None:
         self._stop.set()
+        self._work.set()  # wakes the thread to see the stop
         self._thread = None
         if self._pid == os.getpid():
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(None)  # wakes the thread to see the stop
             self.flush()
 
     def _ensure_thread(self) -> None:
@@ -130,8 +149,8 @@ class ShadowPilot:
         with self._lock:
             if self._pid == os.getpid() and self._thread is not None:
                 return
-            if self._pid != os.getpid():
-                self._queue = queue.Queue(maxsize=QUEUE_CALLS)
+            if self._pid != os.getpid():  # a forked worker does not assess its master's calls
+                self._waiting = deque()
             self._stop = stop = threading.Event()
             self._thread = threading.Thread(target=self._run, args=(stop,), name="shadow-pilot", daemon=True)
             self._pid = os.getpid()
@@ -140,15 +159,15 @@ class ShadowPilot:
     def _run(self, stop: threading.Event) -> None:
         next_write = time.monotonic() + self._flush_s
         while True:
-            try:
-                # One call at a time, waiting between them: the GIL is handed back to the
-                # request threads after each assessment, never held for a whole batch.
-                task = self._queue.get(timeout=max(0.0, next_write - time.monotonic()))
-            except queue.Empty:
-                task = None
-            if task is not None:
+            if not self._waiting:
+                self._work.wait(timeout=max(0.0, next_write - time.monotonic()))
+                self._work.clear()
+            # One call at a time, and only in a pause between requests: the GIL goes back to the
+            # request threads after each assessment, never held for a batch.
+            while self._waiting and self._wait_for_quiet(stop, next_write):
                 with self._lock:
-                    self._assess(task)
+                    if self._waiting:
+                        self._assess(self._waiting.popleft())
             if stop.is_set():
                 with self._lock:
                     self._write()
@@ -157,6 +176,17 @@ class ShadowPilot:
                 with self._lock:
                     self._write()
                 next_write = time.monotonic() + self._flush_s
+
+    def _wait_for_quiet(self, stop: threading.Event, deadline: float) -> bool:
+        """True once no request has been in flight for QUIET_S; False when the pilot stops or
+        the deadline (its next write) comes first."""
+        while not stop.is_set() and time.monotonic() < deadline:
+            with self._busy:
+                quiet = self._in_flight == 0 and time.monotonic() - self._last_start >= QUIET_S
+            if quiet:
+                return True
+            time.sleep(QUIET_S)
+        return False
 
     def _current(self) -> _Candidate | None:
         now = time.monotonic()
@@ -223,6 +253,7 @@ class ShadowPilot:
         self._calls.append(
             ShadowCallRow(service, hook, version, self._live_version.version, at, int(changed))
         )
+        self.assessed += 1
         if changes:
             patient = patient_key(self._secret, call.request.patient_id or "")
             self._cards.extend(

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request, request_started, request_tearing_down
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.sansio.utils import get_current_url
@@ -259,6 +259,9 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds"] = state
+    if state.audit.shadow.enabled:  # a shadow pilot's thread yields to this app's requests
+        request_started.connect(state.audit.shadow.call_started, app, weak=False)
+        request_tearing_down.connect(state.audit.shadow.call_ended, app, weak=False)
 
     known_topics = frozenset(load_catalog().topics)
     # Flask endpoint name -> the `endpoint` label; anything else (pages, 404s) is "other".
