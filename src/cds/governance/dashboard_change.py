@@ -151,14 +151,17 @@ def _change_bars(topics: Sequence[ShadowTopic], services: int) -> str:
     return "".join(parts)
 
 
-def _comparison(c: ShadowComparison) -> str:
+def _comparison(c: ShadowComparison, one_topic: bool) -> str:
     services = len({t.service for t in c.topics})
     totals = [sum(getattr(t, name) for t in c.topics) for name in
               ("appear", "disappear", "indicator_changed", "content_changed")]  # fmt: skip
     share = c.changed_share
     figures = [
         (str(c.calls), "calls assessed"),
-        (call_share(c.changed_calls, share) if c.changed_calls else "0", "answers would change"),
+        (
+            call_share(c.changed_calls, share) if c.changed_calls else "0",
+            "answers would change" + (" (all topics)" if one_topic else ""),
+        ),
         *((str(n), name.lower()) for (name, _), n in zip(_CHANGES, totals, strict=True)),
     ]
     boxes = "".join(
@@ -193,7 +196,7 @@ def shadow_section(report: Report) -> str:
     """Live against candidate for each shadow pilot that ran in the period."""
     if not report.shadow:
         return ""
-    return "".join(_comparison(c) for c in report.shadow) + (
+    return "".join(_comparison(c, report.topic is not None) for c in report.shadow) + (
         '<p class="note">Fired on: calls on which the topic\'s card was built, shown or silent. Would '
         "appear / disappear: cards the clinician would newly see / no longer see. Indicator, wording: "
         "cards shown under both whose indicator, or whose wording or suggestions, would change. Calls "
