@@ -893,7 +893,7 @@ def _shadow_costs(directory: str, cpu_ms: Callable[[Callable[[], Any]], float]) 
     pilot._ensure_thread = lambda: None  # type: ignore[method-assign]  # the queue is emptied below
     live_ms = cpu_ms(lambda: handler(replace(call, silent_cards=[])))
     queued_ms = cpu_ms(lambda: pilot.after_call(call, answer, handler))
-    pilot._queue = type(pilot._queue)()  # drop what the timing queued; assess a known number
+    pilot._waiting.clear()  # drop what the timing queued; assess a known number
     numbers = itertools.count()
 
     def queue_calls(count: int) -> None:
@@ -910,7 +910,7 @@ def _shadow_costs(directory: str, cpu_ms: Callable[[Callable[[], Any]], float]) 
         pilot.flush()
         off_ms = min(off_ms, (time.process_time() - started) * 1000 / 200)
     return [
-        ("for scale: the guideline handler of this call under the live rules", live_ms),
+        ("for scale, not added: the guideline handler of this call under the live rules", live_ms),
         ("shadow pilot: the answered call put on the pilot's queue (call path)", queued_ms),
         ("shadow pilot: the candidate's assessment, its comparison and batched write, per call "
          "(off the call path, on the pilot's thread)", off_ms),

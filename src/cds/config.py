@@ -215,7 +215,7 @@ class Settings:
 
 
 # What a card says and whether it appears: these settings, with the knowledge files, make the
-# knowledge version (cds.knowledge.version) that every card, call and report carries. Every
+# knowledge version (cds.change.version) that every card, call and report carries. Every
 # other setting is in DEPLOYMENT_SETTINGS (where and how the service runs, what it records,
 # how the report reads); tests/test_knowledge_version.py fails on a setting in neither.
 CARD_SETTINGS = ("recent_months", "cutoff_overrides", "topic_modes")
