@@ -113,8 +113,8 @@ def test_the_dashboard_with_a_pilot_running(browser: Any, piloted: tuple[str, di
 
         assert browser.find_elements(By.TAG_NAME, "script") == []
         assert PATIENT_ID not in browser.page_source
-        height = browser.execute_script("return document.body.scrollHeight")  # the whole page
-        browser.set_window_size(1280, min(max(height + 40, 1000), 6000))
+        height = browser.execute_script("return document.documentElement.scrollHeight")  # the whole page
+        browser.set_window_size(1280, min(max(height + 120, 1000), 6000))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "governance-dashboard-pilot.png"))
     finally:

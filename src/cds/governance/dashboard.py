@@ -34,8 +34,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 padding:10px 14px;margin:16px 0}
 .legend span{display:inline-block;margin-right:16px;font-size:13px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px}
-table{border-collapse:collapse;font-size:13px;margin-top:8px}
-td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin-top:8px}
+td,th{padding:4px 7px;border-bottom:1px solid #e2e8f0;text-align:right}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
 td{white-space:nowrap}
 svg text{font-family:inherit}.note{color:#4a5568;font-size:13px}
@@ -85,7 +85,7 @@ def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
         parts.append(
             f'<a href="{escape(topic_link(t.topic, keep))}"><text x="{label_w - 10}" y="{y + 17}" '
             f'text-anchor="end" font-size="13" fill="#1a4f8b" text-decoration="underline">'
-            f"{escape(fit(label, 40 - len(mode)))}{escape(mode)}{flag}"
+            f"{escape(fit(label, 37 - len(mode) - len(flag)))}{escape(mode)}{flag}"
             f"<title>{escape(label)} ({escape(t.topic)}): this topic only</title></text></a>"
         )
         x = float(label_w)

@@ -130,7 +130,7 @@ def _change_bars(topics: Sequence[ShadowTopic], services: int) -> str:
         y = 4 + i * row_h
         name = t.display if services == 1 else f"{t.display} ({t.service})"
         parts.append(
-            f'<text x="{label_w - 10}" y="{y + 16}" text-anchor="end" font-size="13">{escape(fit(name, 40))}'
+            f'<text x="{label_w - 10}" y="{y + 16}" text-anchor="end" font-size="13">{escape(fit(name, 37))}'
             f"<title>{escape(name)} ({escape(t.topic)})</title></text>"
         )
         x = float(label_w)
