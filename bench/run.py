@@ -741,6 +741,52 @@ def audit_cost(repeat: int) -> list[str]:
     return lines
 
 
+def shadow_cost(repeat: int) -> list[str]:
+    """The clinician's wait with a shadow pilot running beside the calls, in process: the pilot's
+    thread shares the interpreter with the calls, so this is where its cost would show. Calls
+    come back to back (a worker never idle: the pilot yields, assessing few) or one every 10 ms
+    (the pilot assesses in the pauses, and a call arriving during an assessment waits for it)."""
+    import uuid
+
+    lines = [
+        "## Shadow pilot beside the call path (in process, SQLite file, a new hookInstance per call,"
+        " a lower B12 cut-off piloted)",
+        "",
+        f"| calls arrive | pilot | call p50 | call p90 | call p99 | of the {repeat + 5} calls, as they ran |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    body_template = patient_view(120)
+    with tempfile.TemporaryDirectory() as directory:
+        candidate = Path(directory) / "candidate.toml"
+        candidate.write_text("[cutoff_overrides]\nb12_total_deficient = 150\n")
+        for pace, pause in (("back to back", 0.0), ("every 10 ms", 0.010)):
+            for label, shadow in (("off", ""), ("on", str(candidate))):
+                name = f"{directory}/{int(pause * 1000)}-{bool(shadow)}.sqlite3"
+                settings = load_settings(environ={}, database_url=f"sqlite:///{name}", log_level="WARNING",
+                                         shadow_config=shadow)  # fmt: skip
+                app = create_app(settings, clock=lambda: CARD_NOW)
+                client = app.test_client()
+                pilot = app.extensions["cds"].audit.shadow
+                samples = []
+                for index in range(repeat + 5):
+                    if index == 5:  # the first calls warm the caches; the candidate's knowledge is
+                        pilot.flush()  # built once per worker when it is loaded, timed below
+                    body = dict(body_template, hookInstance=str(uuid.uuid4()))
+                    started = time.perf_counter()
+                    assert client.post(SERVICE_URL, json=body).status_code == 200
+                    if index >= 5:
+                        samples.append((time.perf_counter() - started) * 1000)
+                    time.sleep(pause)
+                assessed, left_out = pilot.assessed, pilot.left_out  # while the calls ran
+                app.extensions["cds"].audit.close()
+                p50, p90, p99 = (_percentile(samples, q) for q in (50, 90, 99))
+                pilot_did = f"{assessed} assessed, {left_out} left out" if shadow else "-"
+                figures = f"{p50:.2f} ms | {p90:.2f} ms | {p99:.2f} ms"
+                lines.append(f"| {pace} | {label} | {figures} | {pilot_did} |")
+    lines.append("")
+    return lines
+
+
 def feature_costs(repeat: int) -> list[str]:
     """CPU per call of what the call path does besides the guideline, each step alone: the
     metrics updates, putting the card audit on the background writer's queue, that writer's
@@ -792,6 +838,7 @@ def feature_costs(repeat: int) -> list[str]:
         rows.append(("card audit: the background writer's batched write, per call (off the call path)",
                      (time.process_time() - started) * 1000 / queued))  # fmt: skip
         recorder.close()
+        rows += _shadow_costs(directory, cpu_ms)
     configure_logging("INFO")
     handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
     with open(os.devnull, "w") as devnull:
@@ -812,6 +859,71 @@ def feature_costs(repeat: int) -> list[str]:
         *(f"| {name} | {ms * 1000:.1f} us |" for name, ms in rows),
         "",
     ]
+
+
+def _shadow_costs(directory: str, cpu_ms: Callable[[Callable[[], Any]], float]) -> list[tuple[str, float]]:
+    """What a running shadow pilot of a lower B12 cut-off costs per call: putting the answered call
+    on the pilot's queue (the clinician's path), then, on the pilot's thread, the candidate's
+    assessment, the comparison with the live answer and the batched write."""
+    import itertools
+    from dataclasses import replace
+
+    import orjson
+
+    from cds.answer.handlers import HANDLERS
+    from cds.change.candidate import candidate_settings
+    from cds.governance import shadow as shadow_module
+    from cds.governance.shadow import ShadowPilot
+    from cds.http.request import parse_hook_request
+    from cds.services.call import HookCall, PrefetchResult
+    from cds.services.definitions import load_services
+    from cds.store.database import open_database
+
+    candidate = Path(directory) / "candidate.toml"
+    candidate.write_text("[cutoff_overrides]\nb12_total_deficient = 150\n")
+    settings = load_settings(environ={}, database_url=f"sqlite:///{directory}/shadow.sqlite3",
+                             shadow_config=str(candidate), audit_flush_s=3600.0)  # fmt: skip
+    data = orjson.loads(json.dumps(patient_view(120)))
+    parsed = parse_hook_request(data)
+    call = HookCall(
+        service=load_services(settings.hooks_dir, known_handlers=set(HANDLERS))["deficiency-screen"],
+        request=parsed, prefetch=PrefetchResult(data=parsed.prefetch), now=CARD_NOW,
+        settings=settings, base_url="http://127.0.0.1:8080",
+    )  # fmt: skip
+    handler = HANDLERS["guideline"]
+    answer = handler(call)
+    started = time.process_time()
+    handler(replace(call, settings=candidate_settings(settings, str(candidate))))
+    load_ms = (time.process_time() - started) * 1000  # its knowledge built on its first call
+    shadow_module.QUEUE_CALLS = 1_000_000  # room for every timed call: the put itself is measured
+    pilot = ShadowPilot(open_database(settings), settings, b"bench")
+    pilot._ensure_thread = lambda: None  # type: ignore[method-assign]  # the queue is emptied below
+    live_ms = cpu_ms(lambda: handler(call))
+    queued_ms = cpu_ms(lambda: pilot.after_call(call, answer, handler))
+    pilot._waiting.clear()  # drop what the timing queued; assess a known number
+    numbers = itertools.count()
+
+    def queue_calls(count: int) -> None:
+        for _ in range(count):  # each a new hookInstance, so every record is written
+            request = replace(call.request, hook_instance=f"shadow-{next(numbers)}")
+            pilot.after_call(replace(call, request=request), answer, handler)
+
+    queue_calls(5)
+    pilot.flush()  # the candidate's knowledge is built once, on its first call: not per call
+    off_ms = float("inf")
+    for _ in range(3):
+        queue_calls(200)
+        started = time.process_time()
+        pilot.flush()
+        off_ms = min(off_ms, (time.process_time() - started) * 1000 / 200)
+    return [
+        ("for scale, not added: the guideline handler of this call under the live rules", live_ms),
+        ("shadow pilot: the answered call put on the pilot's queue (call path)", queued_ms),
+        ("shadow pilot: the candidate's assessment, its comparison and batched write, per call "
+         "(off the call path, on the pilot's thread)", off_ms),
+        ("shadow pilot: reading a new candidate, once per worker when its file changes (off the call path)",
+         load_ms),
+    ]  # fmt: skip
 
 
 def main() -> int:
@@ -844,6 +956,7 @@ def main() -> int:
     report += stages(max(20, repeat // 3))
     report += feature_costs(repeat)
     report += audit_cost(repeat)
+    report += shadow_cost(repeat)
     if not args.skip_http:
         report += http_throughput(
             seconds, args.workers, args.threads, 1 if args.quick else 3, 3 if args.quick else 10

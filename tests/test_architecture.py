@@ -22,6 +22,7 @@ RANKS: dict[str, int] = {
     "knowledge": 1,
     "reader": 2,  # the one reader of FHIR JSON: typed facts
     "engine": 3,  # decisions: facts in, findings out
+    "change": 3,  # change control: a configuration's knowledge version, its rules, a candidate
     "schemas": 4,
     "services": 5,
     "store": 6,

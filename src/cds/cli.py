@@ -32,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: Any) -> None:
     """Commands whose modules register themselves (keeps `cds serve` import-light)."""
-    from cds.tools import database, fhir_recording, fixture_replay, governance
+    from cds.tools import database, fhir_recording, fixture_replay, governance, knowledge
 
     fixture_replay.register(commands)
     fhir_recording.register(commands)
     database.register(commands)
     governance.register(commands)
+    knowledge.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

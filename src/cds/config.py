@@ -237,6 +237,9 @@ class Settings:
     fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
     admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
+    # --- change control: the version of the rules, and a candidate piloted in the shadow
+    knowledge_label: Text = ""  # the site's name for its rules, e.g. "2027-01 lab assay change"
+    shadow_config: Text = ""  # TOML file of a candidate's settings, assessed on every call, never shown
 
     def __post_init__(self) -> None:
         if self.fhir_allowed_servers is None:
@@ -245,6 +248,30 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         return checked(lambda: replace(self, **changes))
+
+
+# What a card says and whether it appears: these settings, with the knowledge files, make the
+# knowledge version (cds.change.version) that every card, call and report carries. Every
+# other setting is in DEPLOYMENT_SETTINGS (where and how the service runs, what it records,
+# how the report reads); tests/test_knowledge_version.py fails on a setting in neither.
+# smart_client_id: a registered companion app puts its launch link on cards.
+CARD_SETTINGS = ("recent_months", "cutoff_overrides", "topic_modes", "smart_client_id")
+DEPLOYMENT_SETTINGS = (
+    "host", "port", "workers", "threads", "cors_allow_origin", "log_level", "metrics_enabled",
+    "metrics_port", "hooks_dir", "docs_base_url", "max_body_bytes", "max_header_bytes",
+    "max_json_depth", "max_resources_per_key", "client_read_timeout_s", "client_request_deadline_s",
+    "fhir_allowed_servers", "fhir_request_timeout_s", "fhir_deadline_s", "fhir_max_pages",
+    "fhir_pool_size", "fhir_max_response_bytes", "auth_mode", "issuers", "jwt_clock_skew_s",
+    "jwt_max_lifetime_s", "jwks_cache_s", "jwks_fetch_timeout_s", "database_url", "data_dir",
+    "preview_enabled", "fixtures_dir", "audit_secret", "audit_queue_size", "audit_flush_s",
+    "retention_days", "fatigue_window", "fatigue_threshold", "fatigue_min_cards", "admin_token",
+    "shadow_config", "smart_allowed_servers", "frame_ancestors", "smart_fhir_timeout_s",
+    # Link addresses follow where the EHR reaches the service (this, or the Host it called):
+    # they change no advice, so moving the service behind a proxy is not a change of rules.
+    "public_base_url",
+    # The version's name, not its content: carried beside the hash, never hashed.
+    "knowledge_label",
+)  # fmt: skip
 
 
 def checked(build: Callable[[], Settings]) -> Settings:

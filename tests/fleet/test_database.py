@@ -57,7 +57,8 @@ def test_start_up_refuses_an_out_of_date_schema_until_cds_db_upgrade(
     assert current.returncode == 0 and f"revision {head_revision()}" in current.stdout
     assert _cds(tmp_path, url, "db", "upgrade").returncode == 0  # idempotent
     tables = postgres.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", name)
-    assert tables.split() == ["alembic_version", "calls", "card_audit", "feedback", "site_secret", "used_jti"]
+    assert tables.split() == ["alembic_version", "calls", "card_audit", "feedback", "knowledge_versions",
+                              "shadow_calls", "shadow_cards", "site_secret", "used_jti"]  # fmt: skip
 
 
 def test_the_embedded_sqlite_database_migrates_itself(tmp_path: Path) -> None:

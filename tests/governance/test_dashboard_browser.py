@@ -68,7 +68,7 @@ def test_dashboard_in_a_browser(browser: Any, dashboard: str, tmp_path: Path) ->
         browser.find_element(By.CSS_SELECTOR, ".flags a").click()
         assert "topic=magnesium-testing-recommended" in browser.current_url
         assert "Magnesium testing recommended" in browser.find_element(By.CSS_SELECTOR, ".scope").text
-        rows = browser.find_elements(By.CSS_SELECTOR, "table tr")
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.topics tr")
         assert len(rows) == 2  # the header and this topic's row only
         for folder in (ARTIFACTS, tmp_path):
             assert browser.save_screenshot(str(folder / "governance-dashboard-topic.png"))

@@ -14,6 +14,8 @@ from cds.answer.modes import topic_modes
 from cds.answer.runtime import knowledge_for
 from cds.cards.app_link import app_launch_url
 from cds.cards.render import CardContext, render_cards
+from cds.cards.version import VERSION_EXTENSION
+from cds.change.version import knowledge_version
 from cds.engine import Assessment
 from cds.knowledge import Knowledge
 from cds.reader import Chart
@@ -31,7 +33,8 @@ def render_answer(call: HookCall, assessment: Assessment, patient: str) -> Answe
         return Answer()
     knowledge = knowledge_for(call.settings)
     launch = app_launch_url(call.settings, call.base_url)
-    ctx = CardContext(call.request.hook_instance, patient, call.base_url, knowledge, launch)
+    version = {VERSION_EXTENSION: knowledge_version(call.settings).as_json()}
+    ctx = CardContext(call.request.hook_instance, patient, call.base_url, knowledge, launch, version)
     return Answer(render_cards(shown, ctx), render_cards(silent, ctx))
 
 

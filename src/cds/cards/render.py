@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from msgspec.structs import replace as with_fields
 
@@ -36,6 +37,7 @@ class CardContext:
     base_url: str  # absolute base of this service, for documentation links
     knowledge: Knowledge
     app_launch_url: str | None = None  # the SMART companion app's launch URL, when the site has one
+    extension: dict[str, Any] | None = None  # every card's `extension` (the knowledge version)
 
     def topic_url(self, topic: str) -> str:
         return f"{self.base_url.rstrip('/')}/docs/topics/{topic}"
@@ -99,6 +101,7 @@ def _card(
         detail=detail or None,
         overrideReasons=_override_reasons(topic, ctx),
         links=_links(finding, topic, ctx),
+        extension=ctx.extension,
     )
 
 

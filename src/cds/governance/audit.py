@@ -34,6 +34,7 @@ class AuditedCard:
     patient_key: str
     mode: str  # "active" (returned) or "silent" (built, never returned)
     suggestions: Mapping[str, str]  # suggestion uuid -> label (catalog text, never patient data)
+    knowledge_version: str | None = None  # the rules that built it
 
 
 def _suggestion_label(suggestion: Suggestion) -> str:
@@ -50,6 +51,7 @@ def audited_cards(
     issued_at: datetime,
     patient: str,
     mode: str,
+    knowledge_version: str | None = None,
 ) -> list[AuditedCard]:
     return [
         AuditedCard(
@@ -62,6 +64,7 @@ def audited_cards(
             patient_key=patient,
             mode=mode,
             suggestions={s.uuid: _suggestion_label(s) for s in card.suggestions},
+            knowledge_version=knowledge_version,
         )
         for card in cards
     ]

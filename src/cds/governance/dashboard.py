@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlencode
 
-from cds.governance.report import Report, TopicFigures, Week, call_share, percent
+from cds.governance.dashboard_change import (
+    current_version,
+    shadow_section,
+    version_markers,
+    version_scope,
+    versions_section,
+)
+from cds.governance.report import Report, TopicFigures, Week, call_share, fit, percent
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK, SILENT = "#2f6fb0", "#d9622b", "#c9ced6", "#8e7cc3"
 _SERIES = (("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK))
@@ -27,11 +34,14 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 padding:10px 14px;margin:16px 0}
 .legend span{display:inline-block;margin-right:16px;font-size:13px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px}
-table{border-collapse:collapse;font-size:13px;margin-top:8px}
-td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin-top:8px}
+td,th{padding:4px 7px;border-bottom:1px solid #e2e8f0;text-align:right}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
 td{white-space:nowrap}
 svg text{font-family:inherit}.note{color:#4a5568;font-size:13px}
+table.split td,table.split th{text-align:right;vertical-align:top}.split .l{text-align:left}
+tr.quiet td{color:#a0aec0}code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.95em}
+.pilot{border:1px solid #cbd5e0;border-radius:6px;padding:4px 16px 12px;margin:24px 0 8px;background:#f7fafc}
 """
 
 
@@ -75,8 +85,8 @@ def topic_bars(report: Report, keep: Mapping[str, str]) -> str:
         parts.append(
             f'<a href="{escape(topic_link(t.topic, keep))}"><text x="{label_w - 10}" y="{y + 17}" '
             f'text-anchor="end" font-size="13" fill="#1a4f8b" text-decoration="underline">'
-            f"{escape(label[:46])}{escape(mode)}{flag}"
-            f"<title>{escape(t.topic)}: this topic only</title></text></a>"
+            f"{escape(fit(label, 37 - len(mode) - len(flag)))}{escape(mode)}{flag}"
+            f"<title>{escape(label)} ({escape(t.topic)}): this topic only</title></text></a>"
         )
         x = float(label_w)
         for (name, colour), count in zip(_SERIES, (t.accepted, t.overridden, t.no_feedback), strict=True):
@@ -113,12 +123,14 @@ def weekly_trend(weeks: list[Week]) -> str:
     a week's silent cards are a dashed outline on top, so a silent pilot's trend is visible too."""
     if not weeks:
         return '<p class="note">No cards in this period.</p>'
-    left, top, plot_h, col_w = 44, 24, 180, 46
+    switches = any(w.new_versions for w in weeks)
+    left, top, plot_h, col_w = 44, 44 if switches else 24, 180, 46
     width = left + col_w * len(weeks) + 20
     biggest = max(max(w.shown + w.silent for w in weeks), 1)
     parts = [
         f'<svg role="img" aria-label="Cards per week" width="{max(width, 300)}" height="{top + plot_h + 24}" '
         'xmlns="http://www.w3.org/2000/svg">',
+        *version_markers(weeks, left, top, plot_h, col_w),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#718096"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11">{biggest}</text>',
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
@@ -155,7 +167,9 @@ def weekly_trend(weeks: list[Week]) -> str:
     parts.append(
         '<p class="note">Columns are weeks, labelled by their Monday (UTC); the figure above each '
         "column is that week's override rate (of shown cards), or its count of silent cards when "
-        "none was shown.</p>"
+        "none was shown."
+        + (" A dashed line marks the week a new knowledge version took effect." if switches else "")
+        + "</p>"
     )
     return "".join(parts)
 
@@ -224,7 +238,7 @@ def _table(report: Report, keep: Mapping[str, str]) -> str:
         f"<td>{percent(t.override_rate)}</td></tr>"
         for t in report.topics
     )
-    return f"<table>{head}{rows}</table>"
+    return f'<table class="topics">{head}{rows}</table>'
 
 
 def _of_calls(count: int, calls: int) -> str:
@@ -280,8 +294,8 @@ def render_dashboard(
 <html lang="en"><head><meta charset="utf-8"><title>CDS card report</title>
 <meta name="robots" content="noindex"><style>{_CSS}</style></head><body>
 <h1>CDS card report</h1>
-<p class="meta">Period: {escape(period)} · counts only, no patient data</p>
-<p class="scope">{_scope(report, keep)}</p>
+<p class="meta">Period: {escape(period)} · counts only, no patient data · {current_version(report)}</p>
+<p class="scope">{_scope(report, keep)}{version_scope(report, keep)}</p>
 <div class="figures">{boxes}</div>
 {_flags(report, keep)}
 <h2>Cards per topic</h2>
@@ -294,6 +308,8 @@ def render_dashboard(
 {reason_bars(report, reason_names)}
 <h2>Figures</h2>
 {_table(report, keep)}
+{versions_section(report, keep)}
+{shadow_section(report)}
 <p class="note">Rates are over shown cards: a card nobody acted on counts as no feedback. A card's
 outcome is its latest feedback. Unmatched feedback is feedback for a card this service never showed.
 Shown on / silent on calls: the calls of the service on which the topic's card was shown / recorded

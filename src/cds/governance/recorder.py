@@ -15,14 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cds.change.version import card_settings, knowledge_version
 from cds.config import Settings
 from cds.governance.audit import AuditedCard, audited_cards, patient_key
+from cds.governance.shadow import ShadowPilot
 from cds.governance.writer import BackgroundWriter
 from cds.logs import log_event
 from cds.services.response import Card
 from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.database import Database
-from cds.store.governance import CallRow, Purged, purge_before, record_calls, shared_secret
+from cds.store.governance import (
+    CallRow,
+    Purged,
+    VersionRow,
+    purge_before,
+    record_calls,
+    register_version,
+    shared_secret,
+)
 
 PURGE_EVERY_S = 24 * 3600
 
@@ -45,6 +55,7 @@ def _row(card: AuditedCard) -> CardAuditRow:
         mode=card.mode,
         suggestion_uuids=json.dumps(list(card.suggestions)),
         suggestion_labels=json.dumps(dict(card.suggestions), ensure_ascii=False),
+        knowledge_version=card.knowledge_version,
     )
 
 
@@ -59,6 +70,10 @@ class AuditRecorder:
         self._writer: BackgroundWriter[CallRecord] = BackgroundWriter(
             self._write, queue_size=settings.audit_queue_size, flush_s=settings.audit_flush_s
         )
+        self._version = knowledge_version(settings)  # every call and card records the rules
+        self._version_row = VersionRow(self._version.version, self._version.label, card_settings(settings))
+        self._version_noted = False
+        self.shadow = ShadowPilot(db, settings, self._secret)  # the candidate's calls, when piloted
 
     def record_call(
         self,
@@ -71,31 +86,40 @@ class AuditRecorder:
         silent_cards: Iterable[Card] = (),
     ) -> None:
         patient = patient_key(self._secret, patient_id or "")
+        version = self._version.version
         common: dict[str, Any] = {"service": service, "hook_instance": hook_instance,
-                                  "issued_at": answered_at, "patient": patient}  # fmt: skip
+                                  "issued_at": answered_at, "patient": patient,
+                                  "knowledge_version": version}  # fmt: skip
         shown = audited_cards(cards, mode="active", **common)
         silent = audited_cards(silent_cards, mode="silent", **common)
-        call = CallRow(service, hook_instance, answered_at, len(shown), len(silent))
+        call = CallRow(service, hook_instance, answered_at, len(shown), len(silent), version)
         self._writer.submit([CallRecord(call, (*shown, *silent))])
 
     def flush(self) -> None:
-        """Write what this process has queued (before reading figures)."""
+        """Write what this process has queued, a shadow pilot's too (before reading figures)."""
         self._writer.flush()
+        self.shadow.flush()
 
     def close(self) -> None:
         self._writer.close()
+        self.shadow.close()
 
     def purge_expired(self, now: datetime) -> Purged | None:
         """Delete records older than `retention_days` (none when it is 0)."""
         if self._retention_days <= 0:
             return None
         purged = purge_before(self._db, now - timedelta(days=self._retention_days))
-        if purged.cards or purged.feedback or purged.calls:
+        if purged.cards or purged.feedback or purged.calls or purged.shadow_calls:
             log_event("retention: old records deleted", cards=purged.cards, feedback=purged.feedback,
-                      calls=purged.calls, retention_days=self._retention_days)  # fmt: skip
+                      calls=purged.calls, shadow_calls=purged.shadow_calls or None,
+                      retention_days=self._retention_days)  # fmt: skip
         return purged
 
     def _write(self, records: Sequence[CallRecord]) -> None:
+        if not self._version_noted:  # once per process: when this version first answered
+            at = min(r.call.answered_at for r in records)
+            register_version(self._db, self._version_row, at=at, live=True)
+            self._version_noted = True
         self._audit.record([_row(card) for r in records for card in r.cards])
         record_calls(self._db, [r.call for r in records])
         self._maybe_purge(max(r.call.answered_at for r in records))

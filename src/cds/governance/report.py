@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from cds.governance.comparison import ShadowComparison
+
 UNSPECIFIED_REASON = "unspecified"
 UNKNOWN_SUGGESTION = "unknown suggestion"
 
@@ -35,6 +37,7 @@ class CardFact:
     mode: str
     suggestions: Mapping[str, str] = field(default_factory=dict)  # uuid -> label
     hook_instance: str = ""  # the call it was built on
+    knowledge_version: str | None = None  # the rules that built it; None: kept before versions were
 
     @property
     def call(self) -> str:
@@ -141,10 +144,38 @@ class Week:
     accepted: int
     overridden: int
     silent: int
+    new_versions: tuple[str, ...] = ()  # knowledge versions that first answered a call this week
 
     @property
     def no_feedback(self) -> int:
         return self.shown - self.accepted - self.overridden
+
+
+@dataclass
+class VersionFigures:
+    """The figures of the calls and cards one knowledge version answered in the period."""
+
+    version: str | None  # None: records kept before versions were (shown as "unversioned")
+    label: str
+    first_live: datetime | None  # when it first answered a call, wherever that falls
+    took_effect: bool  # first_live falls in the period: the switch to it is in these figures
+    calls_by_service: dict[str, int]
+    topics: list[TopicFigures]
+
+    @property
+    def calls(self) -> int:
+        return sum(self.calls_by_service.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "label": self.label,
+            "firstLive": self.first_live.isoformat() if self.first_live else None,
+            "tookEffect": self.took_effect,
+            "calls": self.calls,
+            "callsByService": dict(sorted(self.calls_by_service.items())),
+            "topics": [t.as_json() for t in self.topics],
+        }
 
 
 @dataclass
@@ -159,6 +190,10 @@ class Report:
     weeks: list[Week]
     fatigue: FatigueRule
     topic: str | None = None  # the one topic the report is about, when filtered
+    version: str | None = None  # the one knowledge version, when filtered ("unversioned" too)
+    current: Mapping[str, str] | None = None  # the knowledge version the configuration runs now
+    versions: list[VersionFigures] = field(default_factory=list)  # the figures split by version
+    shadow: list[ShadowComparison] = field(default_factory=list)  # shadow pilots in the period
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +201,8 @@ class Report:
             "until": self.until.isoformat() if self.until else None,
             "service": self.service,
             "topic": self.topic,
+            "version": self.version,
+            "knowledgeVersion": dict(self.current) if self.current else None,
             "calls": self.calls,
             "callsByService": self.calls_by_service,
             "unmatchedFeedback": self.unmatched_feedback,
@@ -183,9 +220,12 @@ class Report:
                     "accepted": w.accepted,
                     "overridden": w.overridden,
                     "noFeedback": w.no_feedback,
+                    "newVersions": list(w.new_versions),
                 }
                 for w in self.weeks
             ],
+            "versions": [v.as_json() for v in self.versions],
+            "shadow": [c.as_json() for c in self.shadow],
         }
 
     @property
@@ -221,7 +261,7 @@ def final_outcomes(feedback: Iterable[FeedbackFact]) -> dict[str, FeedbackFact]:
     return {uuid: item for uuid, (_key, item) in latest.items()}
 
 
-def _week_start(moment: datetime) -> date:
+def week_start(moment: datetime) -> date:
     day = moment.astimezone(UTC).date()
     return day - timedelta(days=day.weekday())
 
@@ -302,7 +342,7 @@ def build_report(
 
     weeks: dict[date, list[int]] = {}
     for card in cards:
-        counts = weeks.setdefault(_week_start(card.issued_at), [0, 0, 0, 0])
+        counts = weeks.setdefault(week_start(card.issued_at), [0, 0, 0, 0])
         if card.mode != "active":
             counts[3] += 1
             continue
@@ -360,6 +400,11 @@ def as_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def fit(text: str, length: int) -> str:
+    """At most `length` characters, an ellipsis marking a cut: a chart's label column is fixed."""
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
@@ -375,12 +420,97 @@ def call_share(calls: int, share: float | None) -> str:
 
 
 def as_table(report: Report) -> str:
+    """The report for a terminal: the figures per topic, then split by knowledge version, then
+    any shadow pilot's comparison."""
+    return _topics_table(report) + versions_table(report) + shadow_table(report.shadow)
+
+
+def version_name(version: str | None, label: str = "") -> str:
+    name = version or "unversioned"
+    return f"{name} ({label})" if label else name
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = []
+    for row in (header, *rows):
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def versions_table(report: Report) -> str:
+    """Every figure of the period per knowledge version, and when each took effect."""
+    current = report.current or {}
+    now = version_name(current.get("version"), current.get("label", "")) if current else "-"
+    lines = ["", f"By knowledge version (the configuration runs {now}):"]
+    if not report.versions:
+        return "\n".join([*lines, "No calls in this period.", ""]) + "\n"
+    for v in report.versions:
+        started = f"{v.first_live:%Y-%m-%d %H:%M} UTC" if v.first_live else "-"
+        effect = f"took effect {started}" if v.took_effect else f"in use before the period (first {started})"
+        if v.version is None:
+            effect = "kept before versions were recorded"
+        lines.append(f"  {version_name(v.version, v.label)}: {v.calls} calls, {effect}")
+    header = ("version", "service", "topic", "shown", "silent", "shown on calls", "silent on calls",
+              "accepted", "overridden", "accept", "override")  # fmt: skip
+    rows = [
+        (
+            v.version or "unversioned", t.service, t.topic, str(t.shown), str(t.silent),
+            call_share(t.shown_calls, t.shown_call_share), call_share(t.silent_calls, t.silent_call_share),
+            str(t.accepted), str(t.overridden), percent(t.acceptance_rate), percent(t.override_rate),
+        )
+        for v in report.versions
+        for t in v.topics
+    ]  # fmt: skip
+    if rows:
+        lines += ["", *_aligned(header, rows, set(range(3, 11)))]
+    return "\n".join(lines) + "\n"
+
+
+def shadow_table(comparisons: Sequence[ShadowComparison]) -> str:
+    """Each shadow pilot of the period: live against candidate, per topic."""
+    lines: list[str] = []
+    for c in comparisons:
+        share = c.changed_share
+        lines += [
+            "",
+            f"Shadow pilot of {version_name(c.candidate, c.label)} against live "
+            f"{', '.join(c.live_versions)}: assessed on {c.calls} calls; the answer would change on "
+            f"{call_share(c.changed_calls, share) if c.changed_calls else '0'}",
+        ]
+        header = ("service", "topic", "live fired on", "candidate on", "appear", "disappear",
+                  "indicator", "wording", "calls changed")  # fmt: skip
+        changed = [t for t in c.topics if t.changed_calls]
+        rows = [
+            (t.service, t.topic, str(t.live_calls), str(t.candidate_calls), str(t.appear), str(t.disappear),
+             str(t.indicator_changed), str(t.content_changed), str(t.changed_calls))
+            for t in changed
+        ]  # fmt: skip
+        if rows:
+            lines += _aligned(header, rows, set(range(2, 9)))
+        if len(changed) < len(c.topics):
+            lines.append(f"{len(c.topics) - len(changed)} other topics fired and would not change "
+                         "(all in --format json).")  # fmt: skip
+    if lines:
+        lines += [
+            "",
+            "live fired on / candidate on: calls on which the topic's card was built (shown or silent);",
+            "appear / disappear: cards the clinician would newly see / no longer see; indicator, wording:",
+            "cards shown under both whose indicator / wording or suggestions would change.",
+        ]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _topics_table(report: Report) -> str:
     period = f"{_when(report.since)} to {_when(report.until)}"
     by_service = ", ".join(f"{s} {n}" for s, n in report.calls_by_service.items())
     lines = [
         f"Card report, {period}"
         + (f", service {report.service}" if report.service else "")
-        + (f", topic {report.topic}" if report.topic else ""),
+        + (f", topic {report.topic}" if report.topic else "")
+        + (f", knowledge version {report.version}" if report.version else ""),
         f"Calls answered: {report.calls}" + (f" ({by_service})" if report.calls else ""),
         f"Feedback for cards never shown (unmatched): {report.unmatched_feedback}",
         f"Fatigue risk: override rate >= {percent(report.fatigue.threshold)} over the last "
@@ -402,12 +532,7 @@ def as_table(report: Report) -> str:
     if not rows:
         lines.append("No cards in this period.")
         return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    numeric = set(range(3, 12))
-    for row in (header, *rows):
-        pairs = enumerate(zip(row, widths, strict=True))
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in pairs]
-        lines.append("  ".join(cells).rstrip())
+    lines += _aligned(header, rows, set(range(3, 12)))
     lines.append("")
     lines.append("shown on / silent on calls: calls of the service on which the topic's card was shown /")
     lines.append("recorded silently (a silent topic would have shown on these), with their share of calls.")

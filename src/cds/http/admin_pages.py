@@ -17,9 +17,11 @@ from cds.governance.dashboard import render_dashboard
 from cds.governance.report import parse_bound
 from cds.governance.reporting import load_report
 from cds.http.rate_limit import TokenBuckets, TooManyRequests
+from cds.knowledge.version import UNVERSIONED
+from cds.store.governance import known_versions
 
 DEFAULT_WEEKS = 12
-_PARAMETERS = frozenset({"since", "until", "service", "topic", "format"})
+_PARAMETERS = frozenset({"since", "until", "service", "topic", "version", "format"})
 _HEADERS = {
     "Cache-Control": "no-store",
     # No script runs on the page; styles are inline; nothing is loaded from elsewhere.
@@ -73,6 +75,7 @@ class _Query:
     service: str | None
     topic: str | None
     as_json: bool
+    version: str | None = None
 
 
 def _one(name: str) -> str | None:
@@ -84,7 +87,7 @@ def _one(name: str) -> str | None:
     return values[0] if values else None
 
 
-def _query(now: datetime, services: Iterable[str], topics: Iterable[str]) -> _Query:
+def _query(now: datetime, services: Iterable[str], topics: Iterable[str], versions: Iterable[str]) -> _Query:
     """The page's query parameters, checked: any that is wrong is a 400 naming it."""
     unknown = sorted(set(request.args) - _PARAMETERS)
     if unknown:
@@ -110,10 +113,16 @@ def _query(now: datetime, services: Iterable[str], topics: Iterable[str]) -> _Qu
         raise BadRequest(
             f"unknown topic '{topic[:100]}'; topics: {', '.join(sorted(topics))}", location="topic"
         )
+    version = _one("version") or None
+    if version is not None and version not in versions:
+        known = ", ".join(sorted(versions))
+        raise BadRequest(
+            f"unknown knowledge version '{version[:100]}'; versions: {known}", location="version"
+        )
     form = _one("format") or "html"
     if form not in ("html", "json"):
         raise BadRequest(f"format '{form[:100]}' is not one of html, json", location="format")
-    return _Query(since, until, service, topic, form == "json")
+    return _Query(since, until, service, topic, form == "json", version)
 
 
 @admin.get("/admin/report")
@@ -121,17 +130,19 @@ def report_page() -> Response:
     state = current_app.extensions["cds"]
     _check_token(state.settings.admin_token)
     catalog = knowledge_for(state.settings)
-    query = _query(state.clock(), state.services, catalog.topics)
-    state.audit.flush()  # this worker's queued cards count at once
+    versions = {*known_versions(state.database), UNVERSIONED}
+    query = _query(state.clock(), state.services, catalog.topics, versions)
+    state.audit.flush()  # this worker's queued cards count at once (a shadow pilot's too)
     displays = {code: info.display for code, info in catalog.topics.items()}
     report = load_report(state.database, state.settings, since=query.since, until=query.until,
-                         service=query.service, topic=query.topic, displays=displays)  # fmt: skip
+                         service=query.service, topic=query.topic, displays=displays,
+                         version=query.version)  # fmt: skip
     if query.as_json:
         response = Response(orjson.dumps(report.as_json()), mimetype="application/json")
     else:
         reasons = {code: name for info in catalog.topics.values() for code, name in info.override_reasons}
         # Links to a topic's view keep the period and service exactly as the reader gave them.
-        keep = {k: v for k in ("since", "until", "service") if (v := request.args.get(k))}
+        keep = {k: v for k in ("since", "until", "service", "version") if (v := request.args.get(k))}
         response = Response(render_dashboard(report, reasons, keep), mimetype="text/html")
     response.headers.update(_HEADERS)
     return response

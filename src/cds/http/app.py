@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, request_started, request_tearing_down
 
 from cds import __version__
 from cds.answer.handlers import HANDLERS, Handler
@@ -72,6 +72,7 @@ def _health(state: CdsApp) -> Response:
             "services": sorted(state.services),
             "authMode": state.authenticator.mode,
             "acceptsUnauthenticatedCalls": state.authenticator.mode == "open",
+            "knowledgeVersion": state.knowledge_version.as_json(),
         }
     )
 
@@ -131,7 +132,10 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds"] = state
-    register_request_log(app, settings)
+    register_request_log(app, settings, state.knowledge_version.version)
+    if state.audit.shadow.enabled:  # a shadow pilot's thread yields to this app's requests
+        request_started.connect(state.audit.shadow.call_started, app, weak=False)
+        request_tearing_down.connect(state.audit.shadow.call_ended, app, weak=False)
     register_error_handlers(app, settings.max_body_bytes)
     _register_routes(app, state)
     app.wsgi_app = timed(app.wsgi_app)  # type: ignore[method-assign]

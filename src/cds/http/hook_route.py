@@ -71,6 +71,8 @@ def call_service(state: CdsApp, service_id: str) -> Response:
     request = read_hook_request(state, service)
     prefetch = resolve_prefetch(service, request, state.settings, state.fhir_client)
     call = HookCall(service, request, prefetch, state.clock(), state.settings, state.base_url())
-    answer = state.handlers[service.handler](call)
+    handler = state.handlers[service.handler]
+    answer = handler(call)
     record(state, call, answer)
+    state.audit.shadow.after_call(call, answer, handler)  # when a shadow pilot runs: queued, no more
     return Response(answer.body(), content_type=JSON)

@@ -47,7 +47,9 @@ def _count(response: Response, elapsed: float) -> None:
         metrics.count_request(endpoint, metrics.NONE, response.status_code, None)
 
 
-def register_request_log(app: Flask, settings: Settings) -> None:
+def register_request_log(app: Flask, settings: Settings, knowledge_version: str) -> None:
+    """CORS headers on every answer, the metrics of each, and its log line (a call's names the
+    knowledge version that answered it)."""
     # The same headers on every answer: built once here, not set one by one per request.
     cors = [
         ("Access-Control-Allow-Origin", settings.cors_allow_origin),
@@ -80,5 +82,6 @@ def register_request_log(app: Flask, settings: Settings) -> None:
                 hookInstance=g.get("hook_instance"),
                 hook=g.get("hook"),
                 cards=g.get("card_count"),
+                knowledgeVersion=knowledge_version if g.get("hook") else None,
             )
         return response

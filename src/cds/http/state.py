@@ -15,6 +15,8 @@ from werkzeug.sansio.utils import get_current_url
 from cds.answer.handlers import Handler, topics_of
 from cds.answer.modes import topic_modes
 from cds.answer.runtime import knowledge_for
+from cds.cards.version import VERSION_EXTENSION
+from cds.change.version import knowledge_version
 from cds.config import Settings
 from cds.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cds.fhir.client import FhirClient
@@ -67,6 +69,7 @@ class CdsApp:
         self.clock = clock
         self.fhir_client = FhirClient(settings)  # pooled connections shared by all calls
         self.known_topics = frozenset(knowledge_for(settings).topics)  # bounds the metrics' labels
+        self.knowledge_version = knowledge_version(settings)  # of every card, call and log line
         self.discovery_body = json.dumps(
             {"services": [self._discovery_entry(s) for s in services.values()]},
             ensure_ascii=False,
@@ -80,6 +83,7 @@ class CdsApp:
             # CDS Hooks lets any object carry `extension`; EHRs ignore keys they do not know.
             modes = topic_modes(self.settings)
             entry["extension"] = {TOPICS_EXTENSION: {code: modes.mode(code) for code in topics}}
+        entry.setdefault("extension", {})[VERSION_EXTENSION] = self.knowledge_version.as_json()
         return entry
 
     # -- helpers used by the routes

@@ -24,6 +24,7 @@ class CardAuditRow:
     mode: str  # "active" or "silent"
     suggestion_uuids: str  # JSON list
     suggestion_labels: str | None = None  # JSON object uuid -> label (catalog text only)
+    knowledge_version: str | None = None  # the rules that built it (cds.knowledge.version)
 
 
 class CardAudit:

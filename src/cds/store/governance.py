@@ -10,9 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, or_, select, update
 
-from cds.store.schema import calls, card_audit, feedback, site_secret
+from cds.knowledge.version import UNVERSIONED
+from cds.store.schema import (
+    calls,
+    card_audit,
+    feedback,
+    knowledge_versions,
+    shadow_calls,
+    shadow_cards,
+    site_secret,
+)
 
 if TYPE_CHECKING:
     from cds.store.database import Database
@@ -27,6 +36,7 @@ class CallRow:
     answered_at: datetime
     cards: int
     silent: int
+    knowledge_version: str | None = None  # the rules it was answered by
 
 
 def record_calls(db: Database, rows: Sequence[CallRow]) -> None:
@@ -52,15 +62,19 @@ class Purged:
     cards: int
     feedback: int
     calls: int
+    shadow_calls: int = 0  # a shadow pilot's calls (its cards go with them)
 
 
 def purge_before(db: Database, before: datetime) -> Purged:
-    """Delete audit, feedback and call records older than `before` (one transaction)."""
+    """Delete audit, feedback, call and shadow pilot records older than `before` (one transaction)."""
     with db.transaction() as conn:
+        conn.execute(delete(shadow_cards).where(shadow_cards.c.answered_at < before))
+        shadow = conn.execute(delete(shadow_calls).where(shadow_calls.c.answered_at < before)).rowcount
         return Purged(
             cards=conn.execute(delete(card_audit).where(card_audit.c.issued_at < before)).rowcount,
             feedback=conn.execute(delete(feedback).where(feedback.c.received_at < before)).rowcount,
             calls=conn.execute(delete(calls).where(calls.c.answered_at < before)).rowcount,
+            shadow_calls=shadow,
         )
 
 
@@ -81,13 +95,25 @@ def _selected(
     return where
 
 
+def version_is(column: Any, version: str | None) -> Any:
+    """The condition for one knowledge version; UNVERSIONED names rows kept before versions were."""
+    return column.is_(None) if version == UNVERSIONED else column == version
+
+
 def _cards_selected(
-    since: datetime | None, until: datetime | None, service: str | None, topic: str | None
+    since: datetime | None,
+    until: datetime | None,
+    service: str | None,
+    topic: str | None,
+    version: str | None = None,
 ) -> list[Any]:
-    """Conditions for the audited cards issued in the period, of one service and topic if named."""
+    """Conditions for the audited cards issued in the period, of one service, topic and
+    knowledge version if named."""
     where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
     if topic:
         where.append(card_audit.c.topic == topic)
+    if version:
+        where.append(version_is(card_audit.c.knowledge_version, version))
     return where
 
 
@@ -97,8 +123,9 @@ def audit_in_period(
     until: datetime | None,
     service: str | None,
     topic: str | None = None,
+    version: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    where = _cards_selected(since, until, service, topic)
+    where = _cards_selected(since, until, service, topic, version)
     query = select(
         card_audit.c.card_uuid,
         card_audit.c.service,
@@ -107,6 +134,7 @@ def audit_in_period(
         card_audit.c.hook_instance,
         card_audit.c.mode,
         card_audit.c.suggestion_labels,
+        card_audit.c.knowledge_version,
     ).where(*where)
     with db.engine.connect() as conn:
         for row in conn.execute(query).mappings():
@@ -120,9 +148,10 @@ def feedback_for_period_cards(
     until: datetime | None,
     service: str | None,
     topic: str | None = None,
+    version: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Feedback whose card was issued in the period (whenever the feedback arrived)."""
-    where = _cards_selected(since, until, service, topic)
+    where = _cards_selected(since, until, service, topic, version)
     query = (
         select(
             feedback.c.id,
@@ -157,9 +186,71 @@ def unmatched_feedback(
 
 
 def calls_by_service(
-    db: Database, since: datetime | None, until: datetime | None, service: str | None
+    db: Database,
+    since: datetime | None,
+    until: datetime | None,
+    service: str | None,
+    version: str | None = None,
 ) -> dict[str, int]:
     where = _selected(calls, calls.c.answered_at, since, until, service)
+    if version:
+        where.append(version_is(calls.c.knowledge_version, version))
     query = select(calls.c.service, func.count()).where(*where).group_by(calls.c.service)
     with db.engine.connect() as conn:
         return {name: int(count) for name, count in conn.execute(query)}
+
+
+def calls_by_version(
+    db: Database, since: datetime | None, until: datetime | None, service: str | None
+) -> dict[str | None, dict[str, int]]:
+    """Calls answered in the period per knowledge version (None: unversioned) and service."""
+    where = _selected(calls, calls.c.answered_at, since, until, service)
+    query = (
+        select(calls.c.knowledge_version, calls.c.service, func.count())
+        .where(*where)
+        .group_by(calls.c.knowledge_version, calls.c.service)
+    )
+    found: dict[str | None, dict[str, int]] = {}
+    with db.engine.connect() as conn:
+        for version, name, count in conn.execute(query):
+            found.setdefault(version, {})[name] = int(count)
+    return found
+
+
+# --- the knowledge versions seen -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    label: str
+    settings: dict[str, Any]
+    first_live: datetime | None = None
+    first_shadow: datetime | None = None
+
+
+def register_version(db: Database, row: VersionRow, *, at: datetime, live: bool) -> None:
+    """Note a version answering (live) or piloted (shadow) at `at`: the first time is kept, and
+    a non-empty label replaces the one noted before."""
+    first = knowledge_versions.c.first_live if live else knowledge_versions.c.first_shadow
+    statement = db.insert(knowledge_versions).on_conflict_do_nothing(index_elements=["version"])
+    settings = json.dumps(row.settings, sort_keys=True)
+    this = knowledge_versions.c.version == row.version
+    with db.transaction() as conn:
+        conn.execute(statement, [{"version": row.version, "label": row.label, "settings": settings}])
+        earlier = or_(first.is_(None), first > at)
+        conn.execute(update(knowledge_versions).where(this, earlier).values({first: at}))
+        if row.label:
+            conn.execute(update(knowledge_versions).where(this).values(label=row.label))
+
+
+def known_versions(db: Database) -> dict[str, VersionRow]:
+    query = select(knowledge_versions)
+    with db.engine.connect() as conn:
+        rows = conn.execute(query).mappings()
+        return {
+            r["version"]: VersionRow(
+                r["version"], r["label"], json.loads(r["settings"]), r["first_live"], r["first_shadow"]
+            )
+            for r in rows
+        }

@@ -103,6 +103,8 @@ card_audit = Table(
     Column("suggestion_uuids", Text, nullable=False),  # JSON list
     # JSON object suggestion uuid -> label (catalog text, never patient data), for the report
     Column("suggestion_labels", Text, nullable=True),
+    # the knowledge version that built the card; NULL for cards recorded before versions were
+    Column("knowledge_version", String(40), nullable=True),
     CheckConstraint("mode IN ('active', 'silent')", name="mode"),
     Index(None, "issued_at"),
     Index(None, "service", "topic"),
@@ -117,6 +119,59 @@ calls = Table(
     Column("answered_at", UtcDateTime, nullable=False),
     Column("cards", Integer, nullable=False),  # cards returned
     Column("silent", Integer, nullable=False),  # cards recorded silently
+    Column("knowledge_version", String(40), nullable=True),  # NULL: answered before versions were kept
+    Index(None, "answered_at"),
+)
+
+# Every knowledge version the service has answered with or piloted: its label, its card
+# settings (normal form, no secrets) and when it first answered a call live or in the shadow.
+# No patient data; kept whatever retention_days says, as the key to the versions in reports.
+knowledge_versions = Table(
+    "knowledge_versions",
+    metadata,
+    Column("version", String(40), primary_key=True),
+    Column("label", Text, nullable=False),
+    Column("settings", Text, nullable=False),  # JSON object
+    Column("first_live", UtcDateTime, nullable=True),
+    Column("first_shadow", UtcDateTime, nullable=True),
+)
+
+# A shadow pilot's calls: each call the candidate was assessed on, and whether the clinician's
+# answer would have differed under it.
+shadow_calls = Table(
+    "shadow_calls",
+    metadata,
+    Column("service", String(200), primary_key=True),
+    Column("hook_instance", String(200), primary_key=True),
+    Column("candidate_version", String(40), primary_key=True),
+    Column("live_version", String(40), nullable=False),
+    Column("answered_at", UtcDateTime, nullable=False),
+    Column("changed", Integer, nullable=False),  # 1: the answer (its cards) would differ
+    Index(None, "answered_at"),
+)
+
+# A shadow pilot's cards: every card of either side of a call (live, candidate), never shown.
+# `change` is what the clinician would see happen to it: appear, disappear, indicator (its
+# indicator changes), content (its wording or suggestions change), same, or unseen (silent or
+# absent on both sides).
+shadow_cards = Table(
+    "shadow_cards",
+    metadata,
+    Column("candidate_version", String(40), primary_key=True),
+    Column("card_uuid", String(200), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("answered_at", UtcDateTime, nullable=False),
+    Column("patient_key", String(128), nullable=False),  # HMAC of the patient id, never the id
+    Column("live_mode", String(10), nullable=True),  # active, silent; NULL: not built live
+    Column("live_indicator", String(20), nullable=True),
+    Column("candidate_mode", String(10), nullable=True),
+    Column("candidate_indicator", String(20), nullable=True),
+    Column("change", String(10), nullable=False),
+    CheckConstraint(
+        "change IN ('appear', 'disappear', 'indicator', 'content', 'same', 'unseen')", name="change"
+    ),
     Index(None, "answered_at"),
 )
 

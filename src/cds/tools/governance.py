@@ -14,7 +14,9 @@ from cds.governance.recorder import AuditRecorder
 from cds.governance.report import as_csv, as_table, parse_bound
 from cds.governance.reporting import load_report
 from cds.knowledge import load_knowledge
+from cds.knowledge.version import UNVERSIONED
 from cds.store.database import Database, open_database
+from cds.store.governance import known_versions
 
 
 def register(commands: Any) -> None:
@@ -25,6 +27,11 @@ def register(commands: Any) -> None:
     report.add_argument("--until", help="end of the period, exclusive; a date includes that whole day")
     report.add_argument("--service", help="one service id (default: every service)")
     report.add_argument("--topic", help="one topic code (default: every topic)")
+    report.add_argument(
+        "--version",
+        help="one knowledge version (`unversioned`: records kept before versions were; default: every "
+        "version, each figure also split by version)",
+    )
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
     report.add_argument("--config", help="TOML configuration file (default: $CDS_CONFIG)")
     report.set_defaults(func=_report)
@@ -69,8 +76,13 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     settings, db = opened
     try:
+        versions = {*known_versions(db), UNVERSIONED}
+        if args.version and args.version not in versions:
+            print(f"cds report: unknown knowledge version {args.version!r}; versions: "
+                  f"{', '.join(sorted(versions))}", file=sys.stderr)  # fmt: skip
+            return 2
         report = load_report(db, settings, since=since, until=until, service=args.service, topic=args.topic,
-                             displays=displays)  # fmt: skip
+                             displays=displays, version=args.version)  # fmt: skip
     finally:
         db.dispose()
     if args.format == "json":
@@ -97,6 +109,6 @@ def _purge(args: argparse.Namespace) -> int:
     assert purged is not None
     print(
         f"deleted records older than {settings.retention_days} days: {purged.cards} cards, "
-        f"{purged.feedback} feedback, {purged.calls} calls"
+        f"{purged.feedback} feedback, {purged.calls} calls, {purged.shadow_calls} shadow pilot calls"
     )
     return 0
