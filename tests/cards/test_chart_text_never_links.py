@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from cds.cards.text import md_escape, one_line
-from cds.tools.fixtures import Fixture, list_fixtures
 from cds.tools.fixture_replay import in_process_sender
+from cds.tools.fixtures import Fixture, list_fixtures
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
