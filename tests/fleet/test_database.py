@@ -36,8 +36,9 @@ def _open(url: str) -> Database:
 
 
 def _cds(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CDS), *args], env=service_environment(tmp_path, CDS_DATABASE_URL=url),
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    env = service_environment(tmp_path, CDS_DATABASE_URL=url, CDS_AUDIT_SECRET="a" * 40)
+    return subprocess.run([str(CDS), *args], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
 
 
 def test_start_up_refuses_an_out_of_date_schema_until_cds_db_upgrade(

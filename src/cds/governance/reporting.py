@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from cds.config import Settings
-from cds.governance.report import CardFact, FatigueRule, FeedbackFact, Report, build_report
+from cds.governance.report import CardFact, FatigueRule, FeedbackFact, KeyPeriod, Report, build_report
 from cds.store.database import Database
 from cds.store.governance import (
     audit_in_period,
+    audit_keys_in_period,
     calls_by_service,
     feedback_for_period_cards,
     unmatched_feedback,
@@ -83,4 +84,8 @@ def load_report(
         until=until,
         service=service,
         topic=topic,
+        audit_keys=[
+            KeyPeriod(k.fingerprint, k.first, k.last, k.calls)
+            for k in audit_keys_in_period(db, since, until, service)
+        ],
     )

@@ -24,6 +24,8 @@ class CardAuditRow:
     mode: str  # "active" or "silent"
     suggestion_uuids: str  # JSON list
     suggestion_labels: str | None = None  # JSON object uuid -> label (catalog text only)
+    issuer: str | None = None  # the verified caller the card was issued to (None: no verified token)
+    tenant: str | None = None
 
 
 class CardAudit:
