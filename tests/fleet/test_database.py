@@ -138,7 +138,7 @@ def test_a_database_that_goes_away_is_a_503_to_retry_never_an_accepted_token_or_
 
     name, url = postgres.new_database()
     ehr = TestEhr(tmp_path)
-    settings = load_settings(environ=ehr.settings(), database_url=url)
+    settings = load_settings(environ=ehr.settings(), database_url=url, audit_secret="a" * 40)
     open_database(settings, migrate=True).dispose()
     client = create_app(settings).test_client()
     feedback = {"feedback": [_feedback("card-x")]}
