@@ -106,7 +106,7 @@ def _embedded_key(path: Path, db: Database) -> bytes:
     if not path.exists():
         write_key_file(path, secrets.token_hex(32))  # a race with another process keeps the first
         log_event("audit key generated", path=str(path))
-    return read_key_file(path, f"audit key file {path}")
+    return read_key_file(path, "audit key")
 
 
 def move_stored_key(db: Database, stored: str, path: Path) -> bytes:
@@ -115,7 +115,7 @@ def move_stored_key(db: Database, stored: str, path: Path) -> bytes:
     secret = key_from_text(HEX_PREFIX + stored, "table site_secret")
     if not path.exists():
         write_key_file(path, HEX_PREFIX + stored)
-    held = read_key_file(path, f"audit key file {path}")
+    held = read_key_file(path, "audit key")
     if held != secret:
         raise ConfigError(
             f"audit key file {path} holds another key than the one kept in the database (table "
