@@ -43,7 +43,12 @@ USER cds
 VOLUME ["/data"]
 EXPOSE 8080
 
+# Liveness (/livez): a single container has no load balancer to hold it back while it is not
+# ready, and its health status is what an orchestrator restarts it by (swarm, ECS). /livez fails
+# only when the process stops answering, which a restart cures; /readyz also fails while an
+# issuer's key set cannot be fetched or the database is away, which a restart does not. Behind
+# a load balancer, replicas are gated on /readyz instead (deploy/compose.yaml).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CDS_PORT', '8080'), timeout=2)" || exit 1
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('CDS_PORT', '8080'), timeout=2)" || exit 1
 
 ENTRYPOINT ["cds", "serve"]

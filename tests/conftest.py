@@ -49,6 +49,19 @@ def patient_view_request(**changes: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default data_dir (files the service keeps, its audit key among them) is in a temporary
+    directory, never the home directory of whoever runs the tests."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous
+
+
 @pytest.fixture
 def settings() -> Settings:
     return load_settings(environ={}, database_url="sqlite://")

@@ -227,9 +227,11 @@ class Settings:
 
     # --- governance: which rules show, the audit of every card, the committee's figures
     topic_modes: TopicModes = field(default_factory=dict)  # topic code -> active|silent|off
-    # HMAC key of patient pseudonyms; empty: generated once, kept in the database. Secrets are
-    # left out of the repr, so printing or logging Settings never shows them.
+    # HMAC key of patient pseudonyms, or a file holding it; neither: a key file generated in
+    # data_dir (SQLite only; a PostgreSQL fleet must set one). Never kept in the database.
+    # Secrets are left out of the repr, so printing or logging Settings never shows them.
     audit_secret: Text = field(default="", repr=False)
+    audit_secret_file: Text = ""
     audit_queue_size: whole(1, 10_000_000) = 10_000  # cards waiting; a full queue writes in the caller
     audit_flush_s: seconds(zero_means="written before the answer") = 1.0  # background writer period
     retention_days: whole(0) = 730  # audit and feedback older than this are purged; 0 keeps everything
@@ -237,6 +239,7 @@ class Settings:
     fatigue_threshold: Rate = 0.7  # override rate over that window that flags a fatigue risk
     fatigue_min_cards: whole(1) = 10  # fewer recent cards than this never flag
     admin_token: Text = field(default="", repr=False)  # bearer token of /admin/report; empty: off (404)
+    max_feedback_items: whole(1, 1000) = 100  # items in one feedback request; more: 413, nothing stored
     # --- change control: the version of the rules, and a candidate piloted in the shadow
     knowledge_label: Text = ""  # the site's name for its rules, e.g. "2027-01 lab assay change"
     shadow_config: Text = ""  # TOML file of a candidate's settings, assessed on every call, never shown
@@ -265,7 +268,7 @@ DEPLOYMENT_SETTINGS = (
     "jwt_max_lifetime_s", "jwks_cache_s", "jwks_fetch_timeout_s", "database_url", "data_dir",
     "preview_enabled", "fixtures_dir", "audit_secret", "audit_queue_size", "audit_flush_s",
     "retention_days", "fatigue_window", "fatigue_threshold", "fatigue_min_cards", "admin_token",
-    "shadow_config", "smart_allowed_servers", "frame_ancestors", "smart_fhir_timeout_s",
+    "shadow_config", "audit_secret_file", "max_feedback_items", "smart_allowed_servers", "frame_ancestors", "smart_fhir_timeout_s",
     # Link addresses follow where the EHR reaches the service (this, or the Host it called):
     # they change no advice, so moving the service behind a proxy is not a change of rules.
     "public_base_url",
@@ -384,6 +387,8 @@ def load_settings(
     if settings.admin_token and len(settings.admin_token) < ADMIN_TOKEN_MIN:
         raise ConfigError(f"setting 'admin_token': must be at least {ADMIN_TOKEN_MIN} characters "
                           "(e.g. openssl rand -hex 32), or empty to turn /admin/report off")
+    if settings.audit_secret and settings.audit_secret_file:
+        raise ConfigError("settings 'audit_secret' and 'audit_secret_file' are both set; set one")
     if settings.auth_mode == "jwt" and not settings.public_base_url:
         # Otherwise the JWT audience and the cards' links would follow the client's Host header.
         raise ConfigError("setting 'public_base_url' is required when 'auth_mode' is 'jwt' "

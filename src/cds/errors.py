@@ -27,6 +27,13 @@ class Unauthorized(CdsError):
     issue_code = "login"
 
 
+class Forbidden(CdsError):
+    """403: the caller is who it says, but may not do this (feedback on another EHR's card)."""
+
+    status = 403
+    issue_code = "forbidden"
+
+
 class NotFound(CdsError):
     status = 404
     issue_code = "not-found"

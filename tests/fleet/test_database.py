@@ -36,8 +36,9 @@ def _open(url: str) -> Database:
 
 
 def _cds(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CDS), *args], env=service_environment(tmp_path, CDS_DATABASE_URL=url),
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    env = service_environment(tmp_path, CDS_DATABASE_URL=url, CDS_AUDIT_SECRET="a" * 40)
+    return subprocess.run([str(CDS), *args], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
 
 
 def test_start_up_refuses_an_out_of_date_schema_until_cds_db_upgrade(
@@ -138,7 +139,7 @@ def test_a_database_that_goes_away_is_a_503_to_retry_never_an_accepted_token_or_
 
     name, url = postgres.new_database()
     ehr = TestEhr(tmp_path)
-    settings = load_settings(environ=ehr.settings(), database_url=url)
+    settings = load_settings(environ=ehr.settings(), database_url=url, audit_secret="a" * 40)
     open_database(settings, migrate=True).dispose()
     client = create_app(settings).test_client()
     feedback = {"feedback": [_feedback("card-x")]}

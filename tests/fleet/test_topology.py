@@ -18,6 +18,7 @@ from cds.store.database import open_database
 from tests.conftest import patient_view_request
 from tests.fleet.processes import Nginx, Postgres, nginx_in_front, start_service
 from tests.fleet.tokens import TestEhr
+from tests.governance.conftest import request_for
 from tests.served import Service
 
 pytestmark = pytest.mark.integration
@@ -39,10 +40,10 @@ class Fleet:
         return requests.post(base + PATH, json=patient_view_request(hookInstance=str(uuid.uuid4())),
                              headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 
-    def feedback(self, base: str, card: str) -> requests.Response:
+    def feedback(self, base: str, card: str, tenant: str | None = None) -> requests.Response:
         item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
         return requests.post(base + FEEDBACK_PATH, json={"feedback": [item]},
-                             headers={"Authorization": f"Bearer {self.ehr.token(FEEDBACK_PATH)}"},
+                             headers={"Authorization": f"Bearer {self.ehr.token(FEEDBACK_PATH, tenant)}"},
                              timeout=10)
 
     def feedback_rows(self, card: str) -> int:
@@ -57,7 +58,8 @@ def fleet(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Itera
     open_database(load_settings(environ={}, database_url=url), migrate=True).dispose()  # cds db upgrade
     ehr = TestEhr(directory)
     replicas = [
-        start_service(directory, f"replica-{n}", workers=1, CDS_DATABASE_URL=url, **ehr.settings())
+        start_service(directory, f"replica-{n}", workers=1, CDS_DATABASE_URL=url, CDS_AUDIT_SECRET="a" * 40,
+                      **ehr.settings())
         for n in (1, 2)
     ]
     try:
@@ -101,6 +103,28 @@ def test_feedback_posted_through_both_replicas_is_in_the_database_once_each(flee
     assert fleet.feedback_rows(first) == 1 and fleet.feedback_rows(second) == 1
 
 
+def test_feedback_on_a_card_is_taken_only_from_the_tenant_it_was_issued_to(fleet: Fleet) -> None:
+    one, two = (r.base for r in fleet.replicas)
+    body = request_for("twitching-ppi-atc-no-labs", str(uuid.uuid4()))
+    token = fleet.ehr.token(PATH, tenant="site-a")
+    answer = requests.post(one + PATH, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    card = answer.json()["cards"][0]["uuid"]
+    # Replica one's background writer records the card within audit_flush_s (1 s).
+    deadline = time.monotonic() + 15
+    query = f"SELECT tenant FROM card_audit WHERE card_uuid = '{card}'"
+    while fleet.postgres.psql(query, fleet.database) != "site-a" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fleet.postgres.psql(query, fleet.database) == "site-a"
+
+    refused = fleet.feedback(two, card, tenant="site-b")  # another site of the same EHR, another replica
+    assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
+    assert fleet.feedback(fleet.nginx.base, card, tenant="site-b").status_code == 403
+    assert fleet.feedback_rows(card) == 0
+    assert fleet.feedback(two, card, tenant="site-a").status_code == 200
+    assert fleet.feedback_rows(card) == 1
+
+
 def _slow_clients(port: int) -> list[socket.socket]:
     """15 clients that hold a connection without ever finishing their request."""
     body = json.dumps(patient_view_request()).encode()
@@ -117,6 +141,19 @@ def _slow_clients(port: int) -> list[socket.socket]:
             sock.sendall(head + body[: len(body) // 2])  # headers and half the body
         clients.append(sock)
     return clients
+
+
+def _wait_until_refused(port: int, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"port {port} still accepts connections after its processes were killed")
 
 
 def _still_open(sock: socket.socket) -> bool:
@@ -151,6 +188,9 @@ def test_calls_keep_being_answered_while_a_replica_is_killed(fleet: Fleet) -> No
     served = [e for e in victim.events() if e.get("event") == "request" and e.get("path") == PATH]
     assert served, "the victim replica never answered through nginx before it was killed"
     victim.kill()
+    # Gone once its listening socket is closed: a call that reached the replica while it died is
+    # not passed on (its jti may be recorded; docs/deployment.md), one that finds it gone is.
+    _wait_until_refused(victim.port)
     statuses += [fleet.call(fleet.nginx.base).status_code for _ in range(20)]
     errors = (fleet.nginx.prefix / "error.log").read_text()
     assert statuses == [200] * 26, errors[-2000:]

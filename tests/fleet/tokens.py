@@ -34,8 +34,8 @@ class TestEhr:
             "CDS_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         }
 
-    def token(self, path: str) -> str:
+    def token(self, path: str, tenant: str | None = None) -> str:
         now = int(time.time())
         claims = {"iss": ISS, "aud": PUBLIC_BASE_URL + path, "iat": now, "exp": now + 300,
-                  "jti": str(uuid.uuid4())}
+                  "jti": str(uuid.uuid4()), **({"tenant": tenant} if tenant else {})}
         return jwt.encode(claims, self._key, algorithm="ES384", headers={"kid": "fleet-1", "typ": "JWT"})

@@ -34,9 +34,10 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_app(db_url: str) -> Callable[..., Flask]:
+def make_app(db_url: str, tmp_path: Path) -> Callable[..., Flask]:
     def make(**overrides: Any) -> Flask:
-        values: dict[str, Any] = {"database_url": db_url, "audit_flush_s": 0, "preview_enabled": False}
+        values: dict[str, Any] = {"database_url": db_url, "audit_flush_s": 0, "preview_enabled": False,
+                                  "data_dir": str(tmp_path / "data")}  # fmt: skip
         values.update(overrides)
         settings: Settings = load_settings(environ={}, **values)
         now = fixture("empty-chart").now

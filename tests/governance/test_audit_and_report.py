@@ -79,7 +79,7 @@ def test_the_audit_keeps_a_keyed_pseudonym_and_no_patient_data(make_app: AppFact
 
 
 def test_generated_secret_is_kept_so_keys_are_stable_across_restarts(
-    make_app: AppFactory, db_url: str
+    make_app: AppFactory, db_url: str, tmp_path: Path
 ) -> None:
     b12 = "b12-deficiency-metformin-older-adult"
     call(make_app().test_client(), "empty-chart", "33333333-3333-4333-8333-333333333331")
@@ -87,7 +87,8 @@ def test_generated_secret_is_kept_so_keys_are_stable_across_restarts(
     call(make_app().test_client(), b12, "33333333-3333-4333-8333-333333333333")
     keys = {r["patient_key"] for r in rows(db_url, "card_audit")}
     assert len(keys) == 1  # two restarts, one patient, one key
-    assert len(rows(db_url, "site_secret")) == 1
+    assert rows(db_url, "site_secret") == []  # kept in a file of data_dir, never in the database
+    assert (tmp_path / "data" / "audit-key").is_file()
 
 
 def test_queued_records_are_written_by_the_background_writer(make_app: AppFactory, db_url: str) -> None:

@@ -1,11 +1,14 @@
 """The audit under the real deployment: gunicorn workers on two replicas sharing one PostgreSQL.
 
 Records queued in a worker are written when it exits (SIGTERM: gunicorn's worker_exit), the
-generated patient-key secret is shared by every replica, and a call retried on the other
-replica is counted once."""
+fleet's audit key (named in the settings, never kept in the database) gives every replica the
+same patient key and each call its fingerprint, and a call retried on the other replica is
+counted once."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 from pathlib import Path
@@ -17,11 +20,12 @@ from sqlalchemy import create_engine, text
 
 from tests.fleet.conftest import postgres
 from tests.fleet.processes import Postgres, service_environment, start_service
-from tests.governance.conftest import request_for
+from tests.governance.conftest import fixture, request_for
 from tests.served import CDS
 
 pytestmark = pytest.mark.integration
 __all__ = ["postgres"]  # the session's PostgreSQL cluster
+SECRET = "fleet-audit-key-" + "k" * 32
 
 
 def _post(base: str, name: str, hook_instance: str) -> list[dict[str, Any]]:
@@ -36,7 +40,8 @@ def test_two_replicas_record_every_card_once_and_share_the_patient_key(
 ) -> None:
     _name, url = postgres.new_database()
     env = {"CDS_DATABASE_URL": url, "CDS_AUDIT_FLUSH_S": "3600",  # only the exit writes
-           "CDS_TOPIC_MODES": json.dumps({"twitching-workup": "silent"})}  # fmt: skip
+           "CDS_TOPIC_MODES": json.dumps({"twitching-workup": "silent"}),
+           "CDS_AUDIT_SECRET": SECRET}  # a fleet names its key: never kept in the database  # fmt: skip
     upgrade = subprocess.run([str(CDS), "db", "upgrade"], env=service_environment(tmp_path, **env),
                              capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
     assert upgrade.returncode == 0, upgrade.stderr
@@ -60,7 +65,13 @@ def test_two_replicas_record_every_card_once_and_share_the_patient_key(
         audit = [dict(r) for r in conn.execute(text("SELECT * FROM card_audit")).mappings()]
     assert {r["card_uuid"] for r in audit if r["mode"] == "active"} == set(shown)
     assert sum(r["mode"] == "silent" for r in audit) == 6
-    assert len({r["patient_key"] for r in audit}) == 1  # one patient, one key on both replicas
+    patient = fixture("twitching-ppi-atc-no-labs").request["context"]["patientId"]
+    expected = hmac.new(SECRET.encode(), patient.encode(), hashlib.sha256).hexdigest()
+    assert {r["patient_key"] for r in audit} == {expected}  # one patient, one key on both replicas
+    with create_engine(url).connect() as conn:
+        fingerprints = set(conn.execute(text("SELECT key_fingerprint FROM calls")).scalars())
+        assert conn.execute(text("SELECT count(*) FROM site_secret")).scalar_one() == 0
+    assert fingerprints == {hashlib.sha256(SECRET.encode()).hexdigest()[:8]}
 
     report = subprocess.run([str(CDS), "report", "--format", "json"],
                             env=service_environment(tmp_path, **env),

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import requests
 from flask.testing import FlaskClient
 
+from cds.config import load_settings
 from cds.server.gunicorn_worker import error_answer
+from cds.server.observability import start_metrics_listener
+from cds.server.wsgi import build_app
 from tests.conftest import patient_view_request
+from tests.served import free_port
 
 SERVICE = "/cds-services/deficiency-screen"
 
@@ -36,3 +46,35 @@ def test_every_kind_of_answer_carries_nosniff(client: FlaskClient) -> None:
 def test_the_http_servers_own_refusals_carry_nosniff() -> None:
     head = error_answer(431, "Request Header Fields Too Large", "header too long").split(b"\r\n\r\n")[0]
     assert b"\r\nX-Content-Type-Options: nosniff" in head
+
+
+def test_the_preview_pages_say_nosniff_once() -> None:
+    settings = load_settings(environ={}, database_url="sqlite://", preview_enabled=True)
+    client = build_app(settings).test_client()
+    for path in ("/", "/preview/static/preview.js", "/preview/static/preview.css", "/preview/fixtures"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"], path
+
+
+def test_the_metrics_listener_on_its_own_port_says_nosniff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    port = free_port()
+    server = start_metrics_listener("127.0.0.1", port)
+    try:
+        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert scraped.status_code == 200
+        assert scraped.headers.get("X-Content-Type-Options") == "nosniff"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"NOT A REQUEST LINE AT ALL\r\n\r\n")  # refused by the HTTP server itself
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 400") and head.count(b"\r\nX-Content-Type-Options: nosniff") == 1
+        assert json.loads(body)["resourceType"] == "OperationOutcome"  # not the HTTP server's HTML page
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -102,5 +102,6 @@ def test_metrics_on_their_own_port(tmp_path: Path) -> None:
     for served in serve(tmp_path, CDS_METRICS_PORT=str(metrics_port)):
         assert _call(served.base, 1) == 200
         assert requests.get(served.base + "/metrics", timeout=5).status_code == 404
+        assert requests.get(served.metrics_url, timeout=5).headers.get("X-Content-Type-Options") == "nosniff"
         ok = frozenset({("endpoint", "call"), ("service", "deficiency-screen"), ("status", "200")})
         assert served.samples()[("cds_requests_total", ok)] == 1

@@ -257,6 +257,11 @@ def _scope(report: Report, keep: Mapping[str, str]) -> str:
     )
 
 
+def _rotation(report: Report) -> str:
+    note = report.rotation_note
+    return f'<p class="note rotation">{escape(note)}</p>\n' if note else ""
+
+
 def render_dashboard(
     report: Report, reason_names: Mapping[str, str], keep: Mapping[str, str] | None = None
 ) -> str:
@@ -296,7 +301,7 @@ def render_dashboard(
 <h1>CDS card report</h1>
 <p class="meta">Period: {escape(period)} · counts only, no patient data · {current_version(report)}</p>
 <p class="scope">{_scope(report, keep)}{version_scope(report, keep)}</p>
-<div class="figures">{boxes}</div>
+{_rotation(report)}<div class="figures">{boxes}</div>
 {_flags(report, keep)}
 <h2>Cards per topic</h2>
 {_legend(silent=silent > 0)}

@@ -10,6 +10,8 @@ Pure: audit rows, feedback rows and call counts in, a `Report` out. Definitions:
   returned (never issued, issued silently, or issued by another service).
 - fatigue risk: over a topic's most recent `window` shown cards in the period, the share
   overridden reaches `threshold` (and there are at least `min_cards` of them).
+- audit keys: the keys the period's calls were pseudonymised with (by fingerprint). Under a new
+  key a patient has a new pseudonym, so patients cannot be followed across a rotation.
 """
 
 from __future__ import annotations
@@ -53,6 +55,29 @@ class FeedbackFact:
     outcome_timestamp: str
     accepted_suggestions: tuple[str, ...] = ()
     reason_code: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyPeriod:
+    """The calls answered under one audit key: its fingerprint (None: recorded before
+    fingerprints were kept), the first and last of them, and how many."""
+
+    fingerprint: str | None
+    first: datetime
+    last: datetime
+    calls: int
+
+
+def rotation_note(keys: Sequence[KeyPeriod]) -> str | None:
+    """One sentence when the period's pseudonyms come from more than one audit key, else None."""
+    known = [k for k in keys if k.fingerprint is not None]
+    if len(known) < 2:
+        return None
+    spans = ", then ".join(f"{k.fingerprint} ({k.first:%Y-%m-%d} to {k.last:%Y-%m-%d})" for k in known)
+    return (
+        f"Patient pseudonyms in this period were made with {len(known)} audit keys: {spans}. A patient "
+        "has a different pseudonym under each key, so patients are not followed across a key change."
+    )
 
 
 @dataclass(frozen=True)
@@ -194,6 +219,11 @@ class Report:
     current: Mapping[str, str] | None = None  # the knowledge version the configuration runs now
     versions: list[VersionFigures] = field(default_factory=list)  # the figures split by version
     shadow: list[ShadowComparison] = field(default_factory=list)  # shadow pilots in the period
+    audit_keys: list[KeyPeriod] = field(default_factory=list)  # in the order they came into use
+
+    @property
+    def rotation_note(self) -> str | None:
+        return rotation_note(self.audit_keys)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -211,6 +241,15 @@ class Report:
                 "threshold": self.fatigue.threshold,
                 "minCards": self.fatigue.min_cards,
             },
+            "auditKeys": [
+                {
+                    "fingerprint": k.fingerprint,
+                    "firstCall": k.first.isoformat(),
+                    "lastCall": k.last.isoformat(),
+                    "calls": k.calls,
+                }
+                for k in self.audit_keys
+            ],
             "topics": [t.as_json() for t in self.topics],
             "weeks": [
                 {
@@ -279,6 +318,7 @@ def build_report(
     until: datetime | None = None,
     service: str | None = None,
     topic: str | None = None,
+    audit_keys: Sequence[KeyPeriod] = (),
 ) -> Report:
     modes = modes or {}
     displays = displays or {}
@@ -362,6 +402,7 @@ def build_report(
         weeks=[Week(start, *weeks[start]) for start in sorted(weeks)],
         fatigue=fatigue,
         topic=only_topic,
+        audit_keys=list(audit_keys),
     )
 
 
@@ -515,6 +556,7 @@ def _topics_table(report: Report) -> str:
         f"Feedback for cards never shown (unmatched): {report.unmatched_feedback}",
         f"Fatigue risk: override rate >= {percent(report.fatigue.threshold)} over the last "
         f"{report.fatigue.window} shown cards (at least {report.fatigue.min_cards})",
+        *([report.rotation_note] if report.rotation_note else []),
         "",
     ]
     header = ("service", "topic", "mode", "shown", "silent", "shown on calls", "silent on calls",

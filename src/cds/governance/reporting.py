@@ -10,12 +10,13 @@ from typing import Any
 from cds.change.version import knowledge_version
 from cds.config import Settings
 from cds.governance.comparison import compare_pilot
-from cds.governance.report import CardFact, FatigueRule, FeedbackFact, Report, build_report
+from cds.governance.report import CardFact, FatigueRule, FeedbackFact, KeyPeriod, Report, build_report
 from cds.governance.versions import mark_new_versions, split_by_version
 from cds.knowledge.version import UNVERSIONED
 from cds.store.database import Database
 from cds.store.governance import (
     audit_in_period,
+    audit_keys_in_period,
     calls_by_service,
     calls_by_version,
     feedback_for_period_cards,
@@ -93,6 +94,10 @@ def load_report(
         until=until,
         service=service,
         topic=topic,
+        audit_keys=[
+            KeyPeriod(k.fingerprint, k.first, k.last, k.calls)
+            for k in audit_keys_in_period(db, since, until, service)
+        ],
     )
     known = known_versions(db)
     labels = {v: row.label for v, row in known.items()}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, Flask, Response, request_started, request_tearing_down
+from flask import Blueprint, Flask, Response, g, request_started, request_tearing_down
 
 from cds import __version__
 from cds.answer.handlers import HANDLERS, Handler
@@ -18,6 +18,7 @@ from cds.governance.recorder import AuditRecorder
 from cds.http.admin_pages import admin
 from cds.http.docs_pages import docs
 from cds.http.error_handlers import register_error_handlers
+from cds.http.feedback_checks import check_item_count, check_origin
 from cds.http.health import health
 from cds.http.hook_route import call_service
 from cds.http.openapi import openapi_document
@@ -55,9 +56,11 @@ def _feedback(state: CdsApp, service_id: str) -> Response:
     data = parse_json(state.read_body(), max_depth=state.settings.max_json_depth)
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
+    check_item_count(data, state.settings.max_feedback_items)
     validate_against("feedback", data)
     check_feedback_timestamps(data)
-    records = records_from_request(service.id, data, state.clock())
+    records = records_from_request(service.id, data, state.clock(), g.caller.iss, g.caller.tenant)
+    check_origin(state.audit, g.caller, records)  # 403 when a card went to another EHR
     state.feedback_store.add(records)
     for record in records:  # counted once stored, never before
         metrics.count_feedback(service.id, record.outcome)

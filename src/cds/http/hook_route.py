@@ -62,6 +62,7 @@ def record(state: CdsApp, call: HookCall, answer: Answer) -> None:
         answered_at=call.now,
         cards=answer.cards,
         silent_cards=answer.silent,
+        caller=g.caller,  # feedback on these cards is taken from this issuer and tenant only
     )
 
 

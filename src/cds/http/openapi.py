@@ -16,9 +16,10 @@ from cds.schemas import validator_for
 _ERRORS = {
     "400": "The body is not a valid request; the OperationOutcome names the field",
     "401": "Authentication failed (JWT mode, or a token sent in open mode that does not verify)",
+    "403": "A card the feedback names was issued to another EHR (issuer or tenant); nothing was stored",
     "404": "No service with this id",
     "408": "The body did not arrive whole within the client deadlines",
-    "413": "The body, or one prefetch key, is larger than the limits",
+    "413": "The body, one prefetch key, or the number of feedback items is over its limit",
     "415": "The body is not JSON",
 }
 
@@ -111,7 +112,7 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("Feedback")},
                     "responses": {
                         "200": {"description": "Stored", "content": _json("FeedbackReceived")},
-                        **_errors("400", "401", "404", "408", "413", "415"),
+                        **_errors("400", "401", "403", "404", "408", "413", "415"),
                     },
                 }
             },

@@ -10,6 +10,7 @@ known before prometheus_client is first imported, which is why `cds serve` calls
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from cds.errors import operation_outcome
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the name prometheus_client reads
 
@@ -60,14 +63,57 @@ def worker_exit_hook() -> Callable[[Any, Any], None]:
     return child_exit
 
 
-def start_metrics_listener(host: str, port: int) -> None:
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+def start_metrics_listener(host: str, port: int) -> Any:
     """/metrics on its own port, served by a thread of the gunicorn master (not a worker), so
-    scrapes never queue behind calls and the port can be firewalled apart from the API."""
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    scrapes never queue behind calls and the port can be firewalled apart from the API. Every
+    answer says nosniff, as the service's own do. Returns the server (tests shut it down)."""
+    import socket
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
+    from prometheus_client.exposition import ThreadingWSGIServer
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    start_http_server(port, addr=host, registry=registry)
+    exposition = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            return start_response(status, [*headers, NOSNIFF], *exc_info)
+
+        return exposition(environ, start)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes are not logged
+            return None
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """The HTTP server's own refusals (a malformed or overlong request line) as an
+            OperationOutcome like the service's, never its HTML page; the request is not echoed."""
+            phrase = self.responses.get(code, ("Error",))[0]
+            outcome = operation_outcome(f"the metrics listener could not read the request ({code} {phrase})",
+                                        code="processing")  # fmt: skip
+            body = json.dumps(outcome).encode()
+            self.close_connection = True
+            self.request_version = "HTTP/1.0"  # a status line and headers even to a malformed request
+            self.send_response(code, phrase)
+            for header in (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                           ("Connection", "close"), NOSNIFF):  # fmt: skip
+                self.send_header(*header)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    server = make_server(host, port, app, Server, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics-listener", daemon=True).start()
+    return server
 
 
 class NoAccessLog(Logger):

@@ -9,6 +9,7 @@ from typing import Any
 
 from cds.answer.runtime import knowledge_for
 from cds.config import ConfigError, Settings, load_settings
+from cds.governance.audit_key import missing_key_problem
 from cds.logs import log_event
 from cds.server.observability import (
     NoAccessLog,
@@ -32,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         check_shared_database(settings)
+        check_audit_key_setting(settings)
     except ConfigError as exc:
         print(f"cds: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +89,14 @@ def check_shared_database(settings: Settings) -> None:
             "setting 'database_url': an in-memory database is not shared by the workers; "
             "leave it empty for the embedded file or name a file or server database"
         )
+
+
+def check_audit_key_setting(settings: Settings) -> None:
+    """A fleet on PostgreSQL names its audit key (it is never kept in the database): said before
+    the database is reached, so the one line is about the key."""
+    problem = missing_key_problem(settings)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def _metrics_url(settings: Settings) -> str | None:

@@ -25,6 +25,8 @@ class CardAuditRow:
     suggestion_uuids: str  # JSON list
     suggestion_labels: str | None = None  # JSON object uuid -> label (catalog text only)
     knowledge_version: str | None = None  # the rules that built it (cds.knowledge.version)
+    issuer: str | None = None  # the verified caller the card was issued to (None: no verified token)
+    tenant: str | None = None
 
 
 class CardAudit:

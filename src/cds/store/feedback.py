@@ -26,6 +26,8 @@ class FeedbackRecord:
     override_reason: dict[str, Any] | None
     received_at: datetime
     item_key: str  # the same item sent again has the same key, and is stored once
+    issuer: str | None = None  # the verified caller that sent it (None: no verified token)
+    tenant: str | None = None
 
 
 class FeedbackStore(Protocol):
@@ -36,10 +38,15 @@ class FeedbackStore(Protocol):
         """Every feedback received for a card, oldest first (a card may get several)."""
 
 
-def item_key(service_id: str, item: dict[str, Any]) -> str:
-    """SHA-256 of the service id and the item's canonical JSON (sorted keys, no spaces)."""
+def item_key(
+    service_id: str, item: dict[str, Any], issuer: str | None = None, tenant: str | None = None
+) -> str:
+    """SHA-256 of the service id, the verified caller (when there is one) and the item's canonical
+    JSON (sorted keys, no spaces): a retry is stored once, and an item another caller sent first
+    never stands in for the caller's own."""
     canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{service_id}\n{canonical}".encode()).hexdigest()
+    caller = "" if issuer is None else json.dumps([issuer, tenant], ensure_ascii=False) + "\n"
+    return hashlib.sha256(f"{service_id}\n{caller}{canonical}".encode()).hexdigest()
 
 
 class SqlFeedbackStore:
@@ -64,6 +71,8 @@ class SqlFeedbackStore:
                     "override_reason": json.dumps(r.override_reason) if r.override_reason else None,
                     "received_at": r.received_at,
                     "item_key": r.item_key,
+                    "issuer": r.issuer,
+                    "tenant": r.tenant,
                 }
             )
         if not rows:
@@ -86,15 +95,21 @@ class SqlFeedbackStore:
                 override_reason=json.loads(row["override_reason"]) if row["override_reason"] else None,
                 received_at=row["received_at"],
                 item_key=row["item_key"],
+                issuer=row["issuer"],
+                tenant=row["tenant"],
             )
             for row in rows
         ]
 
 
 def records_from_request(
-    service_id: str, body: dict[str, Any], received_at: datetime
+    service_id: str,
+    body: dict[str, Any],
+    received_at: datetime,
+    issuer: str | None = None,
+    tenant: str | None = None,
 ) -> list[FeedbackRecord]:
-    """Turn a schema-valid feedback body into records (all items, in order)."""
+    """Turn a schema-valid feedback body from a caller into records (all items, in order)."""
     return [
         FeedbackRecord(
             service_id=service_id,
@@ -104,7 +119,9 @@ def records_from_request(
             accepted_suggestions=tuple(s["id"] for s in item.get("acceptedSuggestions", ())),
             override_reason=item.get("overrideReason"),
             received_at=received_at,
-            item_key=item_key(service_id, item),
+            item_key=item_key(service_id, item, issuer, tenant),
+            issuer=issuer,
+            tenant=tenant,
         )
         for item in body["feedback"]
     ]

@@ -74,6 +74,9 @@ feedback = Table(
     Column("accepted_suggestions", Text, nullable=False),  # JSON list of suggestion uuids
     Column("override_reason", Text, nullable=True),  # JSON object, or NULL
     Column("received_at", UtcDateTime, nullable=False),
+    # The verified caller that sent it (NULL: no verified token); counted only for its own cards.
+    Column("issuer", Text, nullable=True),
+    Column("tenant", Text, nullable=True),
     # SHA-256 of the service id and the item's canonical JSON: a retried item is stored once.
     Column("item_key", String(64), nullable=False, unique=True),
     CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
@@ -105,6 +108,10 @@ card_audit = Table(
     Column("suggestion_labels", Text, nullable=True),
     # the knowledge version that built the card; NULL for cards recorded before versions were
     Column("knowledge_version", String(40), nullable=True),
+    # The verified caller the card was issued to (NULL: no verified token, or recorded before
+    # origins were kept): feedback for it is taken from that issuer and tenant only.
+    Column("issuer", Text, nullable=True),
+    Column("tenant", Text, nullable=True),
     CheckConstraint("mode IN ('active', 'silent')", name="mode"),
     Index(None, "issued_at"),
     Index(None, "service", "topic"),
@@ -120,6 +127,9 @@ calls = Table(
     Column("cards", Integer, nullable=False),  # cards returned
     Column("silent", Integer, nullable=False),  # cards recorded silently
     Column("knowledge_version", String(40), nullable=True),  # NULL: answered before versions were kept
+    # First 8 hex digits of SHA-256 of the audit key the call's pseudonyms were made with
+    # (NULL: recorded before it was kept): a report says when its period spans a rotation.
+    Column("key_fingerprint", String(16), nullable=True),
     Index(None, "answered_at"),
 )
 
@@ -175,7 +185,8 @@ shadow_cards = Table(
     Index(None, "answered_at"),
 )
 
-# Values the site generates once and every worker and replica must share (the audit key).
+# Where earlier versions kept a generated audit key. It is moved out (to a file) and deleted at
+# start-up; the table stays so an older database can still be read.
 site_secret = Table(
     "site_secret",
     metadata,

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from cds.config import ConfigError, Settings, load_settings
-from cds.governance.recorder import AuditRecorder
+from cds.governance.recorder import purge_expired
 from cds.governance.report import as_csv, as_table, parse_bound
 from cds.governance.reporting import load_report
 from cds.knowledge import load_knowledge
@@ -103,7 +103,7 @@ def _purge(args: argparse.Namespace) -> int:
         if settings.retention_days <= 0:
             print("retention_days is 0: every record is kept, nothing deleted")
             return 0
-        purged = AuditRecorder(db, settings).purge_expired(datetime.now(UTC))
+        purged = purge_expired(db, settings.retention_days, datetime.now(UTC))  # needs no audit key
     finally:
         db.dispose()
     assert purged is not None

@@ -28,6 +28,7 @@ from cds.trust.replay_guard import InMemoryReplayGuard, ReplayGuard
 
 MAX_TOKEN_CHARS = 16 * 1024  # real CDS Hooks tokens are well under 2 KB
 MAX_JTI_CHARS = 256
+MAX_TENANT_CHARS = 256  # kept with each card the call returns, and compared on its feedback
 _GENERIC_MESSAGE = "authentication failed"
 
 
@@ -206,6 +207,8 @@ class Authenticator:
         if exp - iat > self.settings.jwt_max_lifetime_s:
             raise _Rejected("lifetime_too_long", **ids)
         tenant = claims.get("tenant")
+        if isinstance(tenant, str) and len(tenant) > MAX_TENANT_CHARS:
+            raise _Rejected("tenant_invalid", **ids)
         if issuer.tenants and (not isinstance(tenant, str) or tenant not in issuer.tenants):
             raise _Rejected("tenant_not_allowed", tenant=tenant, **ids)
         # Last, so a token failing any other check cannot use up its jti.

@@ -49,7 +49,6 @@ def preview_blueprint() -> Blueprint:
     def page() -> Response:
         response = Response(_asset("index.html"), mimetype="text/html")
         response.headers["Content-Security-Policy"] = _CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
         return response
 
@@ -58,7 +57,6 @@ def preview_blueprint() -> Blueprint:
         if name not in _STATIC:
             raise NotFound(f"no preview file '{name[:100]}'")
         response = Response(_asset(name), mimetype=_STATIC[name])
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
         return response
 
