@@ -268,7 +268,8 @@ DEPLOYMENT_SETTINGS = (
     "jwt_max_lifetime_s", "jwks_cache_s", "jwks_fetch_timeout_s", "database_url", "data_dir",
     "preview_enabled", "fixtures_dir", "audit_secret", "audit_queue_size", "audit_flush_s",
     "retention_days", "fatigue_window", "fatigue_threshold", "fatigue_min_cards", "admin_token",
-    "shadow_config", "audit_secret_file", "max_feedback_items", "smart_allowed_servers", "frame_ancestors", "smart_fhir_timeout_s",
+    "shadow_config", "audit_secret_file", "max_feedback_items", "smart_allowed_servers",
+    "frame_ancestors", "smart_fhir_timeout_s",
     # Link addresses follow where the EHR reaches the service (this, or the Host it called):
     # they change no advice, so moving the service behind a proxy is not a change of rules.
     "public_base_url",

@@ -20,7 +20,7 @@ from tests.governance.seed import PATIENT_ID, seed
 from tests.in_thread import serve_in_thread
 
 pytestmark = pytest.mark.integration
-TOKEN = "committee-token-6b1d"
+TOKEN = "committee-token-6b1d-0123456789abcdef"  # at least 32 characters
 PERIOD = "since=2026-08-01&until=2026-11-30"
 
 

@@ -43,7 +43,8 @@ def test_two_replicas_pilot_a_candidate_written_as_each_worker_exits(
 ) -> None:
     _name, url = postgres.new_database()
     candidate = tmp_path / "candidate.toml"  # not there yet: no pilot
-    env = {"CDS_DATABASE_URL": url, "CDS_AUDIT_FLUSH_S": "3600", "CDS_SHADOW_CONFIG": str(candidate)}
+    env = {"CDS_DATABASE_URL": url, "CDS_AUDIT_FLUSH_S": "3600", "CDS_SHADOW_CONFIG": str(candidate),
+           "CDS_AUDIT_SECRET": "a" * 40}  # a fleet names its audit key  # fmt: skip
     upgrade = subprocess.run(
         [str(CDS), "db", "upgrade"],
         env=service_environment(tmp_path, **env),
