@@ -26,6 +26,7 @@ from cds.reader import (
 from cds.reader.dates import age_range, as_utc, months_before
 
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
+OBSERVATION_KEYS = ("observations",)
 
 
 def _uses(records: tuple[MedicationRecord, ...]) -> tuple[MedicationUse, ...]:
@@ -84,6 +85,12 @@ class PatientFacts:
 
     def conditions_in(self, value_set: str) -> tuple[ConditionMatch, ...]:
         return tuple(c for c in self.conditions if c.value_set == value_set)
+
+    def results_known(self, *analytes: str) -> bool:
+        """Whether the chart can tell that these tests have no recent result: the results the
+        EHR sent for them are the whole list (a key carrying them missing or one page of a
+        longer list leaves it open)."""
+        return not any(key in self.unavailable for key in OBSERVATION_KEYS)
 
     @property
     def unidentified_medications(self) -> tuple[MedicationRecord, ...]:

@@ -386,7 +386,7 @@ def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
 
 
 def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
-    if "observations" in facts.unavailable:
+    if not facts.results_known("b12_total", "holotc"):
         return None  # without the lab list we cannot say the test is missing
     if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
         return None

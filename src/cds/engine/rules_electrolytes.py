@@ -74,7 +74,7 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
 
 def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     ppis = facts.meds("ppi")
-    if not ppis or "observations" in facts.unavailable or facts.recent("magnesium") is not None:
+    if not ppis or not facts.results_known("magnesium") or facts.recent("magnesium") is not None:
         return None
     long_term_start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
     long_term = [m for m in ppis if m.start is not None and m.start.day <= long_term_start]

@@ -147,7 +147,7 @@ def _test_ordered(orders: DraftOrders, knowledge: Knowledge, analytes: tuple[str
 
 def _b12_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
     risky = _by_reference(tuple(m for key in B12_RISK_MEDICATIONS for m in judged_in(orders, key)))
-    if not risky or "observations" in facts.unavailable:
+    if not risky or not facts.results_known("b12_total", "holotc"):
         return None  # without the lab list we cannot say the test is missing
     if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
         return None
@@ -174,7 +174,7 @@ def _long_term(facts: PatientFacts, uses: tuple[MedicationUse, ...], knowledge: 
 
 
 def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
-    if "observations" in facts.unavailable or facts.recent("magnesium") is not None:
+    if not facts.results_known("magnesium") or facts.recent("magnesium") is not None:
         return None
     ppi_orders = _by_reference(judged_in(orders, "ppi"))
     partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in judged_in(orders, k)))

@@ -81,7 +81,7 @@ def missing_workup_tests(facts: PatientFacts, knowledge: Knowledge) -> list[Test
 
 def _workup(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     twitching = facts.conditions_in("twitching")
-    if not twitching or "observations" in facts.unavailable:
+    if not twitching or not facts.results_known(*WORKUP_ANALYTES):
         return None
     tests = missing_workup_tests(facts, knowledge)
     if not tests:

@@ -19,7 +19,7 @@ from cds.reader import SetAside, SetAsideKind
 
 def unreadable_results(facts: PatientFacts) -> list[SetAside]:
     """Unreadable results in the window of tests that have no usable recent result."""
-    if "observations" in facts.unavailable:
+    if not facts.results_known(*facts.labs, *(item.analyte for item in facts.set_aside)):
         return []
     return [
         item
