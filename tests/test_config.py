@@ -20,8 +20,10 @@ def test_embedded_defaults_serve_locally_in_open_mode() -> None:
 
 def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
     config = tmp_path / "cds.toml"
-    config.write_text('port = 9000\nmax_body_bytes = 1000\nfhir_allowed_servers = ["https://fhir.example.org"]\n'
-                      '[cutoff_overrides]\nb12_total_deficient = 200\n')
+    config.write_text(
+        'port = 9000\nmax_body_bytes = 1000\nfhir_allowed_servers = ["https://fhir.example.org"]\n'
+        "[cutoff_overrides]\nb12_total_deficient = 200\n"
+    )
     settings = load_settings(config, environ={"CDS_PORT": "9100"}, workers=3)
     assert settings.port == 9100  # environment beats the file
     assert settings.max_body_bytes == 1000

@@ -38,8 +38,23 @@ def test_observation_template_restricts_to_every_guideline_loinc(client: FlaskCl
     knowledge = load_knowledge()
     every_lab_code = {code for lab in knowledge.labs.values() for code in lab.loincs}
     issue_contract = {
-        "2132-9", "14685-2", "72160-5", "13964-2", "13965-9", "17861-6", "2000-8", "1995-0",
-        "1994-3", "29265-6", "1751-7", "19123-9", "2601-3", "2823-3", "6298-4", "2951-2", "2947-0",
+        "2132-9",
+        "14685-2",
+        "72160-5",
+        "13964-2",
+        "13965-9",
+        "17861-6",
+        "2000-8",
+        "1995-0",
+        "1994-3",
+        "29265-6",
+        "1751-7",
+        "19123-9",
+        "2601-3",
+        "2823-3",
+        "6298-4",
+        "2951-2",
+        "2947-0",
         "49765-1",
     }
     for service in client.get("/cds-services").get_json()["services"]:

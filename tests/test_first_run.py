@@ -53,7 +53,10 @@ def test_every_try_it_command_works_today(served: Served) -> None:
         assert words[0].endswith("cds"), command
         result = subprocess.run(
             [str(Path(sys.executable).with_name("cds")), *words[1:]],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "1 passed, 0 failed" in result.stdout
@@ -65,7 +68,11 @@ def test_every_try_it_command_works_today(served: Served) -> None:
 def test_make_serve_installs_the_runtime_lock_only(tmp_path: Path) -> None:
     planned = subprocess.run(
         ["make", "--no-print-directory", "-n", "serve", f"VENV={tmp_path / 'venv'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert "--require-hashes --no-deps -r requirements.lock" in planned
     assert "[test]" not in planned and "test-deps" not in planned

@@ -49,8 +49,11 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 
 def test_bodies_are_the_schemas_the_service_validates_with() -> None:
     schemas = document()["components"]["schemas"]
-    for component, name in (("HookRequest", "hook-request"), ("ServiceResponse", "response"),
-                            ("Feedback", "feedback")):
+    for component, name in (
+        ("HookRequest", "hook-request"),
+        ("ServiceResponse", "response"),
+        ("Feedback", "feedback"),
+    ):
         own = {k: v for k, v in validator_for(name).schema.items() if k not in ("$schema", "$id")}
         assert schemas[component] == own
 
@@ -63,13 +66,16 @@ def test_there_are_fixtures() -> None:
 def test_each_fixture_request_and_the_answer_to_it_conform(path: Path) -> None:
     fixture = load_fixture(path)
     url = f"/cds-services/{fixture.service}"
-    request_errors = [e.message for e in operation_schema("/cds-services/{service_id}", "request")
-                      .iter_errors(fixture.request)]
+    request_errors = [
+        e.message
+        for e in operation_schema("/cds-services/{service_id}", "request").iter_errors(fixture.request)
+    ]
     assert request_errors == []
     status, body = _sender()(fixture)
     assert status == 200, body
-    response_errors = [e.message for e in operation_schema("/cds-services/{service_id}", "response")
-                       .iter_errors(body)]
+    response_errors = [
+        e.message for e in operation_schema("/cds-services/{service_id}", "response").iter_errors(body)
+    ]
     assert response_errors == [], url
 
 
@@ -91,8 +97,15 @@ def test_discovery_feedback_and_errors_conform() -> None:
 
     discovery = client().get("/cds-services").get_json()
     validator("/cds-services", "get", "200").validate(discovery)
-    feedback = {"feedback": [{"card": "9a6a1c43-8f0e-4d5c-9a0e-3f3cf3b7a111", "outcome": "overridden",
-                              "outcomeTimestamp": "2026-11-20T10:15:00Z"}]}
+    feedback = {
+        "feedback": [
+            {
+                "card": "9a6a1c43-8f0e-4d5c-9a0e-3f3cf3b7a111",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-20T10:15:00Z",
+            }
+        ]
+    }
     operation_schema("/cds-services/{service_id}/feedback", "request").validate(feedback)
     stored = client().post("/cds-services/deficiency-screen/feedback", json=feedback)
     validator("/cds-services/{service_id}/feedback", "post", "200").validate(stored.get_json())

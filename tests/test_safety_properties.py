@@ -311,7 +311,9 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
     fresh = [
         o
         for o in chart["observations"]
-        if _mine(o) and o["status"] == "final" and o["valueQuantity"]["unit"] != "mg/L"
+        if _mine(o)
+        and o["status"] == "final"
+        and o["valueQuantity"]["unit"] != "mg/L"
         and NOW - datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00")) <= timedelta(days=30)
     ]
     usable = {"final", "amended", "corrected", "preliminary"}
@@ -358,9 +360,12 @@ def _judgements(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(chart=charts(), bad=st.lists(st.integers(0, 999), max_size=3, unique=True).flatmap(
-    lambda ids: st.tuples(*(unusable_observations(i) for i in ids))
-))
+@given(
+    chart=charts(),
+    bad=st.lists(st.integers(0, 999), max_size=3, unique=True).flatmap(
+        lambda ids: st.tuples(*(unusable_observations(i) for i in ids))
+    ),
+)
 def test_unusable_and_implausible_results_never_change_a_finding(
     chart: dict[str, list[dict[str, Any]]], bad: tuple[dict[str, Any], ...]
 ) -> None:

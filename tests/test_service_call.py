@@ -75,9 +75,7 @@ def test_malformed_json_is_400_with_position(client: FlaskClient) -> None:
         (lambda b: b.update(fhirServer="ftp://x"), "fhirServer"),
     ],
 )
-def test_schema_violation_is_400_naming_the_field(
-    client: FlaskClient, mutate: Any, field: str
-) -> None:
+def test_schema_violation_is_400_naming_the_field(client: FlaskClient, mutate: Any, field: str) -> None:
     body = patient_view_request()
     mutate(body)
     response = client.post(URL, json=body)

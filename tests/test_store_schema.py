@@ -58,5 +58,7 @@ def test_a_database_url_that_cannot_work_is_one_clear_configuration_error(url: s
 
 def test_the_database_password_never_appears_in_an_error() -> None:
     with pytest.raises(ConfigError) as refused:
-        open_database(load_settings(environ={}, database_url="postgresql+psycopg://cds:s3cret@127.0.0.1:1/cds"))
+        open_database(
+            load_settings(environ={}, database_url="postgresql+psycopg://cds:s3cret@127.0.0.1:1/cds")
+        )
     assert "s3cret" not in str(refused.value) and "***" in str(refused.value)

@@ -386,12 +386,16 @@ def load_settings(
     if settings.auth_mode == "jwt" and not settings.issuers:
         raise ConfigError("setting 'auth_mode' is 'jwt' but no [[issuers]] are configured")
     if settings.admin_token and len(settings.admin_token) < ADMIN_TOKEN_MIN:
-        raise ConfigError(f"setting 'admin_token': must be at least {ADMIN_TOKEN_MIN} characters "
-                          "(e.g. openssl rand -hex 32), or empty to turn /admin/report off")
+        raise ConfigError(
+            f"setting 'admin_token': must be at least {ADMIN_TOKEN_MIN} characters "
+            "(e.g. openssl rand -hex 32), or empty to turn /admin/report off"
+        )
     if settings.audit_secret and settings.audit_secret_file:
         raise ConfigError("settings 'audit_secret' and 'audit_secret_file' are both set; set one")
     if settings.auth_mode == "jwt" and not settings.public_base_url:
         # Otherwise the JWT audience and the cards' links would follow the client's Host header.
-        raise ConfigError("setting 'public_base_url' is required when 'auth_mode' is 'jwt' "
-                          "(the address EHRs call, e.g. https://cds.example.org)")
+        raise ConfigError(
+            "setting 'public_base_url' is required when 'auth_mode' is 'jwt' "
+            "(the address EHRs call, e.g. https://cds.example.org)"
+        )
     return settings

@@ -68,8 +68,10 @@ class Site:
     ) -> Any:
         items = [{"card": c, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z",
                   "overrideReason": {"userComment": "n/a"}} for c in cards]  # fmt: skip
-        return (app or self.app).test_client().post(
-            FEEDBACK, json={"feedback": items}, headers=self.token(FEEDBACK, ehr, tenant)
+        return (
+            (app or self.app)
+            .test_client()
+            .post(FEEDBACK, json={"feedback": items}, headers=self.token(FEEDBACK, ehr, tenant))
         )
 
     def stored(self) -> int:

@@ -68,8 +68,14 @@ def test_a_key_set_url_that_redirects_is_not_followed(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://ehr.example.org/jwks.json", "ftp://ehr.example.org/jwks.json", "http://10.0.0.1/k",
-            "http://127.0.0.1.evil.example/k", "https:///jwks.json"],
+    "url",
+    [
+        "http://ehr.example.org/jwks.json",
+        "ftp://ehr.example.org/jwks.json",
+        "http://10.0.0.1/k",
+        "http://127.0.0.1.evil.example/k",
+        "https:///jwks.json",
+    ],
 )
 def test_a_key_set_url_must_be_https_except_on_loopback(url: str) -> None:
     issuers = json.dumps([{"iss": ISS, "jwks_url": url}])
@@ -80,8 +86,13 @@ def test_a_key_set_url_must_be_https_except_on_loopback(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://ehr.example.org/jwks.json", "http://127.0.0.1:8000/jwks.json", "http://localhost/k",
-            "http://[::1]:9000/k"],
+    "url",
+    [
+        "https://ehr.example.org/jwks.json",
+        "http://127.0.0.1:8000/jwks.json",
+        "http://localhost/k",
+        "http://[::1]:9000/k",
+    ],
 )
 def test_https_and_loopback_key_set_urls_are_accepted(url: str) -> None:
     issuers = json.dumps([{"iss": ISS, "jwks_url": url}])
@@ -90,10 +101,12 @@ def test_https_and_loopback_key_set_urls_are_accepted(url: str) -> None:
 
 def test_serve_refuses_a_plain_http_key_set_url_in_one_line(tmp_path: Path) -> None:
     issuers = json.dumps([{"iss": ISS, "jwks_url": "http://ehr.example.org/jwks.json"}])
-    env = cds_environment(tmp_path, CDS_AUTH_MODE="jwt", CDS_ISSUERS=issuers,
-                          CDS_PUBLIC_BASE_URL="https://cds.example.org")
-    done = subprocess.run([str(CDS), "serve", "--port", "1"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = cds_environment(
+        tmp_path, CDS_AUTH_MODE="jwt", CDS_ISSUERS=issuers, CDS_PUBLIC_BASE_URL="https://cds.example.org"
+    )
+    done = subprocess.run(
+        [str(CDS), "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "jwks_url" in lines[0] and lines[0].startswith("cds: cannot start:")

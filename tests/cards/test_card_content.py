@@ -56,7 +56,7 @@ def test_summary_quotes_value_date_and_cutoff() -> None:
 def test_summary_shows_reported_form_when_unit_differs() -> None:
     primary = b12_evidence(reported="<111 pmol/L", comparator="<", value=150.4)
     [card] = build_cards([deficiency(primary=primary, evidence=(primary,))], context())
-    expected = "Vitamin B12 deficiency: <150 ng/L (reported <111 pmol/L) on 2026-09-02"
+    expected = "Vitamin B12 deficiency: <111 pmol/L (<150 ng/L) on 2026-09-02"
     assert card["summary"].startswith(expected)
 
 
@@ -93,14 +93,26 @@ def test_source_and_links_are_absolute_and_point_at_the_topic_docs() -> None:
 def test_override_reasons_come_from_topic_data() -> None:
     [card] = build_cards([deficiency()], context())
     codes = [r["code"] for r in card["overrideReasons"]]
-    assert codes == ["treated-elsewhere", "patient-declined", "result-unreliable", "not-relevant-now"]
+    assert codes == [code for code, _display in KNOWLEDGE.topic("b12-deficiency").override_reasons]
+    assert {"not-relevant-now", "already-ordered"} <= set(codes)
     assert all(r["display"] and r["system"].endswith("/override-reason") for r in card["overrideReasons"])
+
+
+# Every topic whose card can suggest tests (the red-flag card refers; the duplicate-therapy
+# card removes an order).
+SUGGESTS_TESTS = [t for t in Topic if t not in (Topic.B12_DUPLICATE_THERAPY, Topic.TWITCHING_RED_FLAGS)]
+
+
+@pytest.mark.parametrize("topic", SUGGESTS_TESTS)
+def test_every_card_that_can_suggest_tests_offers_not_relevant_now_and_already_ordered(topic) -> None:
+    codes = {code for code, _display in KNOWLEDGE.topic(topic.value).override_reasons}
+    assert {"not-relevant-now", "already-ordered"} <= codes
 
 
 def test_detail_has_evidence_causes_advice_caveats_and_gaps_but_no_source_list() -> None:
     [card] = build_cards([deficiency()], context())
     detail = card["detail"]
-    assert "| Vitamin B12 | 150 pg/mL | 150 ng/L | 2026-09-02 | \\< 180 ng/L |" in detail
+    assert "| Vitamin B12 | 150 ng/L | 2026-09-02 08:00 | \\< 180 ng/L |" in detail
     assert "Metformin (since 2024-03-01)" in detail
     assert KNOWLEDGE.notes["b12-total-late-marker"] in detail
     assert KNOWLEDGE.notes["folate-caution"] in detail
@@ -138,7 +150,7 @@ def test_hostile_chart_text_cannot_break_the_table_or_add_links() -> None:
     table_rows = [line for line in detail.splitlines() if line.startswith("| Vitamin B12")]
     assert len(table_rows) == 1
     unescaped_pipes = table_rows[0].replace("\\|", "").count("|")
-    assert unescaped_pipes == 6  # five cells, untouched by the pipe in the chart text
+    assert unescaped_pipes == 5  # four cells, untouched by the pipe in the chart text
     assert "`[click](https://evil.example)`" in detail
 
 
@@ -178,17 +190,27 @@ def test_companion_card_detail_lists_only_the_tests() -> None:
 
 def test_summary_names_the_grey_zone_result_and_the_marker_that_decided() -> None:
     grey = b12_evidence(
-        analyte="holotc", display="Active B12 (holotranscobalamin)", value=37.4, unit="pmol/L",
-        reported="37.4 pmol/L", cutoff="25-70 pmol/L indeterminate",
+        analyte="holotc",
+        display="Active B12 (holotranscobalamin)",
+        value=37.4,
+        unit="pmol/L",
+        reported="37.4 pmol/L",
+        cutoff="25-70 pmol/L indeterminate",
     )
     mma = b12_evidence(
-        analyte="mma", display="Methylmalonic acid", value=0.45, unit="umol/L", reported="450 nmol/L",
-        cutoff="> 0.28 umol/L", effective="2026-09-10", reference="Observation/mma",
+        analyte="mma",
+        display="Methylmalonic acid",
+        value=0.45,
+        unit="umol/L",
+        reported="450 nmol/L",
+        cutoff="> 0.28 umol/L",
+        effective="2026-09-10",
+        reference="Observation/mma",
     )
     [card] = build_cards([deficiency(primary=grey, evidence=(grey, mma))], context())
     assert card["summary"] == (
         "Vitamin B12 deficiency: active B12 37.4 pmol/L (grey zone) with methylmalonic acid"
-        " 0.45 umol/L on 2026-09-10 (cut-off > 0.28 umol/L)"
+        " 450 nmol/L (0.45 umol/L) (cut-off > 0.28 umol/L)"
     )
 
 
@@ -206,24 +228,11 @@ def test_values_are_never_rounded_onto_the_cut_off(value: float, cutoff: str, sh
     assert shown_number(value, cutoff) == shown
 
 
-@pytest.mark.parametrize(
-    ("notes", "shown"),
-    [
-        # At most two, safety-critical first, then in the finding's order.
-        (
-            ("b12-review", "folate-caution", "b12-neuro-urgency", "mma-renal"),
-            ["b12-neuro-urgency", "folate-caution"],
-        ),
-        (("b12-review", "mma-renal", "red-flags-present"), ["red-flags-present", "b12-review"]),
-        (("b12-review",), ["b12-review"]),
-        ((), []),
-    ],
-)
-def test_at_most_two_caveats_the_most_relevant_first(notes, shown) -> None:
+def test_the_caveats_the_engine_chose_are_shown_in_its_order() -> None:
+    notes = ("red-flags-present", "b12-review")
     [card] = build_cards([deficiency(notes=notes)], context())
     detail = card["detail"]
-    present = [key for key in notes if KNOWLEDGE.notes[key] in detail]
-    assert sorted(present, key=lambda key: detail.index(KNOWLEDGE.notes[key])) == shown
+    assert detail.index(KNOWLEDGE.notes["red-flags-present"]) < detail.index(KNOWLEDGE.notes["b12-review"])
 
 
 @pytest.mark.parametrize(
@@ -240,7 +249,10 @@ def test_at_most_two_caveats_the_most_relevant_first(notes, shown) -> None:
 def test_values_are_shown_at_the_precision_the_laboratory_reported(value, reported, unit, shown) -> None:
     item = b12_evidence(value=value, reported=reported, unit=unit)
     [card] = build_cards([deficiency(primary=item, evidence=(item,))], context())
-    assert f"| {shown} |" in card["detail"]
+    [row] = [line for line in card["detail"].splitlines() if line.startswith("| Vitamin B12")]
+    result = row.split(" | ")[1]
+    # the laboratory's form first, the converted value second (once when they are one number)
+    assert result == (shown if reported.split()[0] == shown.split()[0] else f"{reported} ({shown})")
     assert "180.215" not in card["summary"] + card["detail"]
 
 
@@ -269,6 +281,7 @@ def test_derived_values_keep_the_cut_off_precision_and_equal_numbers_are_not_quo
         cutoff=cutoff,
     )
     [card] = build_cards([deficiency(primary=item, evidence=(item,))], context())
-    assert f"| {shown} |" in card["detail"]
-    assert f" {shown} " in card["summary"]
-    assert ("(reported " in card["summary"]) is quoted
+    [row] = [line for line in card["detail"].splitlines() if line.startswith("| Calcium")]
+    assert shown in row.split(" | ")[1]
+    assert shown in card["summary"]
+    assert (f"{reported} (" in card["summary"]) is (quoted and bool(loinc))

@@ -33,5 +33,5 @@ def test_any_chart_text_keeps_the_summary_short_and_the_table_whole(reported: st
     assert 0 < len(card["summary"]) < 140
     lines = card["detail"].splitlines()
     [row] = [line for line in lines if line.startswith("| Vitamin B12 |")]
-    assert row.replace("\\\\", "").replace("\\|", "").count("|") == 6
+    assert row.replace("\\\\", "").replace("\\|", "").count("|") == 5
     assert "](" not in card["detail"].replace("](https://www.nice.org.uk", "")

@@ -273,7 +273,8 @@ def test_recent_results_ignore_old_entered_in_error_and_other_patients() -> None
         (_observation("13964-2", "2026-09-01", value=_quantity(0.2, "mg/L")), False),
         (_observation("13964-2", "2026-09-01", value={"dataAbsentReason": {"text": "haemolysed"}}), False),
         (_observation("2132-9", "2026-09-01", value=_quantity(0, "pg/mL")), False),
-        (_observation("2823-3", "2026-09-01", value=_quantity(4.1, "mmol/L")), True),
+        (_observation("2823-3", "2026-09-01", value=_quantity(4.1, "mmol/L")), False),  # 44 days old
+        (_observation("2823-3", "2026-10-01", value=_quantity(4.1, "mmol/L")), True),
         (_observation("62292-8", "2026-09-01", value=_quantity(60, "nmol/L")), True),
         (_observation("62292-8", "2026-09-01", value={}), False),
     ],

@@ -25,7 +25,6 @@ def full_md_escape(text: str) -> str:
     return cards_text.md_escape_full(text)
 
 
-
 @given(text=st.text(ALPHABET, max_size=14))
 @example(text="www.example.org")
 @example(text="1. first")

@@ -27,7 +27,7 @@ def obs(
     loinc: str,
     value: Any,
     unit: str | None,
-    date: str = "2026-10-01",
+    date: str = "2026-10-20",
     *,
     comparator: str | None = None,
     status: str = "final",
@@ -157,7 +157,7 @@ def finding(assessment: Assessment, topic: str):
 
 
 # Complete, normal twitching work-up (so twitching tests can isolate one rule).
-def normal_workup(date: str = "2026-10-01") -> list[dict[str, Any]]:
+def normal_workup(date: str = "2026-10-20") -> list[dict[str, Any]]:
     return [
         obs("2132-9", 500, "pg/mL", date),
         obs("2601-3", 0.85, "mmol/L", date),

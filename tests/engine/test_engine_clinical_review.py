@@ -39,8 +39,6 @@ def test_helicobacter_pack_with_ppi_is_a_ppi():
     assert [m.matched_by for m in assessment.facts.medications] == ["atc"]
 
 
-
-
 @pytest.mark.parametrize("code", ["H53.50", "H53.0", "H53.60"])
 def test_long_standing_vision_trait_is_not_a_red_flag(code):
     # Colour blindness, amblyopia or night blindness beside twitching is not a new vision change.

@@ -89,47 +89,51 @@ def test_correction_is_recorded_and_uses_mg_dl_with_g_dl():
     low = finding(run(chart(labs)), "hypocalcemia")
     assert low.severity == "warning"
     assert low.primary.analyte == "calcium_corrected"
-    assert "corrected for albumin 38 g/L" in low.primary.note
+    assert "corrected for albumin 3.8 g/dL" in low.primary.note
     assert " + " in low.primary.reference
-    assert {"chvostek-sign", "calcium-check-mg-vitd", "calcium-correction-caveat"} <= set(low.notes)
+    assert set(low.notes) == {"chvostek-sign", "calcium-correction-caveat"}
 
 
-def test_reported_corrected_calcium_is_used_as_is_and_ionized_wins():
+def test_reported_corrected_calcium_is_used_as_is_and_ionized_taken_with_it_wins():
     assert finding(run(chart([obs("29265-6", 2.05, "mmol/L")])), "hypocalcemia").primary.loinc == "29265-6"
     labs = [obs("29265-6", 2.05, "mmol/L"), obs("1995-0", 1.20, "mmol/L")]
     assert finding(run(chart(labs)), "hypocalcemia") is None
-    labs = [obs("29265-6", 2.30, "mmol/L"), obs("1994-3", 1.11, "mmol/L")]
+    labs = [obs("29265-6", 2.30, "mmol/L"), obs("1994-3", 1.05, "mmol/L")]
     low = finding(run(chart(labs)), "hypocalcemia")
     assert low.primary.analyte == "calcium_ionized"
-    assert "ionized calcium used in preference" in low.primary.note
+    assert "ionized calcium taken with it is preferred" in low.evidence[1].note
 
 
-def test_stale_albumin_is_not_used_for_correction():
+def test_an_albumin_from_over_a_year_ago_is_neither_used_nor_quoted():
     labs = [obs("2000-8", 2.0, "mmol/L"), obs("1751-7", 20, "g/L", "2025-01-01")]
     low = finding(run(chart(labs)), "hypocalcemia")
-    # Corrected with the stale albumin it would be 2.40 (normal); uncorrected it stays low but unproven.
+    # Corrected with that albumin it would be 2.40 (normal); uncorrected it stays low but unproven.
     assert low.primary.analyte == "calcium_total"
     assert low.primary.note == "not corrected for albumin"
-    assert any("no albumin result" in gap.reason for gap in low.gaps)
+    assert low.severity == "warning"
 
 
 @pytest.mark.parametrize("total", [2.0, 1.5])
 def test_low_total_calcium_without_albumin_asks_for_albumin_and_never_claims_severity(total):
-    low = finding(run(chart([obs("2000-8", total, "mmol/L")])), "hypocalcemia")
+    low = finding(run(chart([obs("2000-8", total, "mmol/L", "2026-10-30")])), "hypocalcemia")
     assert low.severity == "warning"
-    assert low.title == "Low total calcium (albumin unknown)"
-    assert [t.loinc for t in low.tests] == ["1751-7", "1995-0"]
-    assert "calcium-uncorrected" in low.notes
+    assert low.title == "Low total calcium (not corrected for albumin)"
+    assert [t.loinc for t in low.tests][:1] == ["1751-7"]
+    assert low.advice == ("calcium-uncorrected",)
 
 
 @pytest.mark.parametrize(
     ("potassium", "sodium", "severity", "lead"),
     [
         (3.5, 135, None, None),
-        (3.49, 135, "warning", "potassium"),
+        (3.49, 135, "info", "potassium"),  # mild, no symptoms: info
+        (3.3, 135, "info", "potassium"),
+        (3.29, 135, "warning", "potassium"),
         (2.5, 140, "warning", "potassium"),
         (2.49, 140, "critical", "potassium"),
-        (4.0, 134.9, "warning", "sodium"),
+        (4.0, 134.9, "info", "sodium"),
+        (4.0, 130, "info", "sodium"),
+        (4.0, 129.9, "warning", "sodium"),
         (4.0, 125, "warning", "sodium"),
         (4.0, 124.9, "critical", "sodium"),
         (3.2, 120, "critical", "sodium"),  # the most severe abnormality leads
@@ -155,17 +159,16 @@ def test_site_can_override_electrolyte_cutoffs():
 @pytest.mark.parametrize(
     ("albumin_date", "corrected"),
     [
-        ("2026-10-01", True),
-        ("2026-09-24", True),
-        ("2026-10-08", True),
-        ("2026-09-23", False),
-        ("2026-10-09", False),
+        ("2026-10-25", True),
+        ("2026-10-18", True),
+        ("2026-11-01", True),
+        ("2026-10-17", False),
     ],
 )
 def test_albumin_corrects_only_a_calcium_measured_within_a_week(albumin_date, corrected):
-    labs = [obs("2000-8", 2.0, "mmol/L", "2026-10-01"), obs("1751-7", 30, "g/L", albumin_date)]
+    labs = [obs("2000-8", 2.0, "mmol/L", "2026-10-25"), obs("1751-7", 30, "g/L", albumin_date)]
     low = finding(run(chart(labs)), "hypocalcemia")
     if corrected:
         assert low is None  # 2.0 + 0.02 x (40 - 30) = 2.20: normal
     else:
-        assert low.primary.note == "not corrected for albumin"
+        assert low.primary.note.startswith("not corrected for albumin; albumin 30 g/L 8 days earlier")

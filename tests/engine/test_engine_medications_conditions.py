@@ -29,7 +29,10 @@ def classes(resources):
         (med(atc="B03BA05"), [("b12-therapy", "atc", "current")]),
         (med(text="B12 1000 mcg daily"), [("b12-therapy", "name", "current")]),
         (med(text="Vitamin B-12 tablet"), [("b12-therapy", "name", "current")]),
-        (med(text="Lisinopril/HCTZ 20/12.5"), [("thiazide-diuretic", "text", "current")]),
+        (
+            med(text="Lisinopril/HCTZ 20/12.5"),
+            [("potassium-raising", "name", "current"), ("thiazide-diuretic", "text", "current")],
+        ),
     ],
 )
 def test_medication_coding_paths(medication, expected):

@@ -36,6 +36,10 @@ def test_workup_only_asks_for_what_is_missing_or_stale():
     assert run(chart(with_holo, conditions=[cond("G51.3")])).findings == ()
     total_only = [r for r in normal_workup() if r["code"]["coding"][0]["code"] != "1751-7"]
     workup = finding(run(chart(total_only, conditions=[cond("G51.3")])), "twitching-workup")
+    # the total calcium is 12 days old: no new albumin could correct it, so both are asked for
+    assert [t.key for t in workup.tests] == ["calcium", "albumin"]
+    recent_total = [r for r in normal_workup("2026-10-28") if r["code"]["coding"][0]["code"] != "1751-7"]
+    workup = finding(run(chart(recent_total, conditions=[cond("G51.3")])), "twitching-workup")
     assert [t.key for t in workup.tests] == ["albumin"]
     ionized = [r for r in normal_workup() if r["code"]["coding"][0]["code"] not in {"1751-7", "2000-8"}]
     assert run(chart([*ionized, obs("1995-0", 1.2, "mmol/L")], conditions=[cond("G51.3")])).findings == ()

@@ -109,7 +109,11 @@ def _script():
 @pytest.mark.parametrize(
     ("name", "classes", "low"),
     [
-        ("hydrochlorothiazide 12.5 MG / lisinopril 20 MG Oral Tablet", ["thiazide-diuretic"], []),
+        (
+            "hydrochlorothiazide 12.5 MG / lisinopril 20 MG Oral Tablet",
+            ["potassium-raising", "thiazide-diuretic"],
+            [],
+        ),
         ("Hydrocortisone 10 MG/ML Topical Cream", [], []),
         ("hydrocortisone 10 MG Oral Tablet [Cortef]", ["systemic-corticosteroid"], []),
         ("cyanocobalamin 1 MG Oral Tablet", ["b12-therapy"], []),

@@ -87,9 +87,23 @@ class Postgres:
     def _pg_ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            _as_unprivileged([postgres_bin("pg_ctl"), "-D", str(self.directory / "data"), "-l",
-                              str(self.directory / "log"), "-o", options, "-w", "-t", "60", *args]),
-            check=True, capture_output=True,
+            _as_unprivileged(
+                [
+                    postgres_bin("pg_ctl"),
+                    "-D",
+                    str(self.directory / "data"),
+                    "-l",
+                    str(self.directory / "log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    *args,
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
 
     def stop(self) -> None:
@@ -101,9 +115,25 @@ class Postgres:
 
     def psql(self, sql: str, database: str = "cds") -> str:
         out = subprocess.run(
-            _as_unprivileged([postgres_bin("psql"), "-h", str(self.directory), "-p", str(self.port),
-                              "-U", "cds", "-d", database, "-At", "-c", sql]),
-            capture_output=True, text=True, check=True,
+            _as_unprivileged(
+                [
+                    postgres_bin("psql"),
+                    "-h",
+                    str(self.directory),
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "cds",
+                    "-d",
+                    database,
+                    "-At",
+                    "-c",
+                    sql,
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -125,21 +155,39 @@ def postgres_cluster() -> Iterator[Postgres]:
     _chown_for_postgres(directory)
     try:
         subprocess.run(
-            _as_unprivileged([initdb, "-D", str(data), "-U", "cds", "--auth=trust", "-E", "UTF8",
-                              "--no-sync"]),
-            check=True, capture_output=True,
+            _as_unprivileged(
+                [initdb, "-D", str(data), "-U", "cds", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
         )
         options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            _as_unprivileged([pg_ctl, "-D", str(data), "-l", str(directory / "log"), "-o", options,
-                              "-w", "-t", "60", "start"]),
-            check=True, capture_output=True,
+            _as_unprivileged(
+                [
+                    pg_ctl,
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(directory / "log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
         cluster = Postgres(directory, port)
         subprocess.run(
-            _as_unprivileged([postgres_bin("createdb"), "-h", str(directory), "-p", str(port),
-                              "-U", "cds", "cds"]),
-            check=True, capture_output=True,
+            _as_unprivileged(
+                [postgres_bin("createdb"), "-h", str(directory), "-p", str(port), "-U", "cds", "cds"]
+            ),
+            check=True,
+            capture_output=True,
         )
         yield cluster
     finally:
@@ -201,8 +249,9 @@ def nginx_in_front(upstreams: list[int], edit: Callable[[str], str] | None = Non
         text = nginx_config(upstreams, port, prefix)
         conf.write_text(edit(text) if edit else text)
         with open(log, "wb") as out:
-            process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf)], stdout=out,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [binary, "-p", str(prefix), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
+            )
         proxy = Nginx(process, port, prefix)
         wait_until_ready(f"{proxy.base}/healthz", process, log)
         yield proxy

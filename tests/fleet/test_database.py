@@ -37,8 +37,9 @@ def _open(url: str) -> Database:
 
 def _cds(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = service_environment(tmp_path, CDS_DATABASE_URL=url, CDS_AUDIT_SECRET="a" * 40)
-    return subprocess.run([str(CDS), *args], env=env, capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path)
+    return subprocess.run(
+        [str(CDS), *args], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
 
 
 def test_start_up_refuses_an_out_of_date_schema_until_cds_db_upgrade(
@@ -120,8 +121,17 @@ def test_card_audit_records_once_and_purges_by_issue_time(database_url: str) -> 
     new = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
     def row(uuid: str, issued_at: datetime) -> CardAuditRow:
-        return CardAuditRow(uuid, "svc", "b12-deficiency", "warning", "0f6b1b52-2a9c-4d6e-9d8e-6a1f0c0b5e11",
-                            issued_at, "hmac", "active", "[]")
+        return CardAuditRow(
+            uuid,
+            "svc",
+            "b12-deficiency",
+            "warning",
+            "0f6b1b52-2a9c-4d6e-9d8e-6a1f0c0b5e11",
+            issued_at,
+            "hmac",
+            "active",
+            "[]",
+        )
 
     audit.record([row("u1", old), row("u2", new)])
     audit.record([row("u1", old)])  # recorded again: left as it was
@@ -144,8 +154,10 @@ def test_a_database_that_goes_away_is_a_503_to_retry_never_an_accepted_token_or_
     client = create_app(settings).test_client()
     feedback = {"feedback": [_feedback("card-x")]}
     path = "/cds-services/deficiency-screen/feedback"
-    assert client.post(path, json=feedback,
-                       headers={"Authorization": f"Bearer {ehr.token(path)}"}).status_code == 200
+    assert (
+        client.post(path, json=feedback, headers={"Authorization": f"Bearer {ehr.token(path)}"}).status_code
+        == 200
+    )
 
     postgres.psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
     postgres.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")

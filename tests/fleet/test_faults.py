@@ -42,8 +42,11 @@ class Fleet:
         return requests.post(base + PATH, json=body, timeout=timeout)
 
     def feedback(self, base: str) -> requests.Response:
-        item = {"card": str(uuid.uuid4()), "outcome": "overridden",
-                "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+        item = {
+            "card": str(uuid.uuid4()),
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-11-20T10:00:00Z",
+        }
         return requests.post(base + FEEDBACK_PATH, json={"feedback": [item]}, timeout=10)
 
     def audited(self, uuids: list[str]) -> int:
@@ -68,8 +71,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     with postgres_cluster() as postgres:
         name, url = postgres.new_database()
         open_database(load_settings(environ={}, database_url=url), migrate=True).dispose()
-        settings = {"CDS_DATABASE_URL": url, "CDS_AUTH_MODE": "open", "CDS_AUDIT_SECRET": "s" * 40,
-                    "CDS_AUDIT_FLUSH_S": "0.2", "CDS_ADMIN_TOKEN": ADMIN_TOKEN, "CDS_PREVIEW_ENABLED": "true"}
+        settings = {
+            "CDS_DATABASE_URL": url,
+            "CDS_AUTH_MODE": "open",
+            "CDS_AUDIT_SECRET": "s" * 40,
+            "CDS_AUDIT_FLUSH_S": "0.2",
+            "CDS_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CDS_PREVIEW_ENABLED": "true",
+        }
         replicas = [start_service(directory, f"replica-{n}", workers=1, **settings) for n in (1, 2)]
         try:
             with nginx_in_front([r.port for r in replicas]) as nginx:
@@ -156,8 +165,9 @@ CLOSED_PATHS = ["/admin/report", "//admin/report", "/%61dmin/report", "/x/../adm
 def _get(base: str, path: str) -> requests.Response:
     # A raw path: requests would otherwise normalise it before sending.
     session = requests.Session()
-    prepared = session.prepare_request(requests.Request("GET", base + "/",
-                                                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}))
+    prepared = session.prepare_request(
+        requests.Request("GET", base + "/", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    )
     prepared.url = base + path
     return session.send(prepared, timeout=10)
 

@@ -22,8 +22,12 @@ PATH = "/cds-services/deficiency-screen"
 
 def _call(conn: http.client.HTTPConnection, token: str) -> int:
     body = json.dumps(patient_view_request())
-    conn.request("POST", PATH, body=body,
-                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    conn.request(
+        "POST",
+        PATH,
+        body=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     response = conn.getresponse()
     response.read()
     return response.status

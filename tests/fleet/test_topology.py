@@ -37,18 +37,26 @@ class Fleet:
 
     def call(self, base: str, token: str | None = None, timeout: float = 10) -> requests.Response:
         token = token or self.ehr.token(PATH)
-        return requests.post(base + PATH, json=patient_view_request(hookInstance=str(uuid.uuid4())),
-                             headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+        return requests.post(
+            base + PATH,
+            json=patient_view_request(hookInstance=str(uuid.uuid4())),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
 
     def feedback(self, base: str, card: str, tenant: str | None = None) -> requests.Response:
         item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
-        return requests.post(base + FEEDBACK_PATH, json={"feedback": [item]},
-                             headers={"Authorization": f"Bearer {self.ehr.token(FEEDBACK_PATH, tenant)}"},
-                             timeout=10)
+        return requests.post(
+            base + FEEDBACK_PATH,
+            json={"feedback": [item]},
+            headers={"Authorization": f"Bearer {self.ehr.token(FEEDBACK_PATH, tenant)}"},
+            timeout=10,
+        )
 
     def feedback_rows(self, card: str) -> int:
-        return int(self.postgres.psql(f"SELECT count(*) FROM feedback WHERE card_uuid = '{card}'",
-                                      self.database))
+        return int(
+            self.postgres.psql(f"SELECT count(*) FROM feedback WHERE card_uuid = '{card}'", self.database)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +66,14 @@ def fleet(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Itera
     open_database(load_settings(environ={}, database_url=url), migrate=True).dispose()  # cds db upgrade
     ehr = TestEhr(directory)
     replicas = [
-        start_service(directory, f"replica-{n}", workers=1, CDS_DATABASE_URL=url, CDS_AUDIT_SECRET="a" * 40,
-                      **ehr.settings())
+        start_service(
+            directory,
+            f"replica-{n}",
+            workers=1,
+            CDS_DATABASE_URL=url,
+            CDS_AUDIT_SECRET="a" * 40,
+            **ehr.settings(),
+        )
         for n in (1, 2)
     ]
     try:
@@ -128,8 +142,10 @@ def test_feedback_on_a_card_is_taken_only_from_the_tenant_it_was_issued_to(fleet
 def _slow_clients(port: int) -> list[socket.socket]:
     """15 clients that hold a connection without ever finishing their request."""
     body = json.dumps(patient_view_request()).encode()
-    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     clients = []
     for n in range(15):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -195,4 +211,3 @@ def test_calls_keep_being_answered_while_a_replica_is_killed(fleet: Fleet) -> No
     errors = (fleet.nginx.prefix / "error.log").read_text()
     assert statuses == [200] * 26, errors[-2000:]
     assert fleet.feedback_rows(card) == 1  # what the killed replica acknowledged is kept
-

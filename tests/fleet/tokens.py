@@ -36,6 +36,12 @@ class TestEhr:
 
     def token(self, path: str, tenant: str | None = None) -> str:
         now = int(time.time())
-        claims = {"iss": ISS, "aud": PUBLIC_BASE_URL + path, "iat": now, "exp": now + 300,
-                  "jti": str(uuid.uuid4()), **({"tenant": tenant} if tenant else {})}
+        claims = {
+            "iss": ISS,
+            "aud": PUBLIC_BASE_URL + path,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+            **({"tenant": tenant} if tenant else {}),
+        }
         return jwt.encode(claims, self._key, algorithm="ES384", headers={"kid": "fleet-1", "typ": "JWT"})

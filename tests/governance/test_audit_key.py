@@ -234,8 +234,10 @@ def test_a_report_across_a_key_change_says_so(
     assert {k["fingerprint"] for k in reported} == keys and sum(k["calls"] for k in reported) == 2
 
     token = "t" * 40
-    page = make_app(audit_secret=after, admin_token=token).test_client().get(
-        "/admin/report?since=2000-01-01&until=2100-01-01", headers={"Authorization": f"Bearer {token}"}
+    page = (
+        make_app(audit_secret=after, admin_token=token)
+        .test_client()
+        .get("/admin/report?since=2000-01-01&until=2100-01-01", headers={"Authorization": f"Bearer {token}"})
     )
     assert page.status_code == 200
     assert "made with 2 audit keys" in page.get_data(as_text=True)

@@ -52,7 +52,9 @@ def test_dashboard_in_a_browser(browser: Any, dashboard: str, tmp_path: Path) ->
         assert "Fatigue risk: 1 topic" in flags.text and "Magnesium testing recommended" in flags.text
         charts = browser.find_elements(By.CSS_SELECTOR, "svg[role=img]")
         assert [c.get_attribute("aria-label") for c in charts] == [
-            "Cards per topic", "Cards per week", "Top override reasons"
+            "Cards per topic",
+            "Cards per week",
+            "Top override reasons",
         ]
         assert len(charts[1].find_elements(By.CSS_SELECTOR, "rect")) >= 8 * 3  # 8 weeks, three series
         assert charts[0].size["width"] > 600  # drawn, not collapsed

@@ -121,8 +121,12 @@ def test_discovery_names_every_topic_of_each_service_with_its_mode() -> None:
     assert screen[WORKUP] == "silent" and screen[MG_TEST] == "off" and screen["b12-deficiency"] == "active"
     assert "b12-duplicate-therapy" not in screen  # an order-hook topic
     sign = modes["deficiency-order-sign"]
-    assert sign == {"b12-duplicate-therapy": "active", "folate-without-b12": "active",
-                    B12_TEST: "active", MG_TEST: "off"}
+    assert sign == {
+        "b12-duplicate-therapy": "active",
+        "folate-without-b12": "active",
+        B12_TEST: "active",
+        MG_TEST: "off",
+    }
 
 
 def test_a_mode_is_checked_wherever_settings_are_built() -> None:

@@ -125,11 +125,14 @@ def test_any_field_of_any_fixture_in_any_shape(
     fixture, path, value = case
     pinned[0] = fixture.now
     response = client.post(
-        f"/cds-services/{fixture.service}", data=encode(mutated(fixture.request, path, value)),
+        f"/cds-services/{fixture.service}",
+        data=encode(mutated(fixture.request, path, value)),
         content_type="application/json",
     )
     assert response.status_code == 200 or 400 <= response.status_code < 500, (
-        response.status_code, path, response.data[:300]
+        response.status_code,
+        path,
+        response.data[:300],
     )
     body = json.loads(response.data)
     if response.status_code == 200:

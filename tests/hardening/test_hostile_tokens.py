@@ -34,8 +34,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     key_file = tmp_path_factory.mktemp("jwks") / "jwks.json"
     key_file.write_text(json.dumps({"keys": [jwk]}))
     issuer = IssuerConfig(ISS, jwks_file=str(key_file), tenants=("t1",))
-    settings = load_settings(environ={}, auth_mode="jwt", issuers=(issuer,), database_url="sqlite://",
-                             public_base_url="http://localhost")
+    settings = load_settings(
+        environ={},
+        auth_mode="jwt",
+        issuers=(issuer,),
+        database_url="sqlite://",
+        public_base_url="http://localhost",
+    )
+
     def no_cards(call: object) -> Answer:
         return Answer()
 

@@ -104,7 +104,6 @@ def test_over_long_medication_codes_are_never_matched() -> None:
 _OLD_PARENTHETICAL = re.compile(r"\s*\([^)]*\)$")
 
 
-
 @given(st.text(st.sampled_from("ab ()\t"), max_size=12))
 def test_trailing_parenthetical_is_cut_as_before(name: str) -> None:
     assert without_trailing_parenthetical(name) == _OLD_PARENTHETICAL.sub("", name)

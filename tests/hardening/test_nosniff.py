@@ -29,8 +29,9 @@ def test_every_kind_of_answer_carries_nosniff(client: FlaskClient) -> None:
         "too large": client.post(SERVICE, data=b"x" * (6 * 1024 * 1024), content_type="application/json"),
         "not found": client.get("/no/such/page"),
         "method": client.delete(SERVICE),
-        "preflight": client.options(SERVICE, headers={"Origin": "https://ehr.example",
-                                                      "Access-Control-Request-Method": "POST"}),
+        "preflight": client.options(
+            SERVICE, headers={"Origin": "https://ehr.example", "Access-Control-Request-Method": "POST"}
+        ),
         "health": client.get("/healthz"),
         "openapi": client.get("/openapi.json"),
         "metrics": client.get("/metrics"),

@@ -21,7 +21,7 @@ from tests.conftest import patient_view_request
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_PATIENT = "pt-secret-4711"
 SECRET_TOKEN = "eyJhbGciOiJSUzM4NCJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"
-_SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$')
+_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -80,8 +80,10 @@ def test_feedback_items_are_counted_by_outcome_once_stored(client: FlaskClient) 
     item = {"card": "9a6a1c43-8f0e-4d5c-9a0e-3f3cf3b7a111", "outcomeTimestamp": "2026-11-20T10:15:00Z"}
     accepted = {**item, "outcome": "accepted", "acceptedSuggestions": [{"id": "1d7c0b52-1f3b-4a5e"}]}
     overridden = {**item, "outcome": "overridden"}
-    before = {o: value("cds_feedback_items_total", service="deficiency-screen", outcome=o) for o in
-              ("accepted", "overridden")}
+    before = {
+        o: value("cds_feedback_items_total", service="deficiency-screen", outcome=o)
+        for o in ("accepted", "overridden")
+    }
     assert client.post(url, json={"feedback": [accepted, accepted, overridden]}).status_code == 200
     assert client.post(url, json={"feedback": [accepted, {**item, "outcome": "nope"}]}).status_code == 400
     assert value("cds_feedback_items_total", service="deficiency-screen", outcome="accepted") == (
@@ -101,8 +103,13 @@ def test_fhir_fetches_are_counted_by_outcome() -> None:
     body = patient_view_request(
         prefetch={},
         fhirServer=f"http://127.0.0.1:{closed}/fhir",
-        fhirAuthorization={"access_token": SECRET_TOKEN, "token_type": "Bearer", "expires_in": 300,
-                           "scope": "patient/*.read", "subject": "cds"},
+        fhirAuthorization={
+            "access_token": SECRET_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
     )
     assert client.post("/cds-services/deficiency-screen", json=body).status_code == 412
     assert value("cds_fhir_fetches_total", outcome="connection_error") == before + 5  # one per key
@@ -143,8 +150,10 @@ def test_no_label_carries_what_a_client_sent(client: FlaskClient) -> None:
         client.post("/cds-services/deficiency-screen", json=body)
         client.post(f"/cds-services/{SECRET_PATIENT}", json=body)
         client.post(f"/cds-services/{SECRET_PATIENT}/feedback", json={"feedback": []})
-        client.get(f"/cds-services/{SECRET_PATIENT}?token={SECRET_TOKEN}",
-                   headers={"Authorization": f"Bearer {SECRET_TOKEN}"})
+        client.get(
+            f"/cds-services/{SECRET_PATIENT}?token={SECRET_TOKEN}",
+            headers={"Authorization": f"Bearer {SECRET_TOKEN}"},
+        )
     text = client.get("/metrics").get_data(as_text=True)
     assert SECRET_PATIENT not in text and SECRET_TOKEN not in text
     assert value("cds_requests_total", endpoint="call", service="unknown", status="404") >= 2

@@ -69,8 +69,13 @@ def test_every_stderr_line_is_json_and_a_calls_lines_carry_its_hook_instance(ser
         hookInstance=instance,
         prefetch={},
         fhirServer=f"http://127.0.0.1:{closed}/fhir",
-        fhirAuthorization={"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 300,
-                           "scope": "patient/*.read", "subject": "cds"},
+        fhirAuthorization={
+            "access_token": "t0k3n",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
     )
     assert requests.post(served.base + SCREEN, json=body, timeout=10).status_code == 412
     time.sleep(0.2)

@@ -40,10 +40,14 @@ def _with(**props: Any) -> dict[str, Any]:
             None,
         ),
         (
-            {**bundle(), "total": 2, "entry": [
-                {"resource": observation("o1"), "search": {"mode": "match"}},
-                {"resource": {"resourceType": "Medication", "id": "m"}, "search": {"mode": "include"}},
-            ]},
+            {
+                **bundle(),
+                "total": 2,
+                "entry": [
+                    {"resource": observation("o1"), "search": {"mode": "match"}},
+                    {"resource": {"resourceType": "Medication", "id": "m"}, "search": {"mode": "include"}},
+                ],
+            },
             "1 of 2",
         ),
         ({"resourceType": "Patient", "id": "p1"}, None),
@@ -81,7 +85,8 @@ def test_no_b12_offered_when_the_medication_list_is_a_first_page() -> None:
     cards = app.test_client().post("/cds-services/deficiency-screen", json=body).get_json()["cards"]
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "b12-deficiency"]
     assert "suggestions" not in card
-    assert "0 of 230 entries" in card["detail"] and "no treatment is offered" in card["detail"]
+    assert "only partly available" in card["detail"] and "no treatment is offered" in card["detail"]
+    assert "230" not in card["detail"]  # no paging language on a card
     body["prefetch"]["medicationRequests"] = bundle()  # the whole (empty) list: treatment offered
     cards = app.test_client().post("/cds-services/deficiency-screen", json=body).get_json()["cards"]
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "b12-deficiency"]

@@ -152,7 +152,11 @@ def test_without_allowed_server_access_the_page_stays_incomplete(
     ],
 )
 def test_when_the_rest_cannot_be_had_the_page_stays_incomplete_and_says_why(
-    captured: Captured, fhir: PagingServer, case: str, settings: dict[str, Any], reason: str,
+    captured: Captured,
+    fhir: PagingServer,
+    case: str,
+    settings: dict[str, Any],
+    reason: str,
     log_text: io.StringIO,
 ) -> None:
     fhir.pages = {2: [medication_request("m2", "A")], 3: [medication_request("m3", "B")]}

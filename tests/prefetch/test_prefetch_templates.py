@@ -67,7 +67,12 @@ def test_unfillable_templates_say_why(template: str, context: dict, message: str
 
 @pytest.mark.parametrize(
     "server",
-    ["http://127.0.0.1:8081/fhir", "http://localhost:8081", "http://LOCALHOST:8081/r4", "http://[::1]:8081/fhir"],
+    [
+        "http://127.0.0.1:8081/fhir",
+        "http://localhost:8081",
+        "http://LOCALHOST:8081/r4",
+        "http://[::1]:8081/fhir",
+    ],
 )
 def test_open_mode_allows_one_loopback_port_by_default(server: str) -> None:
     origin = parse_origin(server)
@@ -76,7 +81,8 @@ def test_open_mode_allows_one_loopback_port_by_default(server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "server", ["http://127.0.0.1:8080/fhir", "http://localhost:3000", "http://[::1]:9000/fhir", "http://127.0.0.1/"]
+    "server",
+    ["http://127.0.0.1:8080/fhir", "http://localhost:3000", "http://[::1]:9000/fhir", "http://127.0.0.1/"],
 )
 def test_other_loopback_ports_are_not_allowed_by_default(server: str) -> None:
     # Not every port: an open service would tell its callers which local ports answer.
@@ -85,11 +91,19 @@ def test_other_loopback_ports_are_not_allowed_by_default(server: str) -> None:
 
 
 def test_jwt_mode_allows_no_server_by_default() -> None:
-    settings = load_settings(environ={}, auth_mode="jwt", public_base_url="https://cds.example.org",
-                             issuers=(IssuerConfig("https://ehr.example.org", jwks_url="https://ehr.example.org/k"),))
+    settings = load_settings(
+        environ={},
+        auth_mode="jwt",
+        public_base_url="https://cds.example.org",
+        issuers=(IssuerConfig("https://ehr.example.org", jwks_url="https://ehr.example.org/k"),),
+    )
     assert settings.fhir_allowed_servers == ()
-    listed = load_settings(environ={"CDS_FHIR_ALLOWED_SERVERS": "https://fhir.example.org"}, auth_mode="jwt",
-                           public_base_url="https://cds.example.org", issuers=settings.issuers)
+    listed = load_settings(
+        environ={"CDS_FHIR_ALLOWED_SERVERS": "https://fhir.example.org"},
+        auth_mode="jwt",
+        public_base_url="https://cds.example.org",
+        issuers=settings.issuers,
+    )
     assert listed.fhir_allowed_servers == ("https://fhir.example.org",)
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
-HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 STUB_CARD: dict[str, Any] = {
     "uuid": "6a1f0c52-2f0b-4a52-9c59-1f6d4c3f1b10",
     "summary": "Vitamin B12 deficiency: B12 <150 pg/mL",
@@ -45,10 +45,18 @@ STUB_CARD: dict[str, Any] = {
             "label": "Order methylmalonic acid",
             "uuid": "2c9e7a41-5d3b-5e8f-a1c2-3b4d5e6f7a80",
             "isRecommended": True,
-            "actions": [{"type": "create", "description": "Order MMA", "resource": {
-                "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "13964-2"}]},
-            }}],
+            "actions": [
+                {
+                    "type": "create",
+                    "description": "Order MMA",
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "status": "draft",
+                        "intent": "proposal",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "13964-2"}]},
+                    },
+                }
+            ],
         }
     ],
     "links": [{"label": "NICE NG239", "url": "https://www.nice.org.uk/guidance/ng239", "type": "absolute"}],
@@ -127,7 +135,9 @@ def test_page_renders_a_card_as_an_ehr_would(browser: Any, stub_service: str) ->
     shown = json.loads(card.find_element(By.CSS_SELECTOR, ".suggestion-resource").text)
     assert shown[0]["resource"]["code"]["coding"][0]["code"] == "13964-2"
     link = card.find_element(By.CSS_SELECTOR, ".card-links a")
-    assert link.text == "NICE NG239" and link.get_attribute("href") == "https://www.nice.org.uk/guidance/ng239"
+    assert (
+        link.text == "NICE NG239" and link.get_attribute("href") == "https://www.nice.org.uk/guidance/ng239"
+    )
     _screenshot(driver, "preview-stub-card.png")
 
 

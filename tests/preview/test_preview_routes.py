@@ -32,8 +32,11 @@ def test_page_and_assets_are_served_without_external_resources(preview: FlaskCli
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     html = page.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html  # no CDN: the page works offline
-    for name, mimetype in (("preview.js", "text/javascript"), ("markdown.js", "text/javascript"),
-                           ("preview.css", "text/css")):
+    for name, mimetype in (
+        ("preview.js", "text/javascript"),
+        ("markdown.js", "text/javascript"),
+        ("preview.css", "text/css"),
+    ):
         asset = preview.get(f"/preview/static/{name}")
         assert asset.status_code == 200 and asset.mimetype == mimetype
         assert f"/preview/static/{name}" in html

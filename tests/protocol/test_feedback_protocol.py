@@ -9,8 +9,11 @@ FEEDBACK = "/cds-services/deficiency-screen/feedback"
 
 
 def _item(timestamp: str) -> dict:
-    return {"card": "7f4b5a9e-0a59-4d3b-9a1e-8c1f7d0f2a10", "outcome": "overridden",
-            "outcomeTimestamp": timestamp}
+    return {
+        "card": "7f4b5a9e-0a59-4d3b-9a1e-8c1f7d0f2a10",
+        "outcome": "overridden",
+        "outcomeTimestamp": timestamp,
+    }
 
 
 @pytest.mark.parametrize(
@@ -32,8 +35,13 @@ def test_impossible_timestamps_are_refused(client: FlaskClient, timestamp: str) 
 
 @pytest.mark.parametrize(
     "timestamp",
-    ["2026-11-25T10:00:00Z", "2026-11-25t10:00:00.123456z", "2026-11-25T10:00:00-05:00",
-     "2024-02-29T23:59:59+14:00", "2016-12-31T23:59:60Z"],
+    [
+        "2026-11-25T10:00:00Z",
+        "2026-11-25t10:00:00.123456z",
+        "2026-11-25T10:00:00-05:00",
+        "2024-02-29T23:59:59+14:00",
+        "2016-12-31T23:59:60Z",
+    ],
 )
 def test_rfc3339_timestamps_are_accepted(client: FlaskClient, timestamp: str) -> None:
     response = client.post(FEEDBACK, json={"feedback": [_item(timestamp)]})

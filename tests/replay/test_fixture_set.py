@@ -62,10 +62,21 @@ def test_every_unit_spelling_is_exercised() -> None:
         if "valueQuantity" in o
     }
     required = {
-        ("2132-9", "pg/mL"), ("2132-9", "ng/L"), ("14685-2", "pmol/L"), ("72160-5", "pmol/L"),
-        ("13964-2", "nmol/L"), ("13964-2", "umol/L"), ("17861-6", "mg/dL"), ("2000-8", "mmol/L"),
-        ("2000-8", "meq/L"), ("19123-9", "mg/dL"), ("2601-3", "mmol/L"), ("2601-3", "mEq/L"),
-        ("1751-7", "g/dL"), ("1751-7", "g/L"), ("2132-9", "mcg/dL"),  # the last one is unknown on purpose
+        ("2132-9", "pg/mL"),
+        ("2132-9", "ng/L"),
+        ("14685-2", "pmol/L"),
+        ("72160-5", "pmol/L"),
+        ("13964-2", "nmol/L"),
+        ("13964-2", "umol/L"),
+        ("17861-6", "mg/dL"),
+        ("2000-8", "mmol/L"),
+        ("2000-8", "meq/L"),
+        ("19123-9", "mg/dL"),
+        ("2601-3", "mmol/L"),
+        ("2601-3", "mEq/L"),
+        ("1751-7", "g/dL"),
+        ("1751-7", "g/L"),
+        ("2132-9", "mcg/dL"),  # the last one is unknown on purpose
     }
     assert required <= seen, sorted(required - seen)
 
@@ -90,8 +101,9 @@ def test_edge_cases_are_present() -> None:
     assert stale
     ages = [
         # a partial birth date ("2008") as its first day
-        (f.now.date() - date.fromisoformat((f.request["prefetch"]["patient"]["birthDate"] + "-01-01")[:10]))
-        .days
+        (
+            f.now.date() - date.fromisoformat((f.request["prefetch"]["patient"]["birthDate"] + "-01-01")[:10])
+        ).days
         / 365.25
         for f in ALL
         if "birthDate" in f.request["prefetch"]["patient"]
@@ -110,8 +122,7 @@ def test_medications_use_every_coding_path() -> None:
     assert any(s == {"http://www.whocc.no/atc"} for s in systems)  # ATC only
     assert any(not s for s in systems)  # text only
     rxnorm_codes = {
-        c["code"] for concept in concepts for c in concept.get("coding", [])
-        if c["system"].endswith("rxnorm")
+        c["code"] for concept in concepts for c in concept.get("coding", []) if c["system"].endswith("rxnorm")
     }
     assert {"6809", "7646"} <= rxnorm_codes  # ingredient level
     assert {"861004", "314200", "310273"} <= rxnorm_codes  # product level (SCD)

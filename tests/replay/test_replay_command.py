@@ -34,10 +34,16 @@ STUB_CARD = {
         {
             "label": "Order magnesium",
             "uuid": "0b6f2d1a-7c3e-5b4d-8e9f-1a2b3c4d5e6f",
-            "actions": [{"type": "create", "description": "Order magnesium", "resource": {
-                "resourceType": "ServiceRequest",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "2601-3"}]},
-            }}],
+            "actions": [
+                {
+                    "type": "create",
+                    "description": "Order magnesium",
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "2601-3"}]},
+                    },
+                }
+            ],
         }
     ],
 }
@@ -94,8 +100,10 @@ def test_the_clock_is_pinned_to_the_fixture_now(workdir: Path, stubbed: None) ->
     ("golden_edit", "reported"),
     [
         (lambda c: c[0].update(indicator="warning"), "indicator expected warning, got critical"),
-        (lambda c: c.append({"topic": "hypocalcemia", "indicator": "warning", "suggestions": []}),
-         "missing card hypocalcemia"),
+        (
+            lambda c: c.append({"topic": "hypocalcemia", "indicator": "warning", "suggestions": []}),
+            "missing card hypocalcemia",
+        ),
         (lambda c: c[0]["suggestions"].clear(), "extra suggestion(s) 2601-3"),
     ],
     ids=["changed-indicator", "missing-card", "extra-suggestion"],
@@ -159,9 +167,11 @@ def running_service() -> Iterator[str]:
 
 
 def test_replay_against_a_running_service(workdir: Path, running_service: str) -> None:
-    (workdir / f"{SCENARIO}.expected.json").write_text(json.dumps(
-        {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
-    ))
+    (workdir / f"{SCENARIO}.expected.json").write_text(
+        json.dumps(
+            {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
+        )
+    )
     out = io.StringIO()
     assert run([str(workdir)], url=running_service, out=out) == 0
     [call] = CALLS
@@ -176,9 +186,11 @@ def test_an_unreachable_service_is_a_usage_error(workdir: Path, capsys: pytest.C
 
 
 def test_show_cards_prints_every_card_as_sent(workdir: Path, running_service: str) -> None:
-    (workdir / f"{SCENARIO}.expected.json").write_text(json.dumps(
-        {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
-    ))
+    (workdir / f"{SCENARIO}.expected.json").write_text(
+        json.dumps(
+            {"cards": [{"topic": "hypomagnesemia", "indicator": "critical", "suggestions": ["2601-3"]}]}
+        )
+    )
     out = io.StringIO()
     assert run([str(workdir)], url=running_service, show_cards=True, out=out) == 0
     text = out.getvalue()

@@ -44,8 +44,15 @@ def test_identical_responses_have_no_differences() -> None:
         (lambda c: c[0]["suggestions"].reverse(), "card b12-deficiency: suggestion order changed"),
         (lambda c: c.reverse(), "card order changed"),
     ],
-    ids=["indicator", "missing-card", "extra-card", "extra-suggestion", "missing-suggestion",
-         "suggestion-order", "card-order"],
+    ids=[
+        "indicator",
+        "missing-card",
+        "extra-card",
+        "extra-suggestion",
+        "missing-suggestion",
+        "suggestion-order",
+        "card-order",
+    ],
 )
 def test_each_change_is_reported(edit: Any, expected_fragment: str) -> None:
     differences = diff_cards(GOLDEN, changed(edit))
@@ -70,20 +77,37 @@ def _card(topic: str, indicator: str, suggestions: list[dict[str, Any]]) -> dict
 def test_golden_form_takes_loinc_of_tests_and_rxnorm_of_drugs() -> None:
     test = {
         "label": "Order MMA",
-        "actions": [{"type": "create", "resource": {
-            "resourceType": "ServiceRequest",
-            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"},
-                                {"system": "http://loinc.org", "code": "13964-2"}]},
-        }}],
+        "actions": [
+            {
+                "type": "create",
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "code": {
+                        "coding": [
+                            {"system": "http://snomed.info/sct", "code": "1"},
+                            {"system": "http://loinc.org", "code": "13964-2"},
+                        ]
+                    },
+                },
+            }
+        ],
     }
     drug = {
         "label": "Start B12",
-        "actions": [{"type": "create", "resource": {
-            "resourceType": "MedicationRequest",
-            "medicationCodeableConcept": {"coding": [
-                {"system": "http://www.whocc.no/atc", "code": "B03BA01"},
-                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11248"}]},
-        }}],
+        "actions": [
+            {
+                "type": "create",
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "medicationCodeableConcept": {
+                        "coding": [
+                            {"system": "http://www.whocc.no/atc", "code": "B03BA01"},
+                            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11248"},
+                        ]
+                    },
+                },
+            }
+        ],
     }
     response = {"cards": [_card("b12-deficiency", "warning", [test, drug])]}
     assert golden_form(response) == {

@@ -1,8 +1,8 @@
 """A call answered, as a chain of named steps: read the chart, assess it, render the cards.
 
-    chart = read(call)                the reader: FHIR JSON -> typed facts
-    assessment = assess(chart)        the engine: facts -> findings
-    answer = render_answer(...)       the cards: findings -> cards, split by topic mode
+chart = read(call)                the reader: FHIR JSON -> typed facts
+assessment = assess(chart)        the engine: facts -> findings
+answer = render_answer(...)       the cards: findings -> cards, split by topic mode
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The card's markdown detail: evidence table, causes, what to do, caveats, gaps.
 
-Kept short enough to read in seconds: at most two caveats, the most relevant first, and no
-list of sources (the card's links carry them).
+Kept short enough to read in seconds: the caveats the engine chose (at most two), no list of
+sources (the card's links carry them). Each evidence row gives the result as the laboratory
+reported it first, the value judged second, when it was taken and how long ago, and the cut-off
+in the unit it was judged in.
 
 Everything that came from the chart goes through `md_escape`, so a hostile display
 string cannot break the table, add a link or inject HTML.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from cds.cards.summary import shown_value
+from cds.cards.summary import reported_differs, shown_value
 from cds.cards.text import date_part, md_escape, md_text
 from cds.engine.model import Cause, Evidence, Finding
 from cds.knowledge import TopicInfo
@@ -21,20 +23,38 @@ def _section(title: str, lines: Sequence[str]) -> list[str]:
     return [f"**{title}**", "", *lines, ""] if lines else []
 
 
+def _taken(item: Evidence) -> str:
+    """'2026-11-25 03:13, 12 days ago': the time as the laboratory wrote it, and its age."""
+    effective = item.effective
+    when = effective[:16].replace("T", " ") if "T" in effective else date_part(effective)
+    return ", ".join(part for part in (when, item.ago) if part)
+
+
+def _result(item: Evidence) -> str:
+    """The result as the laboratory reported it first, the value judged (converted or derived) second."""
+    used = f"{item.comparator or ''}{shown_value(item)} {item.unit}".strip()
+    if item.derived:
+        return f"{used} (from {item.reported})" if item.reported else used
+    if reported_differs(item) and item.reported:
+        return f"{item.reported} ({used})"
+    return used  # the same number (150 pg/mL is 150 ng/L): said once, in the unit of the cut-off
+
+
 def _evidence_rows(evidence: Iterable[Evidence]) -> list[str]:
-    rows = ["| Test | Reported | Value used | Date | Cut-off |", "|---|---|---|---|---|"]
+    rows = ["| Test | Result | Taken | Cut-off |", "|---|---|---|---|"]
     footnotes = []
     for item in evidence:
-        value = f"{item.comparator or ''}{shown_value(item)} {item.unit}".strip()
         test = md_escape(item.display)
         if item.status != "final":
             test += f" ({md_escape(item.status)})"
+        if item.grade:
+            test += f": {item.grade}"
         rows.append(
-            f"| {test} | {md_escape(item.reported) or '-'} | {md_escape(value)} "
-            f"| {md_escape(date_part(item.effective)) or '-'} | {md_escape(item.cutoff) or '-'} |"
+            f"| {test} | {md_escape(_result(item))} | {md_escape(_taken(item)) or '-'} "
+            f"| {md_escape(item.cutoff) or '-'} |"
         )
         if item.note:
-            footnotes.append(f"- {test}: {md_escape(item.note)}")
+            footnotes.append(f"- {md_escape(item.display)}: {md_escape(item.note)}")
     return rows + (["", *footnotes] if footnotes else [])
 
 
@@ -45,18 +65,9 @@ def _cause_line(cause: Cause) -> str:
     return line
 
 
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-MAX_CAVEATS = 2
-
-
-def _caveats(keys: Sequence[str], notes: Mapping[str, str], priority: Mapping[str, int]) -> list[str]:
-    """The most relevant caveats: by priority (safety first), then in the finding's order."""
-    known = [key for key in _unique(keys) if key in notes]
-    ranked = sorted(known, key=lambda key: priority.get(key, 5))  # stable: ties keep their order
-    return [f"- {md_text(notes[key])}" for key in ranked[:MAX_CAVEATS]]
+def _caveats(keys: Sequence[str], notes: Mapping[str, str]) -> list[str]:
+    """The caveats the engine chose for this card (at most two, the most fitting first)."""
+    return [f"- {md_text(notes[key])}" for key in dict.fromkeys(keys) if key in notes]
 
 
 def detail_for(
@@ -65,7 +76,6 @@ def detail_for(
     notes: Mapping[str, str],
     advice_first: Sequence[str] = (),
     advice_last: Sequence[str] = (),
-    note_priority: Mapping[str, int] | None = None,
 ) -> str:
     evidence = list(finding.evidence)
     if finding.primary is not None and finding.primary not in evidence:
@@ -75,15 +85,17 @@ def detail_for(
     todo = [f"- {md_text(line)}" for line in (*advice_first, *advice)]
     todo += [f"- Order {md_escape(t.display)}: {md_escape(t.reason)}" for t in finding.tests]
     todo += [
-        f"- {md_escape(t.display)}: offered on the card \"{md_escape(t.card)}\""
+        f'- {md_escape(t.display)}: offered on the card "{md_escape(t.card)}"'
         for t in finding.tests_elsewhere
     ]
+    todo += [f'- See also the card "{md_escape(title)}"' for title in finding.see_also]
     todo += [f"- {md_text(line)}" for line in advice_last]
-    caveats = _caveats(finding.notes, notes, note_priority or {})
+    caveats = _caveats(finding.notes, notes)
     gaps = [f"- {md_escape(g.item)}: {md_escape(g.reason)}" for g in finding.gaps]
     lines = [
         *(_section("Evidence", _evidence_rows(evidence)) if evidence else []),
-        *_section("Likely causes in the chart", [_cause_line(c) for c in finding.causes]),
+        *_section("Likely causes in the chart", [_cause_line(c) for c in finding.causes if c.kind != "age"]),
+        *_section("Risk factors", [_cause_line(c) for c in finding.causes if c.kind == "age"]),
         *_section("Symptoms documented", [_cause_line(s) for s in finding.symptoms]),
         *_section("On record", [_cause_line(r) for r in finding.on_record]),
         *_section("What to do", todo),

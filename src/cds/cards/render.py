@@ -92,7 +92,7 @@ def _card(
     topic = ctx.knowledge.topic(finding.topic.value)
     shown_topic = topic if topic_advice else replace(topic, advice=())
     k = ctx.knowledge
-    detail = detail_for(finding, shown_topic, k.notes, advice_first, advice_last, k.note_priority)
+    detail = detail_for(finding, shown_topic, k.notes, advice_first, advice_last)
     return Card(
         uuid=card_uuid(ctx.hook_instance, key),
         summary=truncate(summary),

@@ -62,20 +62,27 @@ def shown_value(evidence: Evidence) -> str:
     return _at_precision(evidence.value, max(_significant_digits(number_text(reported)), 2))
 
 
-def _value(evidence: Evidence) -> str:
+def _value(evidence: Evidence, converted: bool = True) -> str:
+    """The value as the laboratory reported it first, the converted value second:
+    "1.2 mg/dL (0.49 mmol/L)"; a derived or unconverted value once: "2.00 mmol/L"."""
     comparator = evidence.comparator or ""
-    return f"{comparator}{shown_value(evidence)} {evidence.unit}".strip()
+    used = f"{comparator}{shown_value(evidence)} {evidence.unit}".strip()
+    if evidence.derived or not evidence.reported.strip() or not reported_differs(evidence):
+        return used
+    reported = one_line(evidence.reported)
+    return f"{reported} ({used})" if converted else reported
 
 
-def _named(evidence: Evidence, title: str) -> str:
+def _named(evidence: Evidence, title: str, converted: bool = True) -> str:
     """The value, named when the title does not already say what was measured."""
     name = without_trailing_parenthetical(one_line(evidence.display))
+    value = _value(evidence, converted)
     if not name or name.lower() in title.lower():
-        return _value(evidence)
-    return f"{name[0].lower()}{name[1:]} {_value(evidence)}"
+        return value
+    return f"{name[0].lower()}{name[1:]} {value}"
 
 
-def _reported_differs(evidence: Evidence) -> bool:
+def reported_differs(evidence: Evidence) -> bool:
     """Worth quoting: the reported number differs from the canonical one (pg/mL = ng/L is not)."""
     if evidence.derived or evidence.reported_value is None:
         return bool(evidence.reported.strip())
@@ -83,10 +90,9 @@ def _reported_differs(evidence: Evidence) -> bool:
 
 
 def evidence_phrase(evidence: Evidence, title: str = "") -> str:
-    """'150 ng/L (reported 111 pmol/L) on 2026-09-02 (cut-off < 180 ng/L)'."""
+    """'111 pmol/L (150 ng/L) on 2026-09-02 (cut-off < 133 pmol/L)': the cut-off is in the unit
+    the result was judged in, the laboratory's."""
     text = _named(evidence, title)
-    if _reported_differs(evidence):
-        text += f" (reported {one_line(evidence.reported)})"
     when = date_part(evidence.effective)
     if when:
         text += f" on {when}"
@@ -103,8 +109,24 @@ def _deciding_marker(finding: Finding) -> Evidence | None:
     return next((e for e in finding.evidence if e.analyte in _MARKERS and e is not primary), None)
 
 
+def _graded_values(finding: Finding) -> str | None:
+    """'Potassium 6.8 mmol/L (severely high); sodium 134 mmol/L (slightly low)': a card on two
+    analytes names both values, the most severe first."""
+    graded = [e for e in finding.evidence if e.grade]
+    if len(graded) < 2 or len({e.analyte for e in graded}) < 2:
+        return None
+    parts = [f"{_named(e, '')} ({e.grade})" for e in graded]
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
+
+
 def summary_for(finding: Finding) -> str:
     tests = finding.tests
+    both = _graded_values(finding)
+    if both is not None and finding.primary is not None:
+        when = date_part(finding.primary.effective)
+        candidates = [f"{both} on {when}" if when else both, both]
+        return truncate(next((c for c in candidates if len(c) <= SUMMARY_MAX), candidates[-1]))
     title = one_line(finding.title) or finding.topic.value
     primary = finding.primary
     if primary is not None:
@@ -119,8 +141,9 @@ def summary_for(finding: Finding) -> str:
             candidates = [both + (f" on {marker_when}" if marker_when else "") + limit, both + limit, both]
         else:
             candidates = [f"{title}: {evidence_phrase(primary, title)}"]
-        # Then drop the reported form and cut-off: the value and date are what matter.
+        # Then drop the cut-off, then the converted value: the value as reported and the date matter.
         candidates.append(f"{title}: {_named(primary, title)}{dated}")
+        candidates.append(f"{title}: {_named(primary, title, converted=False)}{dated}")
         return truncate(next((c for c in candidates if len(c) <= SUMMARY_MAX), candidates[-1]))
     if tests:
         # "(serum)" and similar qualifiers are on the orders; the summary keeps the names short.

@@ -16,6 +16,7 @@ def clip(text: str) -> str:
     """At most SHOWN_MAX characters, marked with an ellipsis where cut."""
     return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 # Characters that show nothing yet change what is shown: bidi embeddings, overrides, isolates
 # and marks (a drug name or unit could display reversed), zero-width spaces and joiners, the

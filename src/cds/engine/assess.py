@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from cds.engine.building import for_age, unavailable_gaps
+from cds.engine.caveats import choose_caveats
 from cds.engine.facts import PatientFacts, patient_facts
 from cds.engine.guard import guard
 from cds.engine.medication_gaps import medication_record_gaps
@@ -78,19 +79,44 @@ def assess_chart(
         *b12_findings(facts, knowledge),
         *electrolyte_findings(facts, knowledge),
     ]
+    if facts.conditions_in("goals-of-care"):
+        # Do-not-resuscitate, comfort or palliative care on record: only what is critical now.
+        findings = [f for f in findings if f.severity is Severity.CRITICAL]
     hidden = frozenset(hidden_topics)
     findings = _suppress_covered(findings, hidden)
     findings = medication_record_gaps(findings, facts)
     findings = explain_repeats(findings, facts, knowledge)
     findings = offer_each_test_once(finish(findings, facts, knowledge), hidden)
-    return Assessment(findings=tuple(guard(findings, facts, knowledge)), facts=facts)
+    checked = choose_caveats(guard(findings, facts, knowledge), facts, knowledge)
+    return Assessment(findings=tuple(checked), facts=facts)
+
+
+def _dated(finding: Finding, facts: PatientFacts, taken: Mapping[str, datetime]) -> Finding:
+    """Each evidence row says how long ago its result was taken (a derived value: its first input)."""
+    rows = []
+    for item in finding.evidence:
+        when = taken.get(item.reference.split(" + ")[0])
+        rows.append(replace(item, ago=facts.ago(when)) if when is not None else item)
+    primary = finding.primary
+    if primary is not None and primary in finding.evidence:
+        primary = rows[finding.evidence.index(primary)]
+    return replace(finding, evidence=tuple(rows), primary=primary)
 
 
 def finish(findings: list[Finding], facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
     """What every assessment does last: each finding names the prefetch parts that were not
-    available, cites no source written for older patients; one per topic, most severe first."""
-    missing = tuple(unavailable_gaps(facts))
-    done = [for_age(replace(f, gaps=f.gaps + missing) if missing else f, facts, knowledge) for f in findings]
+    available (older results only where the finding asks for what is missing), says how old
+    each result is, cites no source written for older patients; one per topic, most severe first."""
+    taken: dict[str, datetime] = {}
+    if any(f.evidence for f in findings):
+        taken = {r.reference: r.when.instant for results in facts.labs.values() for r in results}
+    done = []
+    for finding in findings:
+        missing = tuple(unavailable_gaps(facts, asks_for_missing=bool(finding.tests)))
+        finding = replace(finding, gaps=finding.gaps + missing) if missing else finding
+        if finding.evidence:
+            finding = _dated(finding, facts, taken)
+        done.append(for_age(finding, facts, knowledge))
     return in_card_order(done)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cds.engine.assess import Assessment, finish, key_states
+from cds.engine.caveats import choose_caveats
 from cds.engine.facts import patient_facts
 from cds.engine.guard import guard
 from cds.engine.model import Topic
@@ -31,7 +32,7 @@ def assess_orders_chart(chart: Chart, now: datetime, knowledge: Knowledge) -> As
         return Assessment(findings=(), facts=facts)  # no advice for a patient who has died
     findings = order_findings(facts, chart.orders or _NO_ORDERS, knowledge)
     # Each order rule has its own topic, so there is at most one finding per topic.
-    checked = guard(finish(findings, facts, knowledge), facts, knowledge)
+    checked = choose_caveats(guard(finish(findings, facts, knowledge), facts, knowledge), facts, knowledge)
     return Assessment(findings=tuple(checked), facts=facts)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from cds.engine.facts import PatientFacts
+from cds.engine.compare import cutoff_words
+from cds.engine.facts import MEDICATION_KEYS, PatientFacts
 from cds.engine.model import Cause, DataGap, Evidence, Finding, GapKind, TestRecommendation
 from cds.knowledge import Knowledge
-from cds.reader import ConditionMatch, LabResult, MedicationUse, SetAside
+from cds.reader import ConditionMatch, LabResult, MedicationState, MedicationUse, SetAside
 from cds.reader.dates import duration_words
 
 B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
@@ -17,6 +18,8 @@ B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
 def evidence(
     result: LabResult, knowledge: Knowledge, cutoff_key: str, op: str, note: str | None = None
 ) -> Evidence:
+    """The result as a rule used it, with the cut-off in the unit it was judged in."""
+    cutoff = cutoff_words(result, cutoff_key, op, knowledge)
     return Evidence(
         analyte=result.analyte,
         display=knowledge.labs[result.analyte].display,
@@ -26,7 +29,7 @@ def evidence(
         unit=result.unit,
         comparator=result.comparator,
         effective=result.effective,
-        cutoff=knowledge.cutoff_text(cutoff_key, op),
+        cutoff=cutoff,
         source=knowledge.cutoff_info[cutoff_key].source,
         reference=result.reference,
         status=result.status,
@@ -34,12 +37,12 @@ def evidence(
         reported_value=result.reported_value,
         reported_unit=result.reported_unit,
         derived=not result.loinc,
-        cutoff_figures=(knowledge.cutoff_figure(cutoff_key),),
+        cutoff_figures=(cutoff.split(" ")[1],),
     )
 
 
 def set_aside_label(item: SetAside, knowledge: Knowledge) -> str:
-    """"Observation/42 (Vitamin B12)": which result, of which test."""
+    """ "Observation/42 (Vitamin B12)": which result, of which test."""
     return f"{item.reference} ({knowledge.labs[item.analyte].display})"
 
 
@@ -47,10 +50,19 @@ def set_aside_gap(item: SetAside, knowledge: Knowledge) -> DataGap:
     return DataGap(set_aside_label(item, knowledge), item.reason, GapKind.SET_ASIDE)
 
 
+def superseded(item: SetAside, facts: PatientFacts) -> bool:
+    """A result set aside before the latest usable result of its test: newer data answers the
+    question it could not, so a card does not list it."""
+    latest = facts.latest(item.analyte)
+    return latest is not None and item.when is not None and item.when.instant < latest.when.instant
+
+
 def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge) -> list[DataGap]:
-    """Results set aside, and latest results too old to count, for these analytes."""
+    """Results set aside (not superseded by a newer usable one), and latest results too old to
+    count, for these analytes."""
     wanted = tuple(analytes)
-    gaps = [set_aside_gap(s, knowledge) for s in facts.set_aside if s.analyte in wanted]
+    shown = [s for s in facts.set_aside if s.analyte in wanted and not superseded(s, facts)]
+    gaps = [set_aside_gap(s, knowledge) for s in shown]
     for analyte in wanted:
         latest = facts.latest(analyte)
         if latest is not None and not facts.is_recent(latest):
@@ -58,34 +70,41 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
                 DataGap(
                     knowledge.labs[analyte].display,
                     f"latest result ({latest.reported}, {latest.when.day}) is older than "
-                    f"{knowledge.recent_months} months",
+                    f"{facts.window_words(analyte)}",
                     GapKind.STALE,
                 )
             )
     return gaps
 
 
-def missing_gap(knowledge: Knowledge, display: str) -> DataGap:
+def missing_gap(facts: PatientFacts, display: str, analyte: str) -> DataGap:
     # "usable": a result set aside (unknown unit, uncertain status) does not count as one.
-    return DataGap(display, f"no usable result in the last {knowledge.recent_months} months", GapKind.MISSING)
+    return DataGap(display, f"no usable result in the last {facts.window_words(analyte)}", GapKind.MISSING)
 
 
 def missing_gaps(
     facts: PatientFacts, knowledge: Knowledge, display: str, analytes: Iterable[str]
 ) -> list[DataGap]:
-    """"No usable result" for a test, and what is on file; when the latest result of that test
+    """ "No usable result" for a test, and what is on file; when the latest result of that test
     is named as too old, that line already says so and "no usable result" is not repeated."""
-    found = lab_gaps(facts, analytes, knowledge)
+    wanted = tuple(analytes)
+    found = lab_gaps(facts, wanted, knowledge)
     if any(g.item == display and g.kind is GapKind.STALE for g in found):
         return found
-    return [missing_gap(knowledge, display), *found]
+    return [missing_gap(facts, display, wanted[0]), *found]
 
 
-def unavailable_gaps(facts: PatientFacts) -> list[DataGap]:
-    return [
-        DataGap(key, f"incomplete: {state.detail}" if state.partial else state.detail, GapKind.UNAVAILABLE)
-        for key, state in sorted(facts.unavailable.items())
-    ]
+def unavailable_gaps(facts: PatientFacts, asks_for_missing: bool) -> list[DataGap]:
+    """What of the chart this check could not see, in a clinician's words (no paging language).
+    A list that is only partly there matters only to a finding that asks for what is missing
+    (a test without a recent result): a present abnormal result is not changed by older ones."""
+    gaps = []
+    for key, state in sorted(facts.unavailable.items()):
+        if not state.partial:
+            gaps.append(DataGap(key, state.detail, GapKind.UNAVAILABLE))
+        elif asks_for_missing and key not in MEDICATION_KEYS:
+            gaps.append(DataGap(key, "older results were not available to this check", GapKind.UNAVAILABLE))
+    return gaps
 
 
 def recommend_test(knowledge: Knowledge, key: str, reason: str) -> TestRecommendation:
@@ -136,6 +155,19 @@ def unique(causes: Iterable[Cause]) -> tuple[Cause, ...]:
 
 def current_medication_causes(facts: PatientFacts, classes: Iterable[str]) -> list[Cause]:
     return [medication_cause(m, facts) for key in classes for m in facts.meds(key)]
+
+
+CONFIRM_TAKEN = " (on record with an uncertain status: confirm it is taken)"
+
+
+def uncertain_medication_causes(facts: PatientFacts, classes: Iterable[str]) -> list[Cause]:
+    """Medicines on a list whose status leaves open whether they are taken (a reconciliation
+    list's `unknown`): worth a low-harm test, named with what to confirm."""
+    return [
+        replace(medication_cause(m, facts), display=medication_cause(m, facts).display + CONFIRM_TAKEN)
+        for key in classes
+        for m in facts.meds(key, MedicationState.UNCERTAIN)
+    ]
 
 
 def b12_risk_causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[Cause, ...]:

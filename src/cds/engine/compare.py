@@ -14,6 +14,8 @@ but `<200` may or may not be. Such a comparison answers None (the bound leaves i
 
 from __future__ import annotations
 
+import math
+
 from cds.knowledge import Knowledge
 from cds.reader import LabResult
 
@@ -64,6 +66,21 @@ def at_least(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
     """Is the true value at or above cut-off `key` (a ">= 6.5" rule)?"""
     is_below = below(result, key, knowledge)
     return None if is_below is None else not is_below
+
+
+def cutoff_words(result: LabResult, key: str, op: str, knowledge: Knowledge) -> str:
+    """The cut-off as the result was judged against it, in the result's own unit at the
+    precision the guideline states it: "< 1.7 mg/dL", "< 8.50 mg/dL", "< 0.70 mmol/L"."""
+    if result.factor == 1.0:
+        return knowledge.cutoff_text(key, op)
+    value = knowledge.cutoff_in_unit(key, result.factor)
+    figures = max(knowledge.cutoff_info[key].figures, 1)
+    decimals = max(0, figures - 1 - math.floor(math.log10(abs(value)))) if value else 0
+    shown = f"{value:.{decimals}f}"
+    if "." not in knowledge.cutoff_figure(key) and "." in shown:
+        # a whole-number figure ("1000 ng/L") reads as a whole number in any unit: 738, not 738.0
+        shown = shown.rstrip("0").rstrip(".")
+    return f"{op} {shown} {result.reported_unit}"
 
 
 def _could_be(result: LabResult, key: str, knowledge: Knowledge, where: int) -> bool:

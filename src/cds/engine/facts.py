@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from cds.engine.conflicts import settle
 from cds.knowledge import Knowledge
@@ -23,7 +23,7 @@ from cds.reader import (
     MedicationUse,
     SetAside,
 )
-from cds.reader.dates import age_range, as_utc, months_before
+from cds.reader.dates import age_in_words, age_range, as_utc, months_before
 
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
 OBSERVATION_KEYS = ("observations",)
@@ -46,6 +46,12 @@ class PatientFacts:
     medications: tuple[MedicationUse, ...]
     conditions: tuple[ConditionMatch, ...]
     unavailable: Mapping[str, KeyState] = field(default_factory=dict)
+    # Chemistry (calcium, albumin, magnesium, potassium, sodium) is judged on days, not months:
+    # per analyte, the number of days within which a result is recent (knowledge labs.json
+    # `recent_window`: electrolyte_recent_days; albumin: albumin_pairing_days). B12 results
+    # are recent within recent_months.
+    recent_days: Mapping[str, float] = field(default_factory=dict)
+    recent_months: int = 12
 
     @property
     def patient_id(self) -> str:
@@ -69,11 +75,32 @@ class PatientFacts:
         return results[0] if results else None
 
     def is_recent(self, result: LabResult) -> bool:
+        days = self.recent_days.get(result.analyte)
+        if days is not None:
+            return result.when.instant >= self.now - timedelta(days=days)
         return result.when.day >= self.window_start
+
+    def window_words(self, analyte: str) -> str:
+        """How far back a recent result of this test may be, in words: "30 days", "12 months"."""
+        days = self.recent_days.get(analyte)
+        if days is not None:
+            return f"{days:g} days"
+        return f"{self.recent_months} months"
+
+    def ago(self, when: datetime) -> str:
+        """How long ago, in words a clinician reads at a glance: "5 hours ago", "12 days ago"."""
+        return age_in_words(when, self.now)
 
     def recent(self, analyte: str) -> LabResult | None:
         result = self.latest(analyte)
         return result if result is not None and self.is_recent(result) else None
+
+    def on_file(self, analyte: str) -> LabResult | None:
+        """The latest result when it is within the look-back of `recent_months` (12): what a
+        work-up that only asks for missing tests counts as done, whatever the analyte's own
+        (shorter) window for acting on it."""
+        result = self.latest(analyte)
+        return result if result is not None and result.when.day >= self.window_start else None
 
     def recent_results(self, analyte: str) -> tuple[LabResult, ...]:
         return tuple(r for r in self.labs.get(analyte, ()) if self.is_recent(r))
@@ -108,11 +135,10 @@ class PatientFacts:
 
     @property
     def medication_list_state(self) -> str:
-        """How the medication list falls short, in the words a card uses: "incomplete (...)"
-        with how many of how many when every missing part is a partial list, else "unavailable"."""
+        """How the medication list falls short, in a clinician's words (no paging language)."""
         states = [self.unavailable[key] for key in MEDICATION_KEYS if key in self.unavailable]
         if states and all(s.partial for s in states):
-            return f"incomplete ({'; '.join(f'{s.key}: {s.detail}' for s in states)})"
+            return "only partly available"
         return "unavailable"
 
 
@@ -122,7 +148,10 @@ def patient_facts(chart: Chart, now: datetime, knowledge: Knowledge) -> PatientF
     labs, conflicting = settle(chart.results, knowledge)
     patient = chart.patient
     ages = age_range(patient.birth_date, today) if patient is not None else None
+    windows = {key: lab.recent_window for key, lab in knowledge.labs.items() if lab.recent_window}
     return PatientFacts(
+        recent_days={key: knowledge.cutoffs[window] for key, window in windows.items()},
+        recent_months=knowledge.recent_months,
         chart=chart,
         now=now,
         today=today,

@@ -1,11 +1,12 @@
 """The safety check on the engine's own decisions, made last and independently of the rules.
 
 Whatever a rule decided, no finding may offer a test whose result is already on file and
-recent, or start vitamin B12 for a patient whose current (or possibly current) medicines
-already hold it, or offer treatment outside a confirmed deficiency. The check looks at the
-same facts as the rules, but from the other side: at the codes of each offered test and at
-every medicine record's codes and names, not at the rules' reasoning. What it withholds is
-recorded on the finding, so the card can say why.
+recent (unless the rule marked it a deliberate repeat and said why), or start vitamin B12 for
+a patient whose current (or possibly current) medicines already hold it, or offer treatment
+outside a confirmed deficiency. The check looks at the same facts as the rules, but from the
+other side: at the codes of each offered test and at every medicine record's codes and names,
+not at the rules' reasoning. What it withholds is recorded on the finding, so the card can
+say why.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def guard(findings: Iterable[Finding], facts: PatientFacts, knowledge: Knowledge
     for finding in done:
         kept, withheld, seen = [], [], set()
         for test in finding.tests:
-            if test.loinc in recent:
+            if test.loinc in recent and not test.repeat:
                 withheld.append(test.display)
             elif test.key not in seen:
                 seen.add(test.key)

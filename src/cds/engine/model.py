@@ -58,6 +58,8 @@ class Evidence:
     reported_unit: str = ""
     derived: bool = False  # computed by the engine (albumin-corrected calcium), not reported
     cutoff_figures: tuple[str, ...] = ()  # the cut-off numbers as the guideline states them
+    grade: str = ""  # how abnormal, in a clinician's words: "severely low", "slightly low"
+    ago: str = ""  # how long before "now" it was taken: "12 days ago" (set by the engine last)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class TestRecommendation:
     loinc: str
     display: str
     reason: str
+    # Deliberately repeats a test with a recent result that cannot settle the card (a total
+    # calcium too old for any new albumin to correct): the safety check lets it through.
+    repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class SharedTest:
 
     display: str  # "Albumin (serum)"
     card: str  # title of the finding that carries the order: "Low magnesium"
+    key: str = ""  # knowledge key of the test
 
 
 @dataclass(frozen=True)
@@ -136,3 +142,8 @@ class Finding:
     # and whether treatment was withheld because a current medicine already holds vitamin B12.
     withheld_tests: tuple[str, ...] = ()
     treatment_withheld: bool = False
+    # Cards of the same answer this one depends on (titles): "Low magnesium" on a low calcium
+    # card when magnesium, low in the same sample, must be corrected first.
+    see_also: tuple[str, ...] = ()
+    # Caveats that fit this chart better than their priority says (shown first).
+    fitting_notes: tuple[str, ...] = ()

@@ -18,9 +18,10 @@ from cds.engine.building import (
     ordered_unique,
     preliminary,
     recommend_test,
+    uncertain_medication_causes,
     unique,
 )
-from cds.engine.compare import above, below
+from cds.engine.compare import above, below, cutoff_words
 from cds.engine.facts import PatientFacts
 from cds.engine.model import DataGap, Evidence, Finding, Severity, TestRecommendation, Topic, TreatmentOption
 from cds.knowledge import Knowledge
@@ -57,12 +58,14 @@ def _band_evidence(result: LabResult, status: str, knowledge: Knowledge) -> Evid
     low_key, high_key = _BANDS[result.analyte]
     if status == "deficient":
         return evidence(result, knowledge, low_key, "<")
-    low, high = knowledge.cutoff_figure(low_key), knowledge.cutoff_figure(high_key)
+    # Both ends in the unit the result was judged in (133-258 pmol/L for a molar B12).
+    _, low, unit = cutoff_words(result, low_key, "<", knowledge).split(" ", 2)
+    _, high, _ = cutoff_words(result, high_key, "<", knowledge).split(" ", 2)
     note = None
     if status == "unclear-low":
-        note = f"reported as {result.reported}: cannot tell whether it is below {low} {result.unit}"
+        note = f"reported as {result.reported}: cannot tell whether it is below {low} {unit}"
     ev = evidence(result, knowledge, low_key, "<", note)
-    return replace(ev, cutoff=f"{low}-{high} {result.unit} indeterminate", cutoff_figures=(low, high))
+    return replace(ev, cutoff=f"{low}-{high} {unit} indeterminate", cutoff_figures=(low, high))
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,7 @@ def _treatment_gaps(facts: PatientFacts, knowledge: Knowledge) -> list[DataGap]:
     return gaps
 
 
-def _treatments(
-    facts: PatientFacts, knowledge: Knowledge, symptoms: bool
-) -> tuple[TreatmentOption, ...]:
+def _treatments(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> tuple[TreatmentOption, ...]:
     if _b12_therapy_uncertain(facts):
         return ()
     if facts.age is None or is_child(facts, knowledge):
@@ -267,9 +268,7 @@ def _indeterminate(
     earlier_ev: list[Evidence] = []
     for analyte in _MARKERS:
         if analyte not in markers:
-            gaps.append(
-                DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
-            )
+            gaps.append(DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}"))
             # A recent marker from before the B12 result does not settle it, but the clinician
             # must see it: it is why the card will not order that test again.
             earlier = facts.recent(analyte)
@@ -326,6 +325,9 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
     on_record = [medication_cause(m, facts) for m in therapy]
     on_record += [condition_cause(c) for c in facts.conditions_in("b12-deficiency-documented")]
     notes = ["b12-on-therapy", "b12-review", "b12-twitching-flare"]
+    # Twitching on record while B12 is given: the brief flare on starting treatment, and to
+    # report twitching that persists or worsens, is what this chart needs said first.
+    twitching = bool(facts.conditions_in("twitching"))
     if is_child(facts, knowledge):
         notes.append("b12-paediatric")
     review_months = knowledge.cutoffs["b12_review_months"]
@@ -347,24 +349,36 @@ def _monitoring(facts: PatientFacts, knowledge: Knowledge, status: B12Status) ->
         notes=ordered_unique(notes),
         sources=("nice-ng239", "b12-treatment-twitching"),
         symptoms=neuro_symptoms(facts, knowledge),
+        fitting_notes=("b12-twitching-flare",) if twitching else (),
     )
 
 
 def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     result = facts.recent("b12_total")
-    if (
-        result is None
-        or above(result, "b12_elevated", knowledge) is not True
-    ):
+    if result is None or above(result, "b12_elevated", knowledge) is not True:
         return None
-    # Supplements explain a high B12: stay silent unless we know none were taken recently.
-    if _b12_therapy_uncertain(facts) or facts.meds("b12-therapy"):
+    # Supplements explain a high B12: silent for a current or recently ended B12 product.
+    if facts.meds("b12-therapy"):
         return None
     recent_start = months_before(facts.now, int(knowledge.cutoffs["b12_therapy_recent_months"]))
     for use in facts.meds("b12-therapy", "past"):
         if use.last_known is None or use.last_known.day >= recent_start:
             return None
     item = evidence(result, knowledge, "b12_elevated", ">")
+    if _b12_therapy_uncertain(facts):
+        # Whether B12 is taken is uncertain (a record of unknown status, no medication list):
+        # never silent, but nothing ordered until that is confirmed.
+        return Finding(
+            topic=Topic.B12_ELEVATED,
+            severity=Severity.INFO,
+            title="High vitamin B12: confirm whether B12 is taken",
+            primary=item,
+            evidence=(item,),
+            causes=unique(uncertain_medication_causes(facts, ("b12-therapy",))),
+            gaps=tuple(lab_gaps(facts, ("b12_total",), knowledge)),
+            advice=("b12-high-confirm",),
+            sources=ordered_unique(("high-b12", item.source)),
+        )
     tests = tuple(
         recommend_test(
             knowledge, key, "looks for a liver, kidney or blood disorder behind an unexplained high B12"
@@ -392,10 +406,14 @@ def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         return None
     triggers = current_medication_causes(facts, B12_RISK_MEDICATIONS)
     triggers += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
-    if not triggers:
+    # A B12-lowering medicine on a list of uncertain status (a reconciliation list's "unknown")
+    # still asks for the test, a low-harm step, with what to confirm.
+    uncertain = uncertain_medication_causes(facts, B12_RISK_MEDICATIONS)
+    if not triggers and not uncertain:
         return None
     gaps = missing_gaps(facts, knowledge, "Vitamin B12", ("b12_total", "holotc"))
-    notes = []
+    notes = [] if triggers else ["confirm-medication"]
+    triggers += uncertain
     if facts.meds("metformin"):
         notes.append("metformin-b12")
     if is_child(facts, knowledge):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cds.engine.building import (
     condition_cause,
     current_medication_causes,
@@ -9,6 +11,7 @@ from cds.engine.building import (
     recommend_test,
     unique,
 )
+from cds.engine.calcium_correction import tests_to_read_calcium
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Finding, Severity, TestRecommendation, Topic
 from cds.knowledge import Knowledge
@@ -61,20 +64,19 @@ def _red_flags(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
 
 
 def missing_workup_tests(facts: PatientFacts, knowledge: Knowledge) -> list[TestRecommendation]:
-    """The tests of the twitching work-up without a recent result."""
-    why = f"part of the twitching work-up; no usable result in the last {knowledge.recent_months} months"
+    """The tests of the twitching work-up with no result in the last 12 months. A work-up asks
+    whether each cause was looked for: a normal magnesium of two months ago answers it, though
+    it is too old to act on if it were low (the electrolyte cards judge that)."""
+    why = f"part of the twitching work-up; no usable result in the last {facts.recent_months} months"
     tests = []
-    if facts.recent("b12_total") is None and facts.recent("holotc") is None:
+    if facts.on_file("b12_total") is None and facts.on_file("holotc") is None:
         tests.append(recommend_test(knowledge, "b12_total", why))
-    if facts.recent("magnesium") is None:
+    if facts.on_file("magnesium") is None:
         tests.append(recommend_test(knowledge, "magnesium", why))
-    if facts.recent("calcium_ionized") is None and facts.recent("calcium_corrected") is None:
-        if facts.recent("calcium_total") is None:
-            tests.append(recommend_test(knowledge, "calcium", why))
-        if facts.recent("albumin") is None:
-            tests.append(recommend_test(knowledge, "albumin", "needed to correct calcium for albumin"))
+    for test in tests_to_read_calcium(facts, knowledge, within_year=True):
+        tests.append(replace(test, reason=why) if test.key == "calcium" and not test.repeat else test)
     for analyte in ("potassium", "sodium"):
-        if facts.recent(analyte) is None:
+        if facts.on_file(analyte) is None:
             tests.append(recommend_test(knowledge, analyte, why))
     return tests
 

@@ -39,7 +39,7 @@ def offer_each_test_once(
             continue
         own = tuple(t for t in finding.tests if t.key not in offered)
         shared = tuple(
-            SharedTest(t.display, offered[t.key]) for t in finding.tests if t.key in offered
+            SharedTest(t.display, offered[t.key], t.key) for t in finding.tests if t.key in offered
         )
         for t in own:
             offered[t.key] = finding.title
@@ -48,7 +48,5 @@ def offer_each_test_once(
         elif not own and finding.topic in TESTING_ONLY:
             continue
         else:
-            result.append(
-                replace(finding, tests=own, tests_elsewhere=finding.tests_elsewhere + shared)
-            )
+            result.append(replace(finding, tests=own, tests_elsewhere=finding.tests_elsewhere + shared))
     return result

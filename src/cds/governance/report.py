@@ -563,10 +563,18 @@ def _topics_table(report: Report) -> str:
               "accepted", "overridden", "no fb", "accept", "override", "fatigue")  # fmt: skip
     rows = [
         (
-            t.service, t.topic, t.mode, str(t.shown), str(t.silent),
-            call_share(t.shown_calls, t.shown_call_share), call_share(t.silent_calls, t.silent_call_share),
-            str(t.accepted), str(t.overridden), str(t.no_feedback),
-            percent(t.acceptance_rate), percent(t.override_rate),
+            t.service,
+            t.topic,
+            t.mode,
+            str(t.shown),
+            str(t.silent),
+            call_share(t.shown_calls, t.shown_call_share),
+            call_share(t.silent_calls, t.silent_call_share),
+            str(t.accepted),
+            str(t.overridden),
+            str(t.no_feedback),
+            percent(t.acceptance_rate),
+            percent(t.override_rate),
             f"RISK {percent(t.recent_override_rate)}" if t.fatigue_risk else "",
         )
         for t in report.topics

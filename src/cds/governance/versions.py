@@ -45,8 +45,8 @@ def split_by_version(
         figures = build_report(own, feedback, calls_by_service=calls, unmatched_feedback=0,
                                fatigue=fatigue, modes=modes, displays=displays)  # fmt: skip
         started = first_live.get(version) if version else None
-        took_effect = started is not None and (since is None or started >= since) and (
-            until is None or started < until
+        took_effect = (
+            started is not None and (since is None or started >= since) and (until is None or started < until)
         )
         label = labels.get(version, "") if version else ""
         result.append(VersionFigures(version, label, started, took_effect, calls, figures.topics))

@@ -50,8 +50,9 @@ def _check_token(expected: str) -> None:
     failures = _failures()
     wait = failures.wait_s(client)
     if wait > 0:  # too many failed attempts: refused before the token is even compared
-        raise TooManyRequests("too many failed attempts with the admin token; retry later",
-                              retry_after_s=wait)
+        raise TooManyRequests(
+            "too many failed attempts with the admin token; retry later", retry_after_s=wait
+        )
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         failures.take(client)

@@ -91,11 +91,15 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
 
     app.add_url_rule("/cds-services", "discovery", discovery, strict_slashes=False)  # "/cds-services/" too
     app.add_url_rule(
-        "/cds-services/<service_id>", "call_service", lambda service_id: call_service(state, service_id),
+        "/cds-services/<service_id>",
+        "call_service",
+        lambda service_id: call_service(state, service_id),
         methods=["POST"],
     )
     app.add_url_rule(
-        "/cds-services/<service_id>/feedback", "feedback", lambda service_id: _feedback(state, service_id),
+        "/cds-services/<service_id>/feedback",
+        "feedback",
+        lambda service_id: _feedback(state, service_id),
         methods=["POST"],
     )
     if state.settings.metrics_enabled and not state.settings.metrics_port:

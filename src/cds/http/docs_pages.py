@@ -148,11 +148,7 @@ def source_page(key: str) -> Response:
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         body.append(f'<p><a href="{escape(url)}" rel="noopener noreferrer">{escape(url)}</a></p>')
     catalog = _knowledge()
-    topics = [
-        _topic_link(code, info.display)
-        for code, info in catalog.topics.items()
-        if key in info.sources
-    ]
+    topics = [_topic_link(code, info.display) for code, info in catalog.topics.items() if key in info.sources]
     cutoffs = [escape(c.text) for c in knowledge.cutoff_info.values() if c.source == key]
     notes = [escape(knowledge.notes[n]) for n, s in knowledge.note_sources.items() if s == key]
     body += ["<h2>Topics</h2>", _list(topics), "<h2>Cut-offs</h2>", _list(cutoffs)]

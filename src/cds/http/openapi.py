@@ -84,8 +84,10 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "discovery",
                     "summary": "The services and their prefetch templates",
-                    "responses": {"200": {"description": "Discovery", "content": _json("Discovery")},
-                                  **_errors("401")},
+                    "responses": {
+                        "200": {"description": "Discovery", "content": _json("Discovery")},
+                        **_errors("401"),
+                    },
                 }
             },
             "/cds-services/{service_id}": {

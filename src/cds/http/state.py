@@ -115,9 +115,7 @@ class CdsApp:
         """The body of a JSON request, read whole within the limits (or the matching error)."""
         if not _is_json_content_type(request.mimetype):
             shown = request.mimetype or "none"
-            raise UnsupportedMediaType(
-                f"content type {shown!r} is not supported; send application/json"
-            )
+            raise UnsupportedMediaType(f"content type {shown!r} is not supported; send application/json")
         charset = request.mimetype_params.get("charset", "utf-8").strip().lower()
         if charset not in {"utf-8", "utf8"}:  # RFC 8259: JSON between systems is UTF-8
             raise UnsupportedMediaType(
@@ -154,5 +152,3 @@ def _read_bounded(limit: int) -> bytes:
     if size > limit:
         raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
     return b"".join(parts)
-
-

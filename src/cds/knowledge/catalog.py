@@ -38,6 +38,7 @@ class Knowledge:
     notes: Mapping[str, str]
     note_sources: Mapping[str, str]
     note_priority: Mapping[str, int]  # lower is shown first; a card shows at most two caveats
+    note_asks: Mapping[str, tuple[str, ...]]  # the tests a note asks for (a card offering one drops it)
     sources: Mapping[str, Mapping[str, Any]]
     systems: Mapping[str, frozenset[str]]  # "rxnorm", "atc", "snomed", "icd10" -> system URIs
     recent_months: int

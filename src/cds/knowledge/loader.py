@@ -47,6 +47,16 @@ _ORDERED_CUTOFFS = (
     ("sodium_high", "sodium_severe_high"),
     ("sodium_severe_high", "sodium_plausible_high"),
     ("holotc_indeterminate_upper", "holotc_plausible_high"),
+    ("potassium_severe_low", "potassium_mild_low"),
+    ("potassium_mild_low", "potassium_low"),
+    ("potassium_high", "potassium_moderate_high"),
+    ("potassium_moderate_high", "potassium_severe_high"),
+    ("sodium_severe_low", "sodium_mild_low"),
+    ("sodium_mild_low", "sodium_low"),
+    ("sodium_high", "sodium_urgent_high"),
+    ("sodium_urgent_high", "sodium_severe_high"),
+    ("calcium_ionized_severe_low", "calcium_ionized_mild_low"),
+    ("calcium_ionized_mild_low", "calcium_ionized_low"),
 )
 
 
@@ -85,6 +95,8 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
             source=item["source"],
             test=item.get("test", ""),
             decides=tuple(item.get("decides", ())),
+            family=item.get("family", "b12"),
+            recent_window=item.get("recent_window", ""),
         )
         for code in loincs:
             by_loinc[code] = key
@@ -230,6 +242,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         notes=MappingProxyType({key: n["text"] for key, n in notes.items()}),
         note_sources=MappingProxyType({key: n["source"] for key, n in notes.items()}),
         note_priority=MappingProxyType({key: int(n.get("priority", 5)) for key, n in notes.items()}),
+        note_asks=MappingProxyType({key: tuple(n.get("asks", ())) for key, n in notes.items()}),
         sources=MappingProxyType(raw["sources"]["sources"]),
         systems=MappingProxyType({name: frozenset(uris) for name, uris in systems.items()}),
         recent_months=recent_months,

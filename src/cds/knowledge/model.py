@@ -23,6 +23,8 @@ class LabDefinition:
     # cut-offs (cutoffs.json) its results are judged against: same-instant results on two
     # sides of one conflict; empty: any difference conflicts
     decides: tuple[str, ...] = ()
+    family: str = "b12"  # "b12": rare results, whole history matters; "chemistry": the newest matter
+    recent_window: str = ""  # chemistry: the cut-off (days) within which a result is recent
 
 
 def significant_figures(stated: str) -> int:
@@ -66,8 +68,10 @@ class PlausibleRange:
 
     def holds(self, value: float) -> bool:
         # A concentration of zero is never physiological, whatever the limits say.
-        return value > 0 and (self.low is None or value >= self.low) and (
-            self.high is None or value <= self.high
+        return (
+            value > 0
+            and (self.low is None or value >= self.low)
+            and (self.high is None or value <= self.high)
         )
 
     def text(self, unit: str) -> str:

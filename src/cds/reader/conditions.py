@@ -18,8 +18,19 @@ ACTIVE = frozenset({"active", "recurrence", "relapse"})
 _NOT_THE_PATIENTS_CONDITION = PhraseIndex(
     (word_form(cue), cue)
     for cue in (
-        "family history", "fh", "history of", "no", "not", "denies", "denied",
-        "negative for", "ruled out", "rule out", "excluded", "absence of", "screening for",
+        "family history",
+        "fh",
+        "history of",
+        "no",
+        "not",
+        "denies",
+        "denied",
+        "negative for",
+        "ruled out",
+        "rule out",
+        "excluded",
+        "absence of",
+        "screening for",
     )
 )
 # "without" negates only what follows it: "Twitching without weakness" is twitching, and
@@ -33,6 +44,8 @@ def _before_without(words: str) -> str:
         if cut >= 0:
             words = words[: cut + 1]
     return words
+
+
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 

@@ -103,6 +103,20 @@ def age_years(birth: date, today: date) -> int:
     return years
 
 
+def age_in_words(when: datetime, now: datetime) -> str:
+    """How long before `now`, in words: "in the last hour", "5 hours ago", "12 days ago",
+    "3 months ago", "about 2 years ago"."""
+    hours = (now - when).total_seconds() / 3600
+    if hours < 1:
+        return "in the last hour"
+    if hours < 48:
+        return f"{int(hours)} hours ago"
+    days = (now.date() - when.date()).days
+    if days < 62:
+        return f"{days} days ago"
+    return f"{duration_words(when.date(), now.date())} ago"
+
+
 def duration_words(start: date, today: date) -> str:
     """How long since `start`, in words a clinician reads at a glance: "less than a month",
     "5 months", "about 2 years"."""

@@ -88,6 +88,15 @@ def _concepts(resource: Resource, medications: Mapping[str, Resource]) -> list[C
     return found
 
 
+def _unnamed(codes: tuple[tuple[str, str], ...], classes: tuple, knowledge: Knowledge) -> str:
+    """A record with codes but no text or display: named by its class and code, never blank."""
+    if not classes:
+        return ""
+    display = knowledge.medication_classes[classes[0][0]].display
+    code = next((c for _system, c in codes), "")
+    return f"{display} (code {code})" if code else display
+
+
 def _name(concepts: list[CodeableConcept]) -> str:
     for concept in concepts:
         if concept.text:
@@ -271,7 +280,7 @@ def read_medication(
         resource_type=resource.resourceType,
         status=status or "missing",
         state=state,
-        name=_name(concepts),
+        name=_name(concepts) or _unnamed(codes, classes, knowledge),
         classes=classes,
         codes=codes,
         names=names,

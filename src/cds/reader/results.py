@@ -271,9 +271,7 @@ def read_other_result(
     return OtherResult(loincs, resource.ref, when)
 
 
-def malformed_result(
-    item: Unreadable, knowledge: Knowledge, subject: SubjectCheck
-) -> SetAside | None:
+def malformed_result(item: Unreadable, knowledge: Knowledge, subject: SubjectCheck) -> SetAside | None:
     """An Observation the decoder could not read, named when it was a known test of this
     patient (it is then as good as not done); others' records and other tests are not shown."""
     found = next(

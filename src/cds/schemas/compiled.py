@@ -114,8 +114,9 @@ def _keyword_check(keyword: str, value: Any, schema: dict[str, Any], properties:
         return lambda v: not isinstance(v, dict) or all(name in v for name in names)
     if keyword == "dependentRequired":
         pairs = tuple((name, tuple(needed)) for name, needed in value.items())
-        return lambda v: not isinstance(v, dict) or all(
-            name not in v or all(n in v for n in needed) for name, needed in pairs
+        return lambda v: (
+            not isinstance(v, dict)
+            or all(name not in v or all(n in v for n in needed) for name, needed in pairs)
         )
     if keyword == "properties":
         compiled = tuple((name, compile_schema(sub)) for name, sub in value.items())
@@ -134,8 +135,8 @@ def _keyword_check(keyword: str, value: Any, schema: dict[str, Any], properties:
         known = frozenset(properties)
         if "patternProperties" in schema:
             raise UnsupportedSchema("additionalProperties with patternProperties")
-        return lambda v: not isinstance(v, dict) or all(
-            extra(item) for key, item in v.items() if key not in known
+        return lambda v: (
+            not isinstance(v, dict) or all(extra(item) for key, item in v.items() if key not in known)
         )
     if keyword == "anyOf":
         options = [compile_schema(sub) for sub in value]

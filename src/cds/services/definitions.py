@@ -67,9 +67,7 @@ def _from_file(path: Path, known_handlers: set[str] | None) -> ServiceDefinition
     optional = tuple(private.get("optionalPrefetch", ()))
     for key in required + optional:
         if key not in prefetch:
-            raise ServiceDefinitionError(
-                f"{path}: myelin prefetch key {key!r} has no template in 'prefetch'"
-            )
+            raise ServiceDefinitionError(f"{path}: myelin prefetch key {key!r} has no template in 'prefetch'")
     overlap = set(required) & set(optional)
     if overlap:
         raise ServiceDefinitionError(
@@ -82,8 +80,7 @@ def _from_file(path: Path, known_handlers: set[str] | None) -> ServiceDefinition
         )
     if known_handlers is not None and private["handler"] not in known_handlers:
         raise ServiceDefinitionError(
-            f"{path}: unknown handler {private['handler']!r} "
-            f"(known: {', '.join(sorted(known_handlers))})"
+            f"{path}: unknown handler {private['handler']!r} (known: {', '.join(sorted(known_handlers))})"
         )
     if path.stem != data["id"]:
         raise ServiceDefinitionError(f"{path}: file name must be the service id ({data['id']}.json)")

@@ -131,9 +131,7 @@ def create_database_engine(url: str) -> Engine:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
         if is_in_memory(url):
-            engine = create_engine(
-                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
+            engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(parsed)

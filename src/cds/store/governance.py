@@ -273,6 +273,8 @@ def known_versions(db: Database) -> dict[str, VersionRow]:
             )
             for r in rows
         }
+
+
 @dataclass(frozen=True)
 class KeyUse:
     fingerprint: str | None  # None: calls recorded before fingerprints were kept

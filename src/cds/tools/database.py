@@ -70,8 +70,10 @@ def _current(args: argparse.Namespace) -> int:
         db.dispose()
     head = head_revision()
     state = "current" if current == head else "out of date: run `cds db upgrade`"
-    print(f"database {db.engine.url.render_as_string()} is at revision {current or 'none'}; "
-          f"this version needs {head} ({state})")
+    print(
+        f"database {db.engine.url.render_as_string()} is at revision {current or 'none'}; "
+        f"this version needs {head} ({state})"
+    )
     return 0 if current == head else 1
 
 

@@ -129,8 +129,7 @@ def diff_cards(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     common_act = [k for k, _ in act if k in exp_map]
     if common_exp != common_act:
         lines.append(
-            "card order changed: expected "
-            f"{[k[0] for k in common_exp]}, got {[k[0] for k in common_act]}"
+            f"card order changed: expected {[k[0] for k in common_exp]}, got {[k[0] for k in common_act]}"
         )
     return lines
 

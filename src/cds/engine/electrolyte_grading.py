@@ -1,0 +1,112 @@
+"""What the calcium, magnesium, potassium and sodium rules share: how abnormal a result is,
+whether a mild one deserves a warning, old results that ask for a recheck, and which results
+were taken together.
+
+Hospital teams see mildly abnormal electrolytes every day. Without documented twitching or
+another neuromuscular symptom, and unless the value is falling, a mild abnormality is an info
+card (or none, where the site says so: `mild_electrolyte_silent`); warnings are for what a
+clinician should act on today. A result older than its window (`electrolyte_recent_days`) is
+never acted on: an abnormal one gives an info card that offers the test again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from cds.engine.building import (
+    condition_cause,
+    evidence,
+    ordered_unique,
+    recommend_test,
+    unique,
+)
+from cds.engine.compare import above, below
+from cds.engine.facts import PatientFacts
+from cds.engine.model import Cause, Finding, Severity, Topic
+from cds.knowledge import Knowledge
+from cds.reader import LabResult
+
+SAME_SAMPLE = timedelta(hours=24)  # results this close together describe one state of the patient
+
+
+def is_low(result: LabResult, key: str, knowledge: Knowledge) -> bool:
+    return below(result, key, knowledge) is True
+
+
+def is_high(result: LabResult, key: str, knowledge: Knowledge) -> bool:
+    return above(result, key, knowledge) is True
+
+
+def at_or_above(result: LabResult, key: str, knowledge: Knowledge) -> bool:
+    return below(result, key, knowledge) is False
+
+
+def neuromuscular_symptoms(facts: PatientFacts) -> tuple[Cause, ...]:
+    """Documented twitching or another neuromuscular symptom (tetany, cramps, paraesthesia,
+    seizures): what makes a mild electrolyte abnormality worth a warning."""
+    found = [*facts.conditions_in("twitching"), *facts.conditions_in("electrolyte-symptoms")]
+    return unique(condition_cause(c) for c in found)
+
+
+def falling(result: LabResult, facts: PatientFacts, knowledge: Knowledge, delta_key: str, low: bool) -> bool:
+    """Whether the result moved away from normal by at least `delta_key` since an earlier
+    recent result of the same test (a mild value on its way down is not mild)."""
+    delta = knowledge.cutoffs[delta_key]
+    for earlier in facts.recent_results(result.analyte):
+        if earlier.when.instant >= result.when.instant:
+            continue
+        change = earlier.value - result.value if low else result.value - earlier.value
+        if change >= delta:
+            return True
+    return False
+
+
+def mild_severity(
+    result: LabResult, facts: PatientFacts, knowledge: Knowledge, delta_key: str, low: bool
+) -> Severity | None:
+    """A mild abnormality: a warning with symptoms or a worsening trend, else info (or no card)."""
+    if neuromuscular_symptoms(facts) or falling(result, facts, knowledge, delta_key, low):
+        return Severity.WARNING
+    if knowledge.cutoffs["mild_electrolyte_silent"]:
+        return None
+    return Severity.INFO
+
+
+def taken_together(a: LabResult, b: LabResult) -> bool:
+    return abs(a.when.instant - b.when.instant) <= SAME_SAMPLE
+
+
+def old_abnormal(facts: PatientFacts, analyte: str) -> LabResult | None:
+    """The latest result of a test when it is too old to act on but within the look-back of a
+    year (older results are history): a candidate for a recheck card."""
+    latest = facts.latest(analyte)
+    if latest is None or facts.is_recent(latest) or latest.when.day < facts.window_start:
+        return None
+    return latest
+
+
+def recheck_finding(
+    topic: Topic,
+    title: str,
+    result: LabResult,
+    test_key: str,
+    cutoff_key: str,
+    op: str,
+    facts: PatientFacts,
+    knowledge: Knowledge,
+    sources: Sequence[str] = (),
+) -> Finding:
+    """An info card for an abnormal result too old to act on: recheck it (the test offered)."""
+    ago = facts.ago(result.when.instant)
+    item = evidence(result, knowledge, cutoff_key, op)
+    return Finding(
+        topic=topic,
+        severity=Severity.INFO,
+        title=f"Recheck {title.lower()} ({ago})",
+        primary=item,
+        evidence=(item,),
+        tests=(recommend_test(knowledge, test_key, f"rechecks the result of {result.when.day}"),),
+        advice=("electrolyte-recheck",),
+        sources=ordered_unique((item.source, *sources, "nice-cg174")),
+    )

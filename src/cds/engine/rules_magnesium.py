@@ -1,0 +1,132 @@
+"""Magnesium: a low magnesium (what to do, and first), its recheck when old, and the test a
+long-term PPI calls for."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cds.engine.building import (
+    condition_cause,
+    current_medication_causes,
+    evidence,
+    lab_gaps,
+    missing_gaps,
+    ordered_unique,
+    preliminary,
+    recommend_test,
+    uncertain_medication_causes,
+    unique,
+)
+from cds.engine.calcium_correction import tests_to_read_calcium
+from cds.engine.compare import ON, side
+from cds.engine.electrolyte_grading import is_low, old_abnormal, recheck_finding
+from cds.engine.facts import PatientFacts
+from cds.engine.model import DataGap, Finding, Severity, Topic
+from cds.knowledge import Knowledge
+from cds.reader import LabResult, MedicationState
+from cds.reader.dates import months_before
+
+DIURETICS = ("loop-diuretic", "thiazide-diuretic")
+LOW = "Low magnesium"
+
+
+def low_magnesium(facts: PatientFacts, knowledge: Knowledge) -> LabResult | None:
+    """The recent magnesium when it is low."""
+    result = facts.recent("magnesium")
+    return result if result is not None and is_low(result, "magnesium_low", knowledge) else None
+
+
+def magnesium_test_needed(facts: PatientFacts) -> bool:
+    """No recent magnesium: a calcium or potassium card offers the test (one decision, the
+    same on every path: a low one is shown on its own card, a normal one asks nothing)."""
+    return facts.recent("magnesium") is None
+
+
+def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    result = facts.recent("magnesium")
+    if result is None:
+        old = old_abnormal(facts, "magnesium")
+        if old is not None and is_low(old, "magnesium_low", knowledge):
+            return recheck_finding(
+                Topic.HYPOMAGNESEMIA, LOW, old, "magnesium", "magnesium_low", "<", facts, knowledge
+            )
+        return None
+    if not is_low(result, "magnesium_low", knowledge):
+        return None
+    severe = is_low(result, "magnesium_severe_low", knowledge)
+    key = "magnesium_severe_low" if severe else "magnesium_low"
+    note = None
+    if not severe and side(result, "magnesium_severe_low", knowledge) == ON:
+        # The guideline states the boundary in both units; a value on it is judged not below it.
+        note = "on the severe cut-off, not below it: low, not severely low"
+    item = replace(evidence(result, knowledge, key, "<", note), grade="severely low" if severe else "low")
+    causes = current_medication_causes(facts, ("ppi", *DIURETICS))
+    causes += [
+        condition_cause(c)
+        for c in facts.conditions_in("other-b12-risks")
+        if c.member == "alcohol-use-disorder"
+    ]
+    kidney = [c for c in facts.conditions_in("calcium-causes") if c.member == "kidney-injury"]
+    notes = ["hypomagnesemia-calcium"]
+    if kidney:
+        notes.insert(0, "magnesium-kidney-caution")
+    if facts.meds("ppi"):
+        notes.append("ppi-magnesium")
+    if facts.meds("digoxin"):
+        notes.append("magnesium-digoxin")
+    if preliminary((item,)):
+        notes.append("preliminary-result")
+    tests = []
+    if facts.recent("potassium") is None:
+        tests.append(recommend_test(knowledge, "potassium", "low magnesium often comes with low potassium"))
+    for test in tests_to_read_calcium(facts, knowledge):
+        reason = "low magnesium can lower calcium" if test.key == "calcium" else test.reason
+        tests.append(replace(test, reason=reason))
+    return Finding(
+        topic=Topic.HYPOMAGNESEMIA,
+        severity=Severity.CRITICAL if severe else Severity.WARNING,
+        title="Severely low magnesium" if severe else LOW,
+        primary=item,
+        evidence=(item,),
+        causes=unique(causes),
+        on_record=unique(condition_cause(c) for c in kidney),
+        gaps=tuple(lab_gaps(facts, ("magnesium",), knowledge)),
+        tests=tuple(tests),
+        notes=tuple(notes),
+        advice=("magnesium-severe-replace",) if severe else ("magnesium-replace",),
+        sources=ordered_unique((item.source, "twitching-deficiencies", "fda-ppi-magnesium-2011")),
+        fitting_notes=("magnesium-kidney-caution",) if kidney else (),
+    )
+
+
+def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    """Long-term PPI, or a PPI with a diuretic or digoxin, and no recent magnesium. A PPI on a
+    list of uncertain status still asks for the test (low harm), saying what to confirm."""
+    ppis = facts.meds("ppi") + facts.meds("ppi", MedicationState.UNCERTAIN)
+    if not ppis or not facts.results_known("magnesium") or facts.recent("magnesium") is not None:
+        return None
+    long_term_start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
+    long_term = [m for m in ppis if m.start is not None and m.start.day <= long_term_start]
+    partners = current_medication_causes(facts, (*DIURETICS, "digoxin"))
+    if not long_term and not partners:
+        return None
+    gaps = missing_gaps(facts, knowledge, "Magnesium", ("magnesium",))
+    gaps += [DataGap(m.reference, "PPI start date not recorded") for m in ppis if m.start is None]
+    notes = ["ppi-magnesium"] + (["magnesium-digoxin"] if facts.meds("digoxin") else [])
+    uncertain = uncertain_medication_causes(facts, ("ppi",))
+    if uncertain and not facts.meds("ppi"):
+        notes.insert(0, "confirm-medication")
+    return Finding(
+        topic=Topic.MAGNESIUM_TESTING_RECOMMENDED,
+        severity=Severity.INFO,
+        title="Magnesium test recommended",
+        causes=unique((*current_medication_causes(facts, ("ppi",)), *uncertain, *partners)),
+        gaps=tuple(gaps),
+        tests=(recommend_test(knowledge, "magnesium", "long-term PPI, or PPI with a diuretic or digoxin"),),
+        notes=tuple(notes),
+        sources=("fda-ppi-magnesium-2011",),
+    )
+
+
+def magnesium_findings(facts: PatientFacts, knowledge: Knowledge) -> list[Finding]:
+    return [f for rule in (_hypomagnesemia, _magnesium_testing) if (f := rule(facts, knowledge)) is not None]
