@@ -29,7 +29,23 @@ def canonical_system(system: str) -> str:
         system = system.rstrip("/")
     if system.startswith(SNOMED + "/"):
         return SNOMED
-    return _SYSTEM_ALIASES.get(system, system)
+    known = _SYSTEM_ALIASES.get(system)
+    if known is not None:
+        return known
+    return ICD10 if _local_icd10(system) else system
+
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+
+def _local_icd10(system: str) -> bool:
+    """A site's own URI for ICD-10 diagnoses ("https://ehr.example.org/codes/ICD-10-CM",
+    "urn:hospital:icd10"): read as ICD-10, so a coded diagnosis is matched by its code rather
+    than by name. The procedure classification (ICD-10-PCS) is a different system."""
+    if "icd" not in system.lower():
+        return False
+    squeezed = system.lower().replace("-", "").replace("_", "").replace(".", "")
+    return "icd10" in squeezed and "icd10pcs" not in squeezed and not system.startswith("http://hl7.org/")
 
 
 def codings(concept: CodeableConcept | None) -> Iterator[tuple[str, str, str | None]]:
