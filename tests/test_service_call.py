@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -166,6 +167,9 @@ def test_unexpected_error_is_500_without_trace_and_logged_with_hook_instance(
     errors = [r for r in caplog.records if r.getMessage() == "unhandled error"]
     assert errors and errors[0].fields["hookInstance"] == HOOK_INSTANCE
     assert errors[0].fields["error_type"] == "RuntimeError"
+    # the operator can find the fault: its message and the service's own line that raised it
+    assert errors[0].fields["error"] == "secret internal detail"
+    assert re.fullmatch(r"cds/[\w/]+\.py:\d+ in \w+", errors[0].fields["where"])
 
 
 def test_request_log_line_is_structured_and_carries_no_patient_data(

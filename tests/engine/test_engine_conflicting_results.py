@@ -41,6 +41,10 @@ def pair(loinc: str, unit: str, first: float, second: float, when: str = T) -> l
         (pair(K, "mmol/L", 4.0, 6.8), ["result-unreadable"], "potassium"),
         (pair(MG, "mmol/L", 0.6, 0.8), ["result-unreadable"], "magnesium"),
         (pair(MG, "mmol/L", 0.8, 0.9), [], None),
+        # one measurement written in two units agrees, whatever side each lands on at its precision
+        ([obs(MG, 1.7, "mg/dL", T), obs("2601-3", 0.70, "mmol/L", T)], [], None),
+        ([obs(MG, 1.2, "mg/dL", T), obs("2601-3", 0.49, "mmol/L", T)], ["hypomagnesemia"], None),
+        ([obs(MG, 1.5, "mg/dL", T), obs("2601-3", 0.80, "mmol/L", T)], ["result-unreadable"], "magnesium"),
     ],
 )
 def test_same_instant_results_that_disagree_across_a_cutoff(labs, expected, conflict):

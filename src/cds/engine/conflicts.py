@@ -7,7 +7,8 @@ tie-break would let chance decide between "deficient" and "normal". Both are set
 conflicting (named on the card, the test offered again). Results that agree (the same side of
 every cut-off, each judged in its own unit by the one comparison) are a harmless duplicate:
 the newest-first order keeps one. So 1.7 mg/dL and 0.70 mmol/L magnesium taken together
-agree: both sit on the 0.70 mmol/L cut-off.
+agree (both sit on the 0.70 mmol/L cut-off), as do 1.2 mg/dL and 0.49 mmol/L (a value on a
+cut-off at its reported precision agrees with either side of it).
 
 When the newest results conflict, older results of the analyte are not used in their place
 either: the latest word on it is unreadable, and an older value would be shown as current.
@@ -18,13 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
-from cds.engine.compare import side
+from cds.engine.compare import ON, side
 from cds.knowledge import Knowledge
 from cds.reader import LabResult, SetAside, SetAsideKind
-
-
-def _band(result: LabResult, cutoffs: Sequence[str], knowledge: Knowledge) -> tuple[int | None, ...]:
-    return tuple(side(result, key, knowledge) for key in cutoffs)
 
 
 def _conflicting(group: Sequence[LabResult], cutoffs: Sequence[str], knowledge: Knowledge) -> bool:
@@ -32,7 +29,14 @@ def _conflicting(group: Sequence[LabResult], cutoffs: Sequence[str], knowledge: 
         return False
     if not cutoffs:  # no cut-off of its own (albumin): any difference conflicts
         return len({round(r.value, 6) for r in group}) > 1
-    return len({_band(r, cutoffs, knowledge) for r in group}) > 1
+    for key in cutoffs:
+        sides = {side(r, key, knowledge) for r in group}
+        # A value on a cut-off at its reported precision agrees with either side of it: 1.2 mg/dL
+        # and 0.49 mmol/L magnesium are one measurement written in two units.
+        sides.discard(ON)
+        if len(sides) > 1:
+            return True
+    return False
 
 
 def _reason(result: LabResult, group: Sequence[LabResult]) -> str:
