@@ -96,3 +96,14 @@ def test_the_safety_check_does_not_count_conflicting_results_as_recent(second, r
     found = recent_loincs(facts_of(chart(pair(B12, "pg/mL", 150, second)), NOW, PID), KNOWLEDGE)
     assert ("2132-9" in found) is recent
     assert ("14685-2" in found) is recent
+
+
+def test_thousands_of_conflicting_results_are_named_a_few_and_counted():
+    labs = [obs(B12, 100 + i % 200, "pg/mL", T) for i in range(2000)]
+    card = finding(run(chart(labs), now=NOW), "result-unreadable")
+    named = [g for g in card.gaps if "conflicts with" in g.reason]
+    assert len(named) == 3
+    assert all(len(g.reason) < 400 for g in named)  # each names a few others and counts the rest
+    assert [g.reason for g in card.gaps if "more results set aside" in g.reason] == [
+        "1,997 more results set aside"
+    ]

@@ -50,6 +50,27 @@ def set_aside_gap(item: SetAside, knowledge: Knowledge) -> DataGap:
     return DataGap(set_aside_label(item, knowledge), item.reason, GapKind.SET_ASIDE)
 
 
+SET_ASIDE_SHOWN = 3  # results set aside named per test; more are counted, so a card stays short
+
+
+def set_aside_gaps(items: Iterable[SetAside], knowledge: Knowledge) -> list[DataGap]:
+    """The gaps for results set aside: the first few of each test named with why, the rest
+    counted in one line ("Vitamin B12: 9,977 more results set aside")."""
+    shown: dict[str, int] = {}
+    gaps: list[DataGap] = []
+    for item in items:
+        count = shown.get(item.analyte, 0)
+        shown[item.analyte] = count + 1
+        if count < SET_ASIDE_SHOWN:
+            gaps.append(set_aside_gap(item, knowledge))
+    for analyte, count in shown.items():
+        if count > SET_ASIDE_SHOWN:
+            more = count - SET_ASIDE_SHOWN
+            display = knowledge.labs[analyte].display
+            gaps.append(DataGap(display, f"{more:,} more results set aside", GapKind.SET_ASIDE))
+    return gaps
+
+
 def superseded(item: SetAside, facts: PatientFacts) -> bool:
     """A result set aside before the latest usable result of its test: newer data answers the
     question it could not, so a card does not list it."""
@@ -62,7 +83,7 @@ def lab_gaps(facts: PatientFacts, analytes: Iterable[str], knowledge: Knowledge)
     count, for these analytes."""
     wanted = tuple(analytes)
     shown = [s for s in facts.set_aside if s.analyte in wanted and not superseded(s, facts)]
-    gaps = [set_aside_gap(s, knowledge) for s in shown]
+    gaps = set_aside_gaps(shown, knowledge)
     for analyte in wanted:
         latest = facts.latest(analyte)
         if latest is not None and not facts.is_recent(latest):

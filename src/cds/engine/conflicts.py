@@ -39,8 +39,14 @@ def _conflicting(group: Sequence[LabResult], cutoffs: Sequence[str], knowledge: 
     return False
 
 
+_NAMED = 3  # others named in a reason; more are counted (a reason per result stays short: linear)
+
+
 def _reason(result: LabResult, group: Sequence[LabResult]) -> str:
-    others = ", ".join(f"{r.reference} ({r.reported})" for r in group if r is not result)
+    named = [r for r in group[: _NAMED + 1] if r is not result][:_NAMED]
+    others = ", ".join(f"{r.reference} ({r.reported})" for r in named)
+    if len(group) - 1 > len(named):
+        others += f" and {len(group) - 1 - len(named):,} more"
     return (
         f"{result.reported} conflicts with {others} taken at the same time "
         f"({result.when.raw}): neither is used; repeat the test"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cds.engine.building import recommend_test, set_aside_gap
+from cds.engine.building import recommend_test, set_aside_gaps
 from cds.engine.facts import PatientFacts
 from cds.engine.model import DataGap, Finding, Severity, Topic
 from cds.knowledge import Knowledge
@@ -33,11 +33,10 @@ def unreadable_results(facts: PatientFacts) -> list[SetAside]:
 
 def unreadable_finding(items: list[SetAside], knowledge: Knowledge) -> Finding | None:
     """The card for `items` (unreadable_results): which results and why, and their repeats."""
-    gaps: list[DataGap] = []
+    gaps: list[DataGap] = set_aside_gaps(items, knowledge)
     tests = []
     names: list[str] = []
     for item in items:
-        gaps.append(set_aside_gap(item, knowledge))
         lab = knowledge.labs[item.analyte]
         if lab.test and lab.test not in {t.key for t in tests}:
             names.append(lab.display if not names else lab.display[0].lower() + lab.display[1:])
@@ -73,12 +72,9 @@ def explain_repeats(findings: list[Finding], facts: PatientFacts, knowledge: Kno
     for finding in findings:
         keys = {t.key for t in finding.tests}
         asked |= keys
-        extra = tuple(
-            gap
-            for item in items
-            if knowledge.labs[item.analyte].test in keys
-            and (gap := set_aside_gap(item, knowledge)) not in finding.gaps
-        )
+        named = set(finding.gaps)
+        wanted = [item for item in items if knowledge.labs[item.analyte].test in keys]
+        extra = tuple(gap for gap in set_aside_gaps(wanted, knowledge) if gap not in named)
         result.append(replace(finding, gaps=finding.gaps + extra) if extra else finding)
     unreadable = unreadable_finding(items, knowledge)
     if unreadable is not None:
