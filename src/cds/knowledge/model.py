@@ -23,6 +23,12 @@ class LabDefinition:
     # cut-offs (cutoffs.json) its results are judged against: same-instant results on two
     # sides of one conflict; empty: any difference conflicts
     decides: tuple[str, ...] = ()
+    # the group of analytes one prefetch key asks for ("b12", "chemistry"; hooks/*.json)
+    family: str = ""
+
+
+# What a prefetch key that carries every family declares (hooks/*.json, myelin.observationKeys).
+ALL_FAMILIES = "all"
 
 
 def significant_figures(stated: str) -> int:
