@@ -36,7 +36,7 @@ def _edit(path: Path, change) -> None:
         (lambda d: d["myelin"]["requiredPrefetch"].append("labs"), "'labs' has no template"),
         (lambda d: d["prefetch"].update(extra="Observation?x=1"), "neither required nor optional"),
         (lambda d: d.update(id="Other ID"), "id"),
-        (lambda d: d["myelin"]["observationKeys"].update(labs="b12"), "names 'labs', which is no prefetch key"),
+        (lambda d: d["myelin"]["observationKeys"].update(labs="b12"), "'labs', which is no prefetch key"),
         (
             lambda d: d["myelin"]["observationKeys"].update(b12Observations="vitamins"),
             "family 'vitamins', which knowledge/labs.json does not have",
