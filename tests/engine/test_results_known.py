@@ -265,9 +265,14 @@ def test_the_chart_names_the_keys_that_carry_results() -> None:
     assert "patient" not in chart.result_keys
 
 
-def test_a_caller_naming_no_keys_gets_the_former_single_key() -> None:
-    assert DEFAULT_OBSERVATION_KEYS == {"observations": "all"}
-    facts = facts_of({"observations": SHORT_PAGE}, keys=None)
-    assert not facts.results_known("b12_total")
-    facts = facts_of({"b12Observations": SHORT_PAGE}, keys=None)  # a key it does not know
-    assert facts.results_known("b12_total")
+def test_a_caller_naming_no_keys_gets_those_of_the_shipped_services() -> None:
+    for service in load_services(_REPO_ROOT / "hooks").values():
+        assert service.observation_keys == DEFAULT_OBSERVATION_KEYS, service.id
+    for values, b12, magnesium in (
+        ({"observations": SHORT_PAGE}, False, False),
+        (split(SHORT_PAGE, EMPTY), False, True),
+        (split(EMPTY, SHORT_PAGE), True, False),
+        ({"labs": SHORT_PAGE}, True, True),  # a key nobody declared carries no family
+    ):
+        facts = facts_of(values, keys=None)
+        assert (facts.results_known("b12_total"), facts.results_known("magnesium")) == (b12, magnesium)

@@ -207,6 +207,9 @@ def resolve_prefetch(
             elif result.ok:
                 data[key] = decode(result.resource)
                 fetched.append(key)
+                # A server may answer one page with a `total` that says more and no next link.
+                if (short := completeness(key, data[key].resource)) is not None:
+                    partial[key] = short
             else:
                 failed[key] = f"{missing[key]}; {result.reason}"
 

@@ -151,9 +151,13 @@ def _patient(entries: list[Entry], patient_id: str) -> tuple[PatientRecord | Non
     return PatientRecord(patient_id, found[0], found[1], frozenset(aliases)), frozenset(aliases)
 
 
-# The result keys of a caller that names none: the single key of the first discovery, which
-# the engine's own entry point (engine.assess) and the companion app post results under.
-DEFAULT_OBSERVATION_KEYS: Mapping[str, str] = {"observations": ALL_FAMILIES}
+# The result keys of a caller that names none (engine.assess, the companion app): those of the
+# shipped service definitions (hooks/*.json myelin.observationKeys; a test keeps them equal).
+DEFAULT_OBSERVATION_KEYS: Mapping[str, str] = {
+    "b12Observations": "b12",
+    "chemistryObservations": "chemistry",
+    "observations": ALL_FAMILIES,
+}
 
 
 def _result_keys(
