@@ -8,6 +8,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from cds.knowledge import load_knowledge
+from cds.services.definitions import load_services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,18 +24,30 @@ def test_discovery_lists_deficiency_screen_with_its_prefetch_contract(client: Fl
     prefetch = service["prefetch"]
     assert set(prefetch) == {
         "patient",
-        "observations",
+        "b12Observations",
+        "chemistryObservations",
         "medicationStatements",
         "medicationRequests",
         "conditions",
     }
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
-    assert prefetch["observations"].startswith("Observation?patient={{context.patientId}}")
-    assert "_sort=-date" in prefetch["observations"]
+    for key in ("b12Observations", "chemistryObservations"):
+        assert prefetch[key].startswith("Observation?patient={{context.patientId}}&code=")
+        assert "_sort=-date" in prefetch[key]  # newest first: a page says how far back it reaches
+    # Rare results, all of their history: a page of 100 with no date limit. Frequent ones: the
+    # newest 200.
+    assert "_count=100" in prefetch["b12Observations"] and "date=" not in prefetch["b12Observations"]
+    assert "_count=200" in prefetch["chemistryObservations"]
     assert "status=active" in prefetch["medicationRequests"]
 
 
-def test_observation_template_restricts_to_every_guideline_loinc(client: FlaskClient) -> None:
+def _template_codes(template: str) -> set[str]:
+    return {part.split("|")[1] for part in template.split("code=")[1].split("&")[0].split(",")}
+
+
+def test_each_observation_template_asks_for_exactly_its_familys_loincs(client: FlaskClient) -> None:
+    """The templates cannot drift from the knowledge: each key's codes are those of the analytes
+    of its family (labs.json), and together they are every code the engine reads."""
     knowledge = load_knowledge()
     every_lab_code = {code for lab in knowledge.labs.values() for code in lab.loincs}
     issue_contract = {
@@ -57,11 +70,30 @@ def test_observation_template_restricts_to_every_guideline_loinc(client: FlaskCl
         "2947-0",
         "49765-1",
     }
+    definitions = load_services(ROOT / "hooks")
+    served = client.get("/cds-services").get_json()["services"]
+    assert len(served) == 3
+    for service in served:
+        definition = definitions[service["id"]]
+        asked: set[str] = set()
+        for key, template in service["prefetch"].items():
+            if not template.startswith("Observation?"):
+                continue
+            family = definition.observation_keys[key]
+            family_codes = {code for a in knowledge.analytes_of(family) for code in knowledge.labs[a].loincs}
+            assert _template_codes(template) == family_codes, key
+            asked |= family_codes
+        assert asked == every_lab_code  # the engine can read every result the EHR sends
+        assert issue_contract <= asked
+
+
+def test_the_former_single_key_is_accepted_but_not_advertised(client: FlaskClient) -> None:
     for service in client.get("/cds-services").get_json()["services"]:
-        template = service["prefetch"]["observations"]
-        codes = {part.split("|")[1] for part in template.split("code=")[1].split("&")[0].split(",")}
-        assert codes == every_lab_code  # the engine can read every result the EHR sends
-        assert issue_contract <= codes
+        definition = load_services(ROOT / "hooks")[service["id"]]
+        assert "observations" not in service["prefetch"]
+        assert definition.former_prefetch == {"observations": ("b12Observations", "chemistryObservations")}
+        assert definition.observation_keys["observations"] == "all"
+        assert {"b12Observations", "chemistryObservations"} <= set(definition.required_prefetch)
 
 
 def test_discovery_shows_only_specification_fields(client: FlaskClient) -> None:

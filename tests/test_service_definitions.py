@@ -36,6 +36,28 @@ def _edit(path: Path, change) -> None:
         (lambda d: d["myelin"]["requiredPrefetch"].append("labs"), "'labs' has no template"),
         (lambda d: d["prefetch"].update(extra="Observation?x=1"), "neither required nor optional"),
         (lambda d: d.update(id="Other ID"), "id"),
+        (lambda d: d["myelin"]["observationKeys"].update(labs="b12"), "'labs', which is no prefetch key"),
+        (
+            lambda d: d["myelin"]["observationKeys"].update(b12Observations="vitamins"),
+            "family 'vitamins', which knowledge/labs.json does not have",
+        ),
+        (
+            lambda d: d["myelin"]["observationKeys"].update(chemistryObservations="b12"),
+            "no prefetch key asks for the results of family chemistry",
+        ),
+        (
+            lambda d: d["myelin"]["formerPrefetch"].update(patient=["conditions"]),
+            "former prefetch key 'patient' is still a current key",
+        ),
+        (
+            lambda d: d["myelin"]["formerPrefetch"]["observations"].append("labs"),
+            "stands in for ['labs'] with no template",
+        ),
+        (
+            lambda d: d["myelin"]["observationKeys"].update(observations="b12"),
+            "stands in for keys carrying ['chemistry'], which observationKeys does not give it",
+        ),
+        (lambda d: d["myelin"]["formerPrefetch"].update(observations=[]), "formerPrefetch"),
     ],
 )
 def test_invalid_definition_names_file_and_problem(tmp_path: Path, change, message: str) -> None:

@@ -139,11 +139,10 @@ def test_corrected_calcium_is_the_value_the_rule_judged() -> None:
 def test_a_total_calcium_without_albumin_is_drawn_as_uncorrected() -> None:
     fixture = BY_NAME["hypocalcemia-corrected-mmol"]
     prefetch = {**fixture.request["prefetch"]}
-    prefetch["observations"] = {
-        **prefetch["observations"],
-        "entry": [
-            e for e in prefetch["observations"]["entry"] if "1751-7" not in str(e["resource"].get("code"))
-        ],
+    chemistry = prefetch["chemistryObservations"]
+    prefetch["chemistryObservations"] = {
+        **chemistry,
+        "entry": [e for e in chemistry["entry"] if "1751-7" not in str(e["resource"].get("code"))],
     }
     body = {"patientId": fixture.request["context"]["patientId"], "resources": prefetch}
     chart = client_for(fixture).post("/app/api/chart", json=body).get_json()

@@ -100,15 +100,25 @@ def _steps(expression: str) -> list[str]:
     return [step for step in re.split(r"[.\[\]]+", expression) if step]
 
 
+# A field whose value another field points into: mutating the target may leave the pointer
+# dangling, and the answer then rightly names the pointer (order-select's selections name
+# entries of draftOrders; an empty entry list leaves `selections[0]` naming nothing).
+_POINTED_INTO = {("context", "draftOrders"): ("context", "selections")}
+
+
 def _names_the_field(outcome: dict[str, Any], path: tuple[Any, ...]) -> bool:
     """The OperationOutcome's expression is the mutated field, an ancestor (where the shape
-    stops being readable) or a descendant (a required member the new value lacks)."""
+    stops being readable), a descendant (a required member the new value lacks), or a field
+    that points into the mutated one."""
     mutated_steps = [str(step) for step in path]
+    pointers = [list(p) for into, p in _POINTED_INTO.items() if tuple(mutated_steps[: len(into)]) == into]
     for issue in outcome["issue"]:
         for expression in issue.get("expression", []):
             steps = _steps(expression)
             shared = min(len(steps), len(mutated_steps))
             if steps and steps[:shared] == mutated_steps[:shared]:
+                return True
+            if any(steps[: len(pointer)] == pointer for pointer in pointers):
                 return True
     return False
 

@@ -27,6 +27,7 @@ from cds.fhir.client import NOT_PROVIDED
 from cds.http.app import create_app
 from cds.reader import decode
 from cds.services.call import HookCall
+from cds.services.definitions import load_services
 from cds.services.response import Answer
 from cds.tools.fhir_recording import (
     Fixture,
@@ -41,6 +42,7 @@ from cds.tools.fhir_recording import (
 pytestmark = pytest.mark.integration
 
 SERVER_DIR = _REPO_ROOT / "tests" / "fhirserver"
+SERVICES = load_services(_REPO_ROOT / "hooks")
 OWN_DATA = Path(__file__).parent / "data"
 STARTUP_TIMEOUT_S = 60
 
@@ -136,9 +138,10 @@ class _Spy:
         return HANDLERS[call.service.handler](call)  # the real handler of the called service
 
 
-def _app(fixture: Fixture, spy: _Spy, fhir: LoopbackFhir) -> Any:
+def _app(fixture: Fixture, spy: _Spy, fhir: LoopbackFhir, **overrides: Any) -> Any:
     origin = "/".join(fhir.base.split("/")[:3])  # the loopback server's port, allowed
-    settings = load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=(origin,))
+    allowed = (origin,)
+    settings = load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=allowed, **overrides)
     return create_app(settings, handlers={"guideline": spy, "orders": spy}, clock=lambda: fixture.now)
 
 
@@ -163,7 +166,10 @@ def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, pa
 
     assert fetched["cards"] == prefetched["cards"]
     result = spy.calls[-1].prefetch
-    assert set(result.fetched) == set(fixture.request["prefetch"])
+    # Every key the service's discovery asks for, each once (a fixture sending the former single
+    # key gets the current keys fetched in its place).
+    asked = SERVICES[service].prefetch
+    assert set(result.fetched) == set(asked)
     assert result.unavailable == {}
     # The server's answers hold nothing the EHR's prefetch did not (it may hold less: filtering),
     # as far as the service reads them (the server adds meta, which the service does not read).
@@ -176,7 +182,7 @@ def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, pa
             resource = entry["resource"]
             assert given[(resource["resourceType"], resource["id"])] == resource, key
     seen = fhir_server.seen()
-    assert seen["withToken"] == len(fixture.request["prefetch"])
+    assert seen["withToken"] == len(asked)
     assert seen["withoutToken"] == 0
 
 
@@ -204,7 +210,7 @@ def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFh
     saved = tmp_path / "recording.json"
     saved.write_text(json.dumps(recording), encoding="utf-8")
     assert fhir_server.token not in saved.read_text(encoding="utf-8")
-    assert len(recording["exchanges"]) == len(fixture.request["prefetch"])
+    assert len(recording["exchanges"]) == len(SERVICES[_service(path)].prefetch)
 
     requests_before = fhir_server.seen()["requests"]
     spy = _Spy()
@@ -213,5 +219,52 @@ def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFh
     )
     assert status == 200
     assert replayed_body["cards"] == recorded_body["cards"]
-    assert set(spy.calls[-1].prefetch.fetched) == set(fixture.request["prefetch"])
+    assert set(spy.calls[-1].prefetch.fetched) == set(SERVICES[_service(path)].prefetch)
     assert fhir_server.seen()["requests"] == requests_before  # nothing reached the server
+
+
+def test_the_split_keys_search_the_server_as_their_templates_say(fhir_server: LoopbackFhir) -> None:
+    """The B12 key finds a B12 of five months ago behind a long run of chemistry results:
+    each key asks for its own codes, newest first, with its own page size."""
+    fixture = load_fixture(OWN_DATA / "fallback-metformin-low-b12.json")
+    patient = fixture.request["prefetch"]["patient"]
+    pid = patient["id"]
+    chemistry = [
+        {
+            "resourceType": "Observation",
+            "id": f"run-{i}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "effectiveDateTime": f"2026-10-{1 + i % 14:02d}T{i % 24:02d}:00:00Z",
+            "valueQuantity": {"value": 4.1, "unit": "mmol/L"},
+        }
+        for i in range(230)
+    ]
+    old_b12 = {
+        "resourceType": "Observation",
+        "id": "b12-may",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": "2026-05-10T08:00:00Z",
+        "valueQuantity": {"value": 150, "unit": "pg/mL"},
+    }
+    fhir_server.reset_and_seed([patient, old_b12, *chemistry])
+    spy = _Spy()
+    # The in-memory server searches 230 results slowly on a busy machine: time is not the point here.
+    app = _app(fixture, spy, fhir_server, fhir_deadline_s=30.0, fhir_request_timeout_s=25.0)
+    body = fallback_request(fixture.request, fhir_server.base, fhir_server.token)
+    status, answer = call_service(app, "deficiency-screen", body)
+    assert status == 200, answer
+    result = spy.calls[-1].prefetch
+    b12 = [e["resource"]["id"] for e in result.data["b12Observations"].as_json()["entry"]]
+    chem = [e["resource"] for e in result.data["chemistryObservations"].as_json()["entry"]]
+    assert b12 == ["b12-may"]
+    # The chemistry key's page: the newest of them, as many as its _count, newest first. This
+    # server answers one page with the `total` and no next link, so the list is marked short.
+    times = [r["effectiveDateTime"] for r in chem]
+    newest = sorted((r["effectiveDateTime"] for r in chemistry), reverse=True)
+    assert len(chem) == 200 and times == newest[:200]
+    assert "the EHR sent 200 of 230 entries" in result.unavailable["chemistryObservations"]
+    assert "b12-deficiency" in {c["source"]["topic"]["code"] for c in answer["cards"]}

@@ -112,7 +112,7 @@ def test_fhir_fetches_are_counted_by_outcome() -> None:
         },
     )
     assert client.post("/cds-services/deficiency-screen", json=body).status_code == 412
-    assert value("cds_fhir_fetches_total", outcome="connection_error") == before + 5  # one per key
+    assert value("cds_fhir_fetches_total", outcome="connection_error") == before + 6  # one per key
 
     refused = value("cds_fhir_fetches_total", outcome="not_allowed")
     body["fhirServer"] = "https://fhir.elsewhere.example/r4"

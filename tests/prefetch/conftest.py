@@ -27,7 +27,8 @@ PATIENT: dict[str, Any] = {"resourceType": "Patient", "id": "p1", "birthDate": "
 
 FULL_PREFETCH: dict[str, Any] = {
     "patient": PATIENT,
-    "observations": EMPTY_BUNDLE,
+    "b12Observations": EMPTY_BUNDLE,
+    "chemistryObservations": EMPTY_BUNDLE,
     "medicationStatements": EMPTY_BUNDLE,
     "medicationRequests": EMPTY_BUNDLE,
     "conditions": EMPTY_BUNDLE,

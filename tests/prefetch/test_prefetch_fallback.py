@@ -31,6 +31,7 @@ from .conftest import (
 )
 
 SERVICE = "/cds-services/deficiency-screen"
+OBS_KEY = "chemistryObservations"  # one of the two Observation keys: both follow the same rules
 OBS_URL = f"{FHIR}/Observation"
 COND_URL = f"{FHIR}/Condition"
 MEDREQ_URL = f"{FHIR}/MedicationRequest"
@@ -83,7 +84,7 @@ def test_wrong_resource_type_in_prefetch_is_passed_on(captured: Captured) -> Non
 
 def test_operation_outcome_as_prefetch_is_fetched_instead(captured: Captured) -> None:
     body = hook_request()
-    body["prefetch"]["observations"] = {
+    body["prefetch"][OBS_KEY] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "timeout"}],
     }
@@ -92,8 +93,8 @@ def test_operation_outcome_as_prefetch_is_fetched_instead(captured: Captured) ->
         mock.get(OBS_URL, json=fresh)
         response = post(captured, body)
     assert response.status_code == 200
-    assert captured.prefetch.data["observations"].as_json()["entry"] == fresh["entry"]
-    assert captured.prefetch.fetched == ("observations",)
+    assert captured.prefetch.data[OBS_KEY].as_json()["entry"] == fresh["entry"]
+    assert captured.prefetch.fetched == (OBS_KEY,)
 
 
 def test_operation_outcome_as_prefetch_without_server_is_412(captured: Captured) -> None:
@@ -110,23 +111,23 @@ def test_operation_outcome_as_prefetch_without_server_is_412(captured: Captured)
 
 
 def test_missing_required_keys_without_server_is_412_naming_them(captured: Captured) -> None:
-    response = post(captured, hook_request(server=None, token=None, omit=("patient", "observations")))
+    response = post(captured, hook_request(server=None, token=None, omit=("patient", OBS_KEY)))
     assert response.status_code == 412
     body = response.get_json()
     issue = body["issue"][0]
     assert issue["code"] == "incomplete"
     assert issue["expression"] == ["prefetch"]
     assert "patient: not prefetched" in issue["diagnostics"]
-    assert "observations: not prefetched" in issue["diagnostics"]
+    assert "chemistryObservations: not prefetched" in issue["diagnostics"]
     assert "no FHIR server access" in issue["diagnostics"]
 
 
 def test_server_without_token_cannot_fetch(captured: Captured) -> None:
     with responses.RequestsMock() as mock:
-        response = post(captured, hook_request(token=None, omit=("observations",)))
+        response = post(captured, hook_request(token=None, omit=(OBS_KEY,)))
         assert len(mock.calls) == 0
     assert response.status_code == 412
-    assert "observations" in diagnostics(response)
+    assert OBS_KEY in diagnostics(response)
 
 
 def test_missing_optional_key_without_server_is_reported_unavailable(captured: Captured) -> None:
@@ -169,7 +170,7 @@ def test_server_base_with_trailing_slash(captured: Captured) -> None:
 
 
 def test_several_missing_keys_are_fetched_concurrently(captured: Captured) -> None:
-    keys = ("observations", "medicationRequests", "conditions")
+    keys = (OBS_KEY, "medicationRequests", "conditions")
     # Each answer waits until all three requests are in flight: serial fetching breaks the barrier.
     barrier = threading.Barrier(len(keys), timeout=5)
     threads: set[str] = set()
@@ -207,11 +208,11 @@ def paged_observations(last_page: int | None) -> Any:
 def test_next_links_are_followed_and_pages_merged(captured: Captured) -> None:
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.GET, OBS_URL, callback=paged_observations(last_page=3))
-        response = post(captured, hook_request(omit=("observations",)))
+        response = post(captured, hook_request(omit=(OBS_KEY,)))
         assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in mock.calls)
         assert len(mock.calls) == 3
     assert response.status_code == 200
-    merged = captured.prefetch.data["observations"].as_json()
+    merged = captured.prefetch.data[OBS_KEY].as_json()
     assert merged["type"] == "searchset"
     assert [e["resource"]["id"] for e in merged["entry"]] == ["o1", "o2", "o3"]
     assert "link" not in merged
@@ -220,11 +221,11 @@ def test_next_links_are_followed_and_pages_merged(captured: Captured) -> None:
 def test_page_cap_stops_paging_and_reports_the_key_missing(captured: Captured, log_text: io.StringIO) -> None:
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.GET, OBS_URL, callback=paged_observations(last_page=None))
-        response = post(captured, hook_request(omit=("observations",)), fhir_max_pages=2)
+        response = post(captured, hook_request(omit=(OBS_KEY,)), fhir_max_pages=2)
         assert len(mock.calls) == 2
     assert response.status_code == 412
-    assert "observations" in diagnostics(response) and NOT_PROVIDED in diagnostics(response)
-    assert "more than 2 pages" in fallback_failures(log_text)["observations"]
+    assert OBS_KEY in diagnostics(response) and NOT_PROVIDED in diagnostics(response)
+    assert "more than 2 pages" in fallback_failures(log_text)[OBS_KEY]
 
 
 def test_next_link_to_another_origin_is_not_followed(captured: Captured, log_text: io.StringIO) -> None:
@@ -305,11 +306,11 @@ def test_timeouts_and_connection_errors_are_412(
     with responses.RequestsMock() as mock:
         mock.get(OBS_URL, body=error)
         mock.get(PATIENT_URL, json=PATIENT)
-        response = post(captured, hook_request(omit=("observations", "patient")))
+        response = post(captured, hook_request(omit=(OBS_KEY, "patient")))
     assert response.status_code == 412
     text = diagnostics(response)
-    assert "observations" in text and NOT_PROVIDED in text
-    assert reason in fallback_failures(log_text)["observations"]
+    assert OBS_KEY in text and NOT_PROVIDED in text
+    assert reason in fallback_failures(log_text)[OBS_KEY]
     assert "patient" not in text.split("(", 1)[1].split(":")[0]  # the patient read succeeded
 
 
@@ -363,7 +364,7 @@ def test_deadline_exceeded_is_412_and_does_not_wait_for_the_server(
         mock.add_callback(responses.GET, OBS_URL, callback=stuck)
         mock.get(PATIENT_URL, json=PATIENT)
         try:
-            response = post(captured, hook_request(omit=("observations", "patient")), fhir_deadline_s=0.05)
+            response = post(captured, hook_request(omit=(OBS_KEY, "patient")), fhir_deadline_s=0.05)
             answered_while_stuck = not release.is_set()
         finally:
             release.set()
@@ -371,8 +372,8 @@ def test_deadline_exceeded_is_412_and_does_not_wait_for_the_server(
     assert answered_while_stuck
     assert response.status_code == 412
     text = diagnostics(response)
-    assert "observations" in text and NOT_PROVIDED in text
-    assert "deadline" in fallback_failures(log_text)["observations"]
+    assert OBS_KEY in text and NOT_PROVIDED in text
+    assert "deadline" in fallback_failures(log_text)[OBS_KEY]
 
 
 # --- allow-list and token hygiene
@@ -393,7 +394,7 @@ def test_server_not_on_allow_list_gets_412_and_no_request(
         mock.get("https://fhir.example.org/R4/Observation", json=EMPTY_BUNDLE)
         mock.get("http://localhost.evil.example/fhir/Observation", json=EMPTY_BUNDLE)
         mock.get("http://evil.example/fhir/Observation", json=EMPTY_BUNDLE)
-        response = post(captured, hook_request(server=server, omit=("observations",)))
+        response = post(captured, hook_request(server=server, omit=(OBS_KEY,)))
         assert len(mock.calls) == 0
     assert response.status_code == 412
     assert response.get_json()["issue"][0]["expression"] == ["fhirServer"]
@@ -407,7 +408,7 @@ def test_configured_production_server_is_allowed(captured: Captured) -> None:
         mock.get("https://fhir.example.org/R4/Observation", json=EMPTY_BUNDLE)
         response = post(
             captured,
-            hook_request(server="https://fhir.example.org/R4", omit=("observations",)),
+            hook_request(server="https://fhir.example.org/R4", omit=(OBS_KEY,)),
             fhir_allowed_servers=("https://fhir.example.org",),
         )
         assert mock.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -426,7 +427,7 @@ def test_token_is_never_logged(captured: Captured, log_text: io.StringIO) -> Non
         mock.get(COND_URL, body=requests.exceptions.ConnectTimeout(f"timeout for {COND_URL}"))
         mock.get(MEDSTAT_URL, body="not json")
         response = post(
-            captured, hook_request(omit=("patient", "observations", "conditions", "medicationStatements"))
+            captured, hook_request(omit=("patient", OBS_KEY, "conditions", "medicationStatements"))
         )
     assert response.status_code == 412
     logged = log_text.getvalue()

@@ -91,3 +91,18 @@ def test_no_b12_offered_when_the_medication_list_is_a_first_page() -> None:
     cards = app.test_client().post("/cds-services/deficiency-screen", json=body).get_json()["cards"]
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "b12-deficiency"]
     assert len(card["suggestions"]) == 3
+
+
+def test_a_fetched_page_whose_total_says_more_is_marked_incomplete(captured: Captured) -> None:
+    """Some servers answer one page with the `total` and no next link: the list is not whole."""
+    first = {**observation("o1"), "effectiveDateTime": "2026-10-30T08:00:00Z"}
+    answer = {**bundle(first), "total": 230}
+    with responses.RequestsMock() as mock:
+        mock.get("http://127.0.0.1:8123/fhir/Observation", json=answer)
+        response = post(captured, hook_request(omit=("chemistryObservations",)))
+        assert len(mock.calls) == 1
+    assert response.status_code == 200
+    assert captured.prefetch.fetched == ("chemistryObservations",)
+    state = captured.prefetch.key_states["chemistryObservations"]
+    assert state.partial and "1 of 230" in state.detail
+    assert state.oldest is not None and state.oldest.raw == "2026-10-30T08:00:00Z"

@@ -42,7 +42,11 @@ def test_committed_recording_replays_offline_with_the_prefetch_data(captured: Ca
     patient = fixture.request["prefetch"]["patient"]
     # the elements the service reads (it keeps no others)
     assert result.data["patient"].as_json() == {k: patient[k] for k in ("resourceType", "id", "birthDate")}
-    ids = [e["resource"]["id"] for e in result.data["observations"].as_json()["entry"]]
+    ids = [
+        e["resource"]["id"]
+        for key in ("b12Observations", "chemistryObservations")
+        for e in result.data[key].as_json()["entry"]
+    ]
     assert sorted(ids) == ["fb-o1", "fb-o2"]  # the other patient's result is not in the server's answer
 
 
@@ -53,7 +57,8 @@ def test_replay_refuses_requests_that_were_not_recorded(captured: Captured) -> N
     app = make_app(captured, fhir_allowed_servers=ALLOWED)
     status, body = replay_fallback(app, fixture, "deficiency-screen", recording)
     assert status == 412
-    assert "observations" in body["issue"][0]["diagnostics"]
+    diagnostics = body["issue"][0]["diagnostics"]
+    assert "b12Observations" in diagnostics and "chemistryObservations" in diagnostics
 
 
 def test_recording_holds_answers_but_no_request_headers(captured: Captured) -> None:
@@ -116,7 +121,7 @@ def test_cli_record_writes_a_replayable_file(monkeypatch: pytest.MonkeyPatch, tm
         assert main(["fhir-record", str(FIXTURE), "--fhir-server", FHIR, "--out", str(out)]) == 0
         assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in mock.calls)
     saved = load_recording(out)
-    assert len(saved["exchanges"]) == 5
+    assert len(saved["exchanges"]) == 6  # one per key: the two Observation keys each search once
     assert TOKEN not in out.read_text(encoding="utf-8")
     app = make_app(Captured(), fhir_allowed_servers=ALLOWED)
     status, _ = replay_fallback(app, fixture, "deficiency-screen", saved)

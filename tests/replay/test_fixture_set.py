@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 
 from cds.engine.model import Topic
 from cds.http.request import parse_hook_request
+from cds.knowledge import load_knowledge
+from cds.reader import completeness, decode
+from cds.services.definitions import load_services
 from cds.tools.fixtures import Fixture, fixture_paths, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -20,16 +24,30 @@ SERVICE_HOOKS = {
     ("deficiency-order-select", "order-select"),
     ("deficiency-order-sign", "order-sign"),
 }
-PREFETCH_KEYS = {"patient", "observations", "medicationStatements", "medicationRequests", "conditions"}
+SERVICES = load_services(FIXTURES.parent / "hooks")
+KNOWLEDGE = load_knowledge()
+RESULT_KEYS = ("b12Observations", "chemistryObservations", "observations")
+# What an EHR with the earlier discovery sends: one key for every result.
+FORMER_KEYS = {"patient", "observations", "medicationStatements", "medicationRequests", "conditions"}
+
+
+def raw(fixture: Fixture) -> dict[str, Any]:
+    return json.loads(fixture.path.read_text(encoding="utf-8"))
 
 
 def resources(fixture: Fixture, key: str) -> list[dict[str, Any]]:
-    bundle = fixture.request["prefetch"][key]
+    bundle = fixture.request["prefetch"].get(key) or {}
     return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
 
 def observations(fixture: Fixture) -> list[dict[str, Any]]:
-    return [r for r in resources(fixture, "observations") if r["resourceType"] == "Observation"]
+    return [r for key in RESULT_KEYS for r in resources(fixture, key) if r["resourceType"] == "Observation"]
+
+
+def family(resource: dict[str, Any]) -> str | None:
+    codes = [c.get("code") for c in resource.get("code", {}).get("coding", [])]
+    analytes = [KNOWLEDGE.analyte_for_loinc(c) for c in codes if isinstance(c, str)]
+    return next((KNOWLEDGE.labs[a].family for a in analytes if a), None)
 
 
 def test_there_are_at_least_30_scenarios() -> None:
@@ -40,7 +58,9 @@ def test_there_are_at_least_30_scenarios() -> None:
 def test_each_fixture_is_a_valid_hook_call(fixture: Fixture) -> None:
     request = parse_hook_request(fixture.request)  # raises on a schema violation
     assert (fixture.service, request.hook) in SERVICE_HOOKS
-    assert set(request.prefetch) == PREFETCH_KEYS
+    # The keys the service's discovery asks for, or the former single key where the fixture says so.
+    expected = FORMER_KEYS if "formerDiscovery" in raw(fixture) else set(SERVICES[fixture.service].prefetch)
+    assert set(request.prefetch) == expected
     assert request.prefetch["patient"].resource.id == request.patient_id
     assert set(fixture.intent_topics) <= {t.value for t in Topic}
     # The prefetch template asks only for active or on-hold MedicationRequests.
@@ -126,3 +146,28 @@ def test_medications_use_every_coding_path() -> None:
     }
     assert {"6809", "7646"} <= rxnorm_codes  # ingredient level
     assert {"861004", "314200", "310273"} <= rxnorm_codes  # product level (SCD)
+
+
+@pytest.mark.parametrize("fixture", ALL, ids=[f.name for f in ALL])
+def test_each_result_is_under_the_key_of_its_family(fixture: Fixture) -> None:
+    """As a FHIR server answers the templates: the B12 key holds B12-family results only, the
+    chemistry key no B12-family result (it also carries what no template asks for, to be ignored)."""
+    assert {family(r) for r in observations_of(fixture, "b12Observations")} <= {"b12"}
+    assert "b12" not in {family(r) for r in observations_of(fixture, "chemistryObservations")}
+
+
+def observations_of(fixture: Fixture, key: str) -> list[dict[str, Any]]:
+    return [r for r in resources(fixture, key) if r["resourceType"] == "Observation"]
+
+
+def test_the_set_covers_the_former_key_and_pages_on_either_side_of_the_window() -> None:
+    former = [f for f in ALL if "formerDiscovery" in raw(f)]
+    assert former and all("observations" in f.request["prefetch"] for f in former)
+    reach: dict[bool, list[str]] = {True: [], False: []}
+    for f in ALL:
+        value = decode(f.request["prefetch"].get("chemistryObservations")).resource
+        state = completeness("chemistryObservations", value)
+        if state is not None and state.oldest is not None:
+            window_start = f.now.date().replace(year=f.now.year - 1)
+            reach[state.oldest.day < window_start].append(f.name)
+    assert reach[True] and reach[False], reach

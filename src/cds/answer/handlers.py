@@ -48,7 +48,15 @@ def patient_id(call: HookCall) -> str:
 
 def read_patient_chart(call: HookCall, knowledge: Knowledge) -> Chart:
     prefetch = call.prefetch
-    return read_chart(prefetch.data, patient_id(call), call.now, knowledge, prefetch.key_states, judged=True)
+    return read_chart(
+        prefetch.data,
+        patient_id(call),
+        call.now,
+        knowledge,
+        prefetch.key_states,
+        judged=True,
+        observation_keys=call.service.observation_keys or None,
+    )
 
 
 def _selections(call: HookCall) -> list[str] | None:
@@ -75,6 +83,7 @@ def read_orders_chart(call: HookCall, knowledge: Knowledge) -> Chart:
         draft_orders,
         selections,
         judged=True,
+        observation_keys=call.service.observation_keys or None,
     )
     orders = chart.orders
     if orders is not None and orders.problem is not None:

@@ -45,8 +45,17 @@ from cds.services.call import HookCall, PrefetchResult
 from cds.services.definitions import ServiceDefinition
 from cds.services.request import HookRequest
 
-# The resources the app reads and posts, under the hook's own prefetch keys.
-RESOURCE_KEYS = ("patient", "observations", "medicationRequests", "medicationStatements", "conditions")
+# The resources the app reads and posts, under the hook's own prefetch keys: the two result
+# keys, or the former single `observations` (one search for every code), which the app sends.
+RESOURCE_KEYS = (
+    "patient",
+    "b12Observations",
+    "chemistryObservations",
+    "observations",
+    "medicationRequests",
+    "medicationStatements",
+    "conditions",
+)
 THERAPY_CLASS = "b12-therapy"  # medications.json: B12 products, drawn as bands on the B12 panel
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from cds.engine.conflicts import settle
+from cds.engine.result_lists import results_known
 from cds.knowledge import Knowledge
 from cds.reader import (
     Chart,
@@ -26,7 +27,6 @@ from cds.reader import (
 from cds.reader.dates import age_in_words, age_range, as_utc, months_before
 
 MEDICATION_KEYS = ("medicationStatements", "medicationRequests")
-OBSERVATION_KEYS = ("observations",)
 
 
 def _uses(records: tuple[MedicationRecord, ...]) -> tuple[MedicationUse, ...]:
@@ -114,10 +114,11 @@ class PatientFacts:
         return tuple(c for c in self.conditions if c.value_set == value_set)
 
     def results_known(self, *analytes: str) -> bool:
-        """Whether the chart can tell that these tests have no recent result: the results the
-        EHR sent for them are the whole list (a key carrying them missing or one page of a
-        longer list leaves it open)."""
-        return not any(key in self.unavailable for key in OBSERVATION_KEYS)
+        """Whether the chart can tell that these tests have no result in the 12-month look-back
+        (what the testing and work-up topics ask): each has one on file, or a key carrying its
+        results came whole or reaches back past the look-back's start (result_lists)."""
+        lacking = [a for a in analytes if self.on_file(a) is None]
+        return results_known(self.chart.result_keys, self.unavailable, self.window_start, lacking)
 
     @property
     def unidentified_medications(self) -> tuple[MedicationRecord, ...]:

@@ -103,7 +103,9 @@ def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
     """Long-term PPI, or a PPI with a diuretic or digoxin, and no recent magnesium. A PPI on a
     list of uncertain status still asks for the test (low harm), saying what to confirm."""
     ppis = facts.meds("ppi") + facts.meds("ppi", MedicationState.UNCERTAIN)
-    if not ppis or not facts.results_known("magnesium") or facts.recent("magnesium") is not None:
+    # Periodic monitoring: a magnesium of the last 12 months answers it (a low one is judged by
+    # the magnesium card, or rechecked when too old to act on).
+    if not ppis or not facts.results_known("magnesium") or facts.on_file("magnesium") is not None:
         return None
     long_term_start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
     long_term = [m for m in ppis if m.start is not None and m.start.day <= long_term_start]

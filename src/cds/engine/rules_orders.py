@@ -174,7 +174,7 @@ def _long_term(facts: PatientFacts, uses: tuple[MedicationUse, ...], knowledge: 
 
 
 def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
-    if not facts.results_known("magnesium") or facts.recent("magnesium") is not None:
+    if not facts.results_known("magnesium") or facts.on_file("magnesium") is not None:
         return None
     ppi_orders = _by_reference(judged_in(orders, "ppi"))
     partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in judged_in(orders, k)))

@@ -7,7 +7,11 @@ Rules (docs/prefetch.md):
 - missing keys are fetched from `fhirServer` with the request's bearer token, all at once,
   but only when that server's origin is on settings.fhir_allowed_servers;
 - a required key that cannot be had answers 412 naming the keys and reasons; an optional
-  key that cannot be had is listed in `PrefetchResult.unavailable` and the call goes on.
+  key that cannot be had is listed in `PrefetchResult.unavailable` and the call goes on;
+- a former key (`myelin.formerPrefetch`: an earlier discovery an EHR may have cached) is used
+  when sent and never fetched; sent, it stands in for the current keys it replaced, which
+  then count as had (neither fetched nor required). An OperationOutcome in its place stands
+  in for nothing.
 """
 
 from __future__ import annotations
@@ -132,14 +136,25 @@ def resolve_prefetch(
     data: dict[str, Decoded] = {}
     missing: dict[str, str] = {}  # key -> why the request did not carry it
     failed_prefetch: set[str] = set()  # keys whose prefetch the EHR tried and failed
+    sent = {key for key in service.former_prefetch if key in request.prefetch}
+    failed_former = {k for k in sent if _is_operation_outcome(request.prefetch[k])}
+    stand_ins = service.stood_in_for(sent - failed_former)
+    failed_stand_ins = service.stood_in_for(failed_former)
     for key in service.prefetch:
-        if key not in request.prefetch:
-            missing[key] = "not prefetched"
-        elif _is_operation_outcome(request.prefetch[key]):
+        if key in request.prefetch and not _is_operation_outcome(request.prefetch[key]):
+            data[key] = request.prefetch[key]
+        elif key in stand_ins:
+            continue  # the former key sent in its place carries its data
+        elif key in request.prefetch:
             missing[key] = "the EHR's prefetch failed (OperationOutcome)"
             failed_prefetch.add(key)
+        elif key in failed_stand_ins:
+            former = failed_stand_ins[key]
+            missing[key] = f"not prefetched, and the EHR's prefetch of {former} failed (OperationOutcome)"
         else:
-            data[key] = request.prefetch[key]
+            missing[key] = "not prefetched"
+    for key in sorted(sent - failed_former):  # used as sent, never fetched
+        data[key] = request.prefetch[key]
     # Partial lists are used for what they hold, but are never taken as the whole list.
     partial = {key: state for key in data if (state := completeness(key, data[key].resource)) is not None}
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
@@ -192,6 +207,9 @@ def resolve_prefetch(
             elif result.ok:
                 data[key] = decode(result.resource)
                 fetched.append(key)
+                # A server may answer one page with a `total` that says more and no next link.
+                if (short := completeness(key, data[key].resource)) is not None:
+                    partial[key] = short
             else:
                 failed[key] = f"{missing[key]}; {result.reason}"
 
@@ -202,8 +220,8 @@ def resolve_prefetch(
         k: KeyState(k, KeyProblem.FAILED if k in failed_prefetch else KeyProblem.NOT_SENT, failed[k])
         if k in failed
         else partial[k]
-        for k in service.prefetch
+        for k in (*service.prefetch, *service.former_prefetch)
         if k in failed or k in partial
     }
-    fetched_keys = tuple(k for k in service.prefetch if k in fetched)
+    fetched_keys = tuple(k for k in (*service.prefetch, *service.former_prefetch) if k in fetched)
     return PrefetchResult(data=data, key_states=states, fetched=fetched_keys)

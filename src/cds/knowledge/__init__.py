@@ -8,6 +8,7 @@ cut-off overrides.
 from cds.knowledge.catalog import Knowledge
 from cds.knowledge.loader import KnowledgeError, load_knowledge, raw_files
 from cds.knowledge.model import (
+    ALL_FAMILIES,
     Cutoff,
     LabDefinition,
     MedicationClass,
@@ -20,6 +21,7 @@ from cds.knowledge.model import (
 from cds.knowledge.words import MAX_CODE_LENGTH, MAX_NAME_LENGTH, code_fits, name_fits, word_form
 
 __all__ = [
+    "ALL_FAMILIES",
     "MAX_CODE_LENGTH",
     "MAX_NAME_LENGTH",
     "Cutoff",

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cds.knowledge.model import (
+    ALL_FAMILIES,
     ConditionCodeIndex,
     Cutoff,
     LabDefinition,
@@ -156,6 +157,21 @@ class Knowledge:
             if lab.test in found:
                 found[lab.test].update(lab.loincs)
         return MappingProxyType({key: frozenset(codes) for key, codes in found.items()})
+
+    @cached_property
+    def families(self) -> Mapping[str, tuple[str, ...]]:
+        """The analytes of each family (labs.json `family`): what one prefetch key asks for."""
+        found: dict[str, list[str]] = {}
+        for lab in self.labs.values():
+            found.setdefault(lab.family, []).append(lab.key)
+        return MappingProxyType({family: tuple(keys) for family, keys in found.items()})
+
+    def analytes_of(self, family: str) -> frozenset[str]:
+        """The analytes a prefetch key declared to carry `family` holds results of: one
+        family's, or every analyte's for ALL_FAMILIES; none for a family the knowledge lacks."""
+        if family == ALL_FAMILIES:
+            return frozenset(self.labs)
+        return frozenset(self.families.get(family, ()))
 
     @cached_property
     def source_min_ages(self) -> Mapping[str, float]:

@@ -13,6 +13,7 @@ from typing import Any
 from cds.knowledge.catalog import Knowledge
 from cds.knowledge.doses import combination_rule
 from cds.knowledge.model import (
+    ALL_FAMILIES,
     Cutoff,
     LabDefinition,
     MedicationClass,
@@ -86,6 +87,9 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
     by_loinc: dict[str, str] = {}
     for key, item in raw["analytes"].items():
         loincs = tuple(entry["code"] for entry in item["loinc"])
+        family = item.get("family")
+        if not isinstance(family, str) or not family or family == ALL_FAMILIES:
+            raise KnowledgeError(f"labs.json: {key} needs a 'family' (a name other than {ALL_FAMILIES!r})")
         labs[key] = LabDefinition(
             key=key,
             display=item["display"],
@@ -95,7 +99,7 @@ def _build_labs(raw: Mapping[str, Any]) -> tuple[dict[str, LabDefinition], dict[
             source=item["source"],
             test=item.get("test", ""),
             decides=tuple(item.get("decides", ())),
-            family=item.get("family", "b12"),
+            family=family,
             recent_window=item.get("recent_window", ""),
         )
         for code in loincs:

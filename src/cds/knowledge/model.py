@@ -23,8 +23,13 @@ class LabDefinition:
     # cut-offs (cutoffs.json) its results are judged against: same-instant results on two
     # sides of one conflict; empty: any difference conflicts
     decides: tuple[str, ...] = ()
-    family: str = "b12"  # "b12": rare results, whole history matters; "chemistry": the newest matter
+    # the group of analytes one prefetch key asks for ("b12", "chemistry"; hooks/*.json)
+    family: str = ""
     recent_window: str = ""  # chemistry: the cut-off (days) within which a result is recent
+
+
+# What a prefetch key that carries every family declares (hooks/*.json, myelin.observationKeys).
+ALL_FAMILIES = "all"
 
 
 def significant_figures(stated: str) -> int:

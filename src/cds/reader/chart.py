@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cds.knowledge import Knowledge
+from cds.knowledge import ALL_FAMILIES, Knowledge
 from cds.reader.codes import NotThisPatient, SubjectCheck, canonical_system
 from cds.reader.conditions import read_conditions
 from cds.reader.dates import When, as_utc, parse_when
@@ -15,7 +15,7 @@ from cds.reader.facts import Chart, KeyProblem, KeyState, PatientRecord, Unreada
 from cds.reader.fhir import Decoded, Entry, Resource, Unreadable, decode
 from cds.reader.medications import RECORD_TYPES, medication_index, read_medications
 from cds.reader.orders import read_draft_orders
-from cds.reader.results import effective_time, read_results
+from cds.reader.results import read_results
 
 
 def entries_of(resource: Resource | None) -> Iterable[Entry]:
@@ -31,8 +31,8 @@ def completeness(key: str, resource: Resource | None) -> KeyState | None:
     """Why a prefetched Bundle is only part of the answer, or None when it says it is whole.
 
     A searchset that carries a `next` link, or a `total` larger than the matches it holds, is
-    one page of a longer list: judged like a fetch that could not get every page. A
-    newest-first page says how far back it reaches (`oldest`)."""
+    one page of a longer list: judged like a fetch that could not get every page. A page whose
+    results are in newest-first order says how far back it reaches (`oldest`)."""
     if resource is None or resource.resourceType != "Bundle":
         return None
     has_next = next_link(resource) is not None
@@ -49,7 +49,7 @@ def completeness(key: str, resource: Resource | None) -> KeyState | None:
         detail = f"the EHR sent one page ({matches} entries) and did not follow the next link"
     else:
         return None
-    return KeyState(key, KeyProblem.PARTIAL, detail, _oldest(resource.entry))
+    return KeyState(key, KeyProblem.PARTIAL, detail, newest_first_oldest(resource.entry))
 
 
 def _included(entry: Entry) -> bool:
@@ -68,15 +68,21 @@ def next_link(bundle: Resource) -> str | None:
     )
 
 
-def _oldest(entries: Iterable[Entry]) -> When | None:
-    times = [
-        when
-        for e in entries
-        if e.resource is not None
-        and e.resource.resourceType == "Observation"
-        and (when := effective_time(e.resource)) is not None
-    ]
-    return min(times) if times else None
+def newest_first_oldest(entries: Iterable[Entry]) -> When | None:
+    """When the last Observation of a page was taken, if the page is seen to be in newest-first
+    order, else None. A FHIR server sorts by `date` (effective[x]); only a result taken at one
+    moment (effectiveDateTime or effectiveInstant) shows where it sorts, so a page with any
+    other (a period, no date) or with a result newer than the one before it tells nothing."""
+    last: When | None = None
+    for entry in entries:
+        resource = entry.resource
+        if resource is None or resource.resourceType != "Observation":
+            continue
+        when = parse_when(resource.effectiveDateTime) or parse_when(resource.effectiveInstant)
+        if when is None or (last is not None and when.instant > last.instant):
+            return None
+        last = when
+    return last
 
 
 def decode_prefetch(values: Mapping[str, Any]) -> dict[str, Decoded]:
@@ -145,6 +151,30 @@ def _patient(entries: list[Entry], patient_id: str) -> tuple[PatientRecord | Non
     return PatientRecord(patient_id, found[0], found[1], frozenset(aliases)), frozenset(aliases)
 
 
+# The result keys of a caller that names none (engine.assess, the companion app): those of the
+# shipped service definitions (hooks/*.json myelin.observationKeys; a test keeps them equal).
+DEFAULT_OBSERVATION_KEYS: Mapping[str, str] = {
+    "b12Observations": "b12",
+    "chemistryObservations": "chemistry",
+    "observations": ALL_FAMILIES,
+}
+
+
+def _result_keys(
+    observation_keys: Mapping[str, str],
+    values: Mapping[str, Decoded],
+    states: Mapping[str, KeyState],
+    knowledge: Knowledge,
+) -> dict[str, frozenset[str]]:
+    """The result keys this call sent or found missing, with the analytes each carries; a key
+    neither sent nor asked for (a former key, or the current keys it stood in for) is left out."""
+    return {
+        key: knowledge.analytes_of(family)
+        for key, family in observation_keys.items()
+        if key in values or key in states
+    }
+
+
 def _key_states(
     values: Mapping[str, Decoded], given: Mapping[str, KeyState], judged: bool
 ) -> dict[str, KeyState]:
@@ -187,12 +217,14 @@ def read_chart(
     selections: Sequence[str] | None = None,
     *,
     judged: bool = False,
+    observation_keys: Mapping[str, str] | None = None,
 ) -> Chart:
     """The typed facts of one patient's prefetch. `values` by prefetch key (raw or parsed
     JSON, None, or decoded); `key_states`: keys already known to be missing or partial
     (`judged`: every key's completeness was judged with them, by the prefetch resolver).
     Given `draft_orders` (order-select, order-sign), the orders being placed are read too;
-    `selections` None judges every one of them."""
+    `selections` None judges every one of them. `observation_keys`: which keys carry which
+    family of results (a service's `myelin.observationKeys`; DEFAULT_OBSERVATION_KEYS if None)."""
     now = as_utc(now)
     decoded = decode_prefetch(values)
     drafts = None if draft_orders is None else decode_prefetch({"draftOrders": draft_orders})["draftOrders"]
@@ -205,6 +237,8 @@ def read_chart(
     orders = None
     if drafts is not None:
         orders = read_draft_orders(drafts, selections, knowledge, subject, index, now)
+    states = _key_states(decoded, key_states or {}, judged)
+    result_keys = _result_keys(observation_keys or DEFAULT_OBSERVATION_KEYS, decoded, states, knowledge)
     return Chart(
         patient_id=patient_id,
         patient=patient,
@@ -213,10 +247,20 @@ def read_chart(
         set_aside=reading.set_aside,
         medications=medications,
         conditions=read_conditions(grouped.conditions, knowledge, subject, now),
-        key_states=_key_states(decoded, key_states or {}, judged),
+        key_states=states,
+        result_keys=result_keys,
         unreadable=_unreadable_records(grouped.unreadable, subject),
         orders=orders,
     )
 
 
-__all__ = ["completeness", "decode_prefetch", "entries_of", "next_link", "parse_when", "read_chart"]
+__all__ = [
+    "DEFAULT_OBSERVATION_KEYS",
+    "completeness",
+    "decode_prefetch",
+    "entries_of",
+    "newest_first_oldest",
+    "next_link",
+    "parse_when",
+    "read_chart",
+]

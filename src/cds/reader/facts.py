@@ -193,7 +193,9 @@ class KeyState(Struct, frozen=True, gc=False):
     key: str
     problem: KeyProblem
     detail: str  # in a clinician's words: "the EHR sent 2 of 230 entries"
-    oldest: When | None = None  # a partial newest-first page: the oldest entry it holds
+    # a partial page of results in newest-first order: when its oldest result was taken (None
+    # when the page holds none or its order cannot be seen, so how far back it reaches is unknown)
+    oldest: When | None = None
 
     @property
     def partial(self) -> bool:
@@ -231,5 +233,8 @@ class Chart(Struct, frozen=True, gc=False):
     medications: tuple[MedicationRecord, ...]
     conditions: tuple[ConditionMatch, ...]
     key_states: Mapping[str, KeyState]  # prefetch keys that are missing or partial
+    # the prefetch keys that carry laboratory results, sent or found missing, with the analytes
+    # each holds results of: which key states leave which analytes' recent results unknown
+    result_keys: Mapping[str, frozenset[str]] = {}
     unreadable: tuple[UnreadableRecord, ...] = ()  # medicines and conditions that could not be read
     orders: DraftOrders | None = None  # the orders being placed (order-select, order-sign)

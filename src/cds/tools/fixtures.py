@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from cds.knowledge import ALL_FAMILIES, Knowledge
+from cds.services.definitions import ServiceDefinition
 
 GOLDEN_SUFFIX = ".expected.json"
 
@@ -176,3 +180,74 @@ def request_for(fixture: Fixture, real_now: datetime | None = None) -> dict[str,
     if real_now is None:
         return shift_dates(fixture.request, 0)
     return shift_dates(fixture.request, days_between(fixture.now, real_now))
+
+
+# --------------------------------------------------------------------------- former keys
+def _family(resource: Any, knowledge: Knowledge) -> str | None:
+    """The family of an Observation's first coding the knowledge reads, else None."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        return None
+    concept = resource.get("code")
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    for coding in codings if isinstance(codings, list) else ():
+        code = coding.get("code") if isinstance(coding, dict) else None
+        analyte = knowledge.analyte_for_loinc(code) if isinstance(code, str) else None
+        if analyte is not None:
+            return knowledge.labs[analyte].family
+    return None
+
+
+def _matches(entries: Iterable[Any]) -> int:
+    """Entries a searchset's `total` counts: not those brought in by _include or an outcome."""
+    return sum(1 for e in entries if not (isinstance(e, dict) and _search_mode(e) in ("include", "outcome")))
+
+
+def _search_mode(entry: dict[str, Any]) -> Any:
+    search = entry.get("search")
+    return search.get("mode") if isinstance(search, dict) else None
+
+
+def _partial(bundle: dict[str, Any], entries: list[Any]) -> bool:
+    links = bundle.get("link") if isinstance(bundle.get("link"), list) else []
+    total = bundle.get("total")
+    return any(isinstance(link, dict) and link.get("relation") == "next" for link in links) or (
+        isinstance(total, int) and total > _matches(entries)
+    )
+
+
+def split_former_keys(
+    prefetch: dict[str, Any], service: ServiceDefinition, knowledge: Knowledge
+) -> dict[str, Any]:
+    """A prefetch sent under a former key (one Bundle of every result) as the current keys
+    would carry it: each entry under the key of its family (labs.json), in the same order;
+    entries of no family (other tests, other resources, a search OperationOutcome) under the
+    last of the keys. Keys stay in place; a former key sent beside its current keys, and a
+    partial page (which key's list would be partial cannot be told), are refused."""
+    result: dict[str, Any] = {}
+    for key, value in prefetch.items():
+        currents = service.former_prefetch.get(key)
+        if currents is None:
+            result[key] = value
+            continue
+        if any(c in prefetch for c in currents):
+            raise FixtureError(f"prefetch has {key!r} beside the keys that replace it")
+        if value is None:
+            result.update(dict.fromkeys(currents))
+            continue
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            raise FixtureError(f"prefetch {key!r} is not a Bundle")
+        entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+        if _partial(value, entries):
+            raise FixtureError(f"prefetch {key!r} is one page of a longer list and cannot be split")
+        by_family = {service.observation_keys.get(c): c for c in currents}
+        split: dict[str, list[Any]] = {c: [] for c in currents}
+        for entry in entries:
+            family = _family(entry.get("resource") if isinstance(entry, dict) else None, knowledge)
+            split[by_family.get(family) or by_family.get(ALL_FAMILIES) or currents[-1]].append(entry)
+        for current, chosen in split.items():
+            bundle = {field: v for field, v in value.items() if field not in ("entry", "total")}
+            if "total" in value:
+                bundle["total"] = _matches(chosen)
+            bundle["entry"] = chosen
+            result[current] = bundle
+    return result
