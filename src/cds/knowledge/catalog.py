@@ -166,6 +166,13 @@ class Knowledge:
             found.setdefault(lab.family, []).append(lab.key)
         return MappingProxyType({family: tuple(keys) for family, keys in found.items()})
 
+    def prefetch_codes(self, family: str) -> frozenset[str]:
+        """The LOINCs the prefetch key of `family` asks for: its analytes' codes, and those of the
+        tests of that family the engine suggests without interpreting them."""
+        codes = {code for key in self.families.get(family, ()) for code in self.labs[key].loincs}
+        codes |= {test.loinc for test in self.tests.values() if test.family == family}
+        return frozenset(codes)
+
     def analytes_of(self, family: str) -> frozenset[str]:
         """The analytes a prefetch key declared to carry `family` holds results of: one
         family's, or every analyte's for ALL_FAMILIES; none for a family the knowledge lacks."""

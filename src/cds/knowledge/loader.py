@@ -239,7 +239,7 @@ def load_knowledge(cutoff_overrides: Mapping[str, float] | None = None, recent_m
         medication_classes=MappingProxyType(_build_medications(raw["medications"])),
         tests=MappingProxyType(
             {
-                key: TestDefinition(key, t["loinc"], t["display"], t["certainty"])
+                key: TestDefinition(key, t["loinc"], t["display"], t["certainty"], t.get("family", ""))
                 for key, t in raw["tests"]["tests"].items()
             }
         ),
