@@ -154,3 +154,43 @@ def test_twitching_since_b12_was_started_keeps_the_flare_caveat_on_the_monitorin
     therapy = med("MedicationStatement", rxnorm="11248", start="2026-09-01")
     result = run(chart([obs("2132-9", 150, "pg/mL")], statements=[therapy], conditions=[cond("R25.3")]))
     assert finding(result, "b12-treatment-monitoring").notes[0] == "b12-twitching-flare"
+
+
+@pytest.mark.parametrize(
+    ("values", "falling"),
+    [
+        ([3.4, 3.5, 3.6], False),  # down by 0.2 in all: less than 0.3
+        ([3.4, 3.6, 3.8], True),
+        ([3.4, 3.7, 3.5], False),  # up and down, as intensive-care results go: no trend
+        ([3.4, 3.8], True),
+    ],
+)
+def test_a_trend_is_a_steady_move_away_from_normal(values, falling):
+    labs = [obs(K, v, "mmol/L", f"2026-10-{31 - i:02d}T08:00:00Z") for i, v in enumerate(values)]
+    found = finding(run(chart(labs)), "electrolyte-imbalance")
+    assert found.severity == ("warning" if falling else "info")
+
+
+def test_a_card_never_points_at_a_card_goals_of_care_took_away():
+    labs = [obs(MG, 0.45, "mmol/L", "2026-10-31"), obs(K, 3.2, "mmol/L", "2026-10-31")]
+    result = run(chart(labs, conditions=[cond("Z51.5")]))
+    assert topics(result) == ["hypomagnesemia"]
+    assert result.findings[0].see_also == ()
+
+
+def test_a_ppi_started_weeks_ago_is_not_named_as_the_cause_of_low_magnesium():
+    weeks = med(rxnorm="7646", start="2026-10-01")
+    years = med(rxnorm="7646", start="2023-10-01")
+    assert (
+        finding(run(chart([obs(MG, 0.6, "mmol/L", "2026-10-31")], meds=[weeks])), "hypomagnesemia").causes
+        == ()
+    )
+    long_term = finding(run(chart([obs(MG, 0.6, "mmol/L", "2026-10-31")], meds=[years])), "hypomagnesemia")
+    assert [c.key for c in long_term.causes] == ["ppi"]
+
+
+def test_one_diagnosis_record_is_one_line_however_many_members_it_matched():
+    twitching = cond("R25.3")
+    twitching["code"]["coding"][0]["display"] = "Facial twitching"
+    found = finding(run(chart([obs("2132-9", 150, "pg/mL")], conditions=[twitching])), "b12-deficiency")
+    assert len(found.symptoms) == 1 and found.symptoms[0].matched_by == "icd10"

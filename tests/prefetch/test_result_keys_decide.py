@@ -160,9 +160,11 @@ def test_order_services_decide_by_the_same_rule(
         _medication("d-metformin", "6809", "2026-10-15", status="draft"),
         _medication("d-omeprazole", "7646", "2026-10-15", status="draft"),
     ]
-    body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": d} for d in drafts
-    ]}
+    body["context"]["draftOrders"] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": d} for d in drafts],
+    }
     if service == "deficiency-order-select":
         body["context"]["selections"] = [f"MedicationRequest/{d['id']}" for d in drafts]
     assert _testing_topics(client.post(f"/cds-services/{service}", json=body)) == expected

@@ -88,7 +88,19 @@ def assess_chart(
     findings = explain_repeats(findings, facts, knowledge)
     findings = offer_each_test_once(finish(findings, facts, knowledge), hidden)
     checked = choose_caveats(guard(findings, facts, knowledge), facts, knowledge)
-    return Assessment(findings=tuple(checked), facts=facts)
+    return Assessment(findings=tuple(_links_to_shown_cards(checked, hidden)), facts=facts)
+
+
+def _links_to_shown_cards(findings: list[Finding], hidden: Collection[str]) -> list[Finding]:
+    """A card points only at cards the clinician will see: not at one that goals of care, a
+    silent topic or the one-order-per-test rule took away."""
+    shown = {f.title for f in findings if f.topic.value not in hidden}
+    return [
+        replace(f, see_also=tuple(t for t in f.see_also if t in shown))
+        if any(t not in shown for t in f.see_also)
+        else f
+        for f in findings
+    ]
 
 
 def _dated(finding: Finding, facts: PatientFacts, taken: Mapping[str, datetime]) -> Finding:

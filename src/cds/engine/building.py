@@ -163,10 +163,20 @@ def condition_cause(match: ConditionMatch) -> Cause:
 
 
 def unique(causes: Iterable[Cause]) -> tuple[Cause, ...]:
-    """Drop repeats of the same thing from the same record, keeping order."""
+    """Drop repeats of the same thing from the same record, keeping order; a diagnosis record
+    is one line, however many value-set members it matched (its code's match over its name's)."""
+    listed = list(causes)
+    best: dict[str | None, Cause] = {}
+    for cause in listed:
+        if cause.kind == "condition" and cause.reference is not None:
+            chosen = best.get(cause.reference)
+            if chosen is None or (chosen.matched_by == "text" and cause.matched_by != "text"):
+                best[cause.reference] = cause
     seen: set[tuple[str, str | None]] = set()
     result = []
-    for cause in causes:
+    for cause in listed:
+        if cause.kind == "condition" and cause.reference is not None and best[cause.reference] is not cause:
+            continue
         marker = (cause.key, cause.reference)
         if marker not in seen:
             seen.add(marker)

@@ -50,16 +50,17 @@ def neuromuscular_symptoms(facts: PatientFacts) -> tuple[Cause, ...]:
 
 
 def falling(result: LabResult, facts: PatientFacts, knowledge: Knowledge, delta_key: str, low: bool) -> bool:
-    """Whether the result moved away from normal by at least `delta_key` since an earlier
-    recent result of the same test (a mild value on its way down is not mild)."""
+    """Whether the value is moving away from normal: each of the last results (up to three,
+    this one included) further from normal than the one before, by at least `delta_key` in all.
+    Values that go up and down, as intensive-care results do, are not a trend."""
     delta = knowledge.cutoffs[delta_key]
-    for earlier in facts.recent_results(result.analyte):
-        if earlier.when.instant >= result.when.instant:
-            continue
-        change = earlier.value - result.value if low else result.value - earlier.value
-        if change >= delta:
-            return True
-    return False
+    before = result.when.instant
+    earlier = [r.value for r in facts.recent_results(result.analyte) if r.when.instant < before][:2]
+    values = [result.value, *earlier]  # newest first
+    if len(values) < 2:
+        return False
+    worse = [values[i] < values[i + 1] if low else values[i] > values[i + 1] for i in range(len(values) - 1)]
+    return all(worse) and abs(values[-1] - values[0]) >= delta
 
 
 def mild_severity(

@@ -264,7 +264,7 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         return None
     item = _evidence(deciding, facts, knowledge, deciding.severe(knowledge))
     if mild:
-        item = replace(item, grade="slightly low", note="within the measurement uncertainty of the cut-off")
+        item = replace(item, grade="slightly low")
     items = [item]
     if other is not None and not other.low(knowledge):
         items.append(_other_evidence(deciding, other, facts, knowledge))
@@ -283,7 +283,7 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     on_record = [condition_cause(c) for c in causes_on_record if c.member in ("myeloma", "kidney-injury")]
     on_record += current_medication_causes(facts, ("vitamin-d",))
     notes = []
-    if not severe:
+    if not severe and not mild:  # what to look for; on a critical card, what to do instead
         notes.append("chvostek-sign")
     if {c.member for c in causes_on_record} & {"neck-surgery-parathyroid", "thyroid-cancer"}:
         notes.append("calcium-pth")
@@ -301,6 +301,8 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         advice = ["calcium-severe-act"]
     elif deciding.kind == UNCORRECTED:
         advice = ["calcium-uncorrected"]
+    elif mild:
+        advice = ["calcium-mild-recheck"]
     else:
         advice = ["calcium-replace"]
     if deciding.kind == UNCORRECTED:

@@ -10,6 +10,7 @@ from cds.engine.building import (
     current_medication_causes,
     evidence,
     lab_gaps,
+    medication_cause,
     missing_gaps,
     ordered_unique,
     preliminary,
@@ -60,7 +61,11 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         # The guideline states the boundary in both units; a value on it is judged not below it.
         note = "on the severe cut-off, not below it: low, not severely low"
     item = replace(evidence(result, knowledge, key, "<", note), grade="severely low" if severe else "low")
-    causes = current_medication_causes(facts, ("ppi", *DIURETICS))
+    # A PPI lowers magnesium after months of use: one started weeks ago is not the cause.
+    since = months_before(facts.now, int(knowledge.cutoffs["ppi_magnesium_cause_months"]))
+    ppis = [m for m in facts.meds("ppi") if m.start is None or m.start.day <= since]
+    causes = [medication_cause(m, facts) for m in ppis]
+    causes += current_medication_causes(facts, DIURETICS)
     causes += [
         condition_cause(c)
         for c in facts.conditions_in("other-b12-risks")
@@ -70,7 +75,7 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
     notes = ["hypomagnesemia-calcium"]
     if kidney:
         notes.insert(0, "magnesium-kidney-caution")
-    if facts.meds("ppi"):
+    if ppis:
         notes.append("ppi-magnesium")
     if facts.meds("digoxin"):
         notes.append("magnesium-digoxin")

@@ -109,6 +109,8 @@ def age_in_words(when: datetime, now: datetime) -> str:
     hours = (now - when).total_seconds() / 3600
     if hours < 1:
         return "in the last hour"
+    if hours < 2:
+        return "1 hour ago"
     if hours < 48:
         return f"{int(hours)} hours ago"
     days = (now.date() - when.date()).days
