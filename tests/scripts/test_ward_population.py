@@ -161,7 +161,7 @@ def test_the_measurement_counts_add_up_on_generated_charts(tmp_path: Path) -> No
 
 
 def test_the_measurement_pins_the_clock_to_each_charts_now(tmp_path: Path) -> None:
-    """A potassium of 6.9 taken an hour before the chart's "now" (years before today) is critical
+    """A potassium of 6.9 taken five hours before the chart's "now" (years before today) is critical
     only if the service reads the chart at that "now"; a deceased chart gets no card at all."""
     charts = {
         "high-potassium": _chart("2021-03-01T10:00:00Z", deceased=False, potassium=6.9),
