@@ -174,13 +174,14 @@ def grade_value(analyte: str, grade: str, low_side: bool, place: float) -> float
 
 
 def course(rng: random.Random, analyte: str, grade: str, low_side: bool, count: int) -> list[float]:
-    """`count` canonical values, oldest first, ending in the grade: an abnormal start the stay
-    corrected, or a normal start that drifted into the final grade."""
+    """`count` canonical values, oldest first, ending in the grade: from a start one grade worse
+    that the stay corrected, or from a normal start that drifted into the final grade."""
     final = grade_value(analyte, grade, low_side, rng.random())
     if grade == "normal":
         start_grade = weighted(rng, GRADES, (0.75, 0.18, 0.06, 0.01))
     else:
-        start_grade = weighted(rng, ("normal", grade, "severe"), (0.35, 0.40, 0.25))
+        worse = GRADES[min(GRADES.index(grade) + 1, len(GRADES) - 1)]
+        start_grade = weighted(rng, ("normal", grade, worse), (0.35, 0.40, 0.25))
     start = grade_value(analyte, start_grade, low_side, rng.random())
     if count == 1:
         return [final]
