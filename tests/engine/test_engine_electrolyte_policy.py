@@ -194,3 +194,30 @@ def test_one_diagnosis_record_is_one_line_however_many_members_it_matched():
     twitching["code"]["coding"][0]["display"] = "Facial twitching"
     found = finding(run(chart([obs("2132-9", 150, "pg/mL")], conditions=[twitching])), "b12-deficiency")
     assert len(found.symptoms) == 1 and found.symptoms[0].matched_by == "icd10"
+
+
+@pytest.mark.parametrize(
+    ("labs", "title", "grade"),
+    [
+        (
+            [obs(MG, 0.45, "mmol/L", "2026-09-20")],
+            "Recheck severely low magnesium (42 days ago)",
+            "severely low",
+        ),
+        ([obs(MG, 0.6, "mmol/L", "2026-09-20")], "Recheck low magnesium (42 days ago)", "low"),
+        (
+            [obs("29265-6", 1.85, "mmol/L", "2026-09-20")],
+            "Recheck severely low calcium (42 days ago)",
+            "severely low",
+        ),
+        (
+            [obs(K, 6.6, "mmol/L", "2026-09-20")],
+            "Recheck severely high potassium (42 days ago)",
+            "severely high",
+        ),
+        ([obs(NA, 150, "mmol/L", "2026-09-20")], "Recheck high sodium (42 days ago)", "high"),
+    ],
+)
+def test_a_recheck_card_keeps_how_abnormal_the_old_result_was(labs, title, grade):
+    [found] = run(chart(labs)).findings
+    assert (found.severity, found.title, found.primary.grade) == ("info", title, grade)

@@ -11,7 +11,7 @@ never acted on: an abnormal one gives an info card that offers the test again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from cds.engine.building import (
@@ -96,18 +96,32 @@ def recheck_finding(
     op: str,
     facts: PatientFacts,
     knowledge: Knowledge,
-    sources: Sequence[str] = (),
+    severe: tuple[str, str] | None = None,
 ) -> Finding:
-    """An info card for an abnormal result too old to act on: recheck it (the test offered)."""
+    """An info card for an abnormal result too old to act on: recheck it (the test offered).
+    How abnormal it was is kept (`severe`: the severe cut-off and its comparison): a severely
+    low result of five weeks ago is rechecked, but the card still says it was severely low."""
     ago = facts.ago(result.when.instant)
-    item = evidence(result, knowledge, cutoff_key, op)
+    low, high = title.startswith("Low"), title.startswith("High")
+    grade = "low" if low else "high" if high else ""
+    if severe is not None and _beyond(result, severe[0], severe[1], knowledge):
+        cutoff_key, op = severe
+        grade = f"severely {grade}"
+        title = title.replace("Low", "Severely low", 1).replace("High", "Severely high", 1)
+    item = replace(evidence(result, knowledge, cutoff_key, op), grade=grade)
     return Finding(
         topic=topic,
         severity=Severity.INFO,
-        title=f"Recheck {title.lower()} ({ago})",
+        title=f"Recheck {title[0].lower()}{title[1:]} ({ago})",
         primary=item,
         evidence=(item,),
         tests=(recommend_test(knowledge, test_key, f"rechecks the result of {result.when.day}"),),
         advice=("electrolyte-recheck",),
-        sources=ordered_unique((item.source, *sources, "nice-cg174")),
+        sources=ordered_unique((item.source, "nice-cg174")),
     )
+
+
+def _beyond(result: LabResult, key: str, op: str, knowledge: Knowledge) -> bool:
+    if op == "<":
+        return is_low(result, key, knowledge)
+    return at_or_above(result, key, knowledge) if op == ">=" else is_high(result, key, knowledge)

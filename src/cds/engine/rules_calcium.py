@@ -340,8 +340,15 @@ def _recheck(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         old = old_abnormal(facts, analyte)
         if old is not None and is_low(old, key, knowledge):
             test = "calcium_ionized" if analyte == "calcium_ionized" else "calcium"
-            found = recheck_finding(Topic.HYPOCALCEMIA, "Low calcium", old, test, key, "<", facts, knowledge)
-            return found
+            severe = (
+                "calcium_ionized_severe_low"
+                if analyte == "calcium_ionized"
+                else "calcium_corrected_severe_low",
+                "<",
+            )
+            return recheck_finding(
+                Topic.HYPOCALCEMIA, "Low calcium", old, test, key, "<", facts, knowledge, severe=severe
+            )
     old = old_abnormal(facts, "calcium_total")
     if old is not None and is_low(old, "calcium_corrected_low", knowledge):
         found = recheck_finding(

@@ -49,7 +49,15 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         old = old_abnormal(facts, "magnesium")
         if old is not None and is_low(old, "magnesium_low", knowledge):
             return recheck_finding(
-                Topic.HYPOMAGNESEMIA, LOW, old, "magnesium", "magnesium_low", "<", facts, knowledge
+                Topic.HYPOMAGNESEMIA,
+                LOW,
+                old,
+                "magnesium",
+                "magnesium_low",
+                "<",
+                facts,
+                knowledge,
+                severe=("magnesium_severe_low", "<"),
             )
         return None
     if not is_low(result, "magnesium_low", knowledge):

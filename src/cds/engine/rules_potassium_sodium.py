@@ -187,23 +187,25 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     )
 
 
+_SEVERE_HIGH_OP = {"potassium": ">=", "sodium": ">"}
+
+
 def _recheck(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     """No recent potassium or sodium out of range: an old abnormal one asks for a recheck."""
-    for analyte, low_key, high_key in (
-        ("potassium", "potassium_low", "potassium_high"),
-        ("sodium", "sodium_low", "sodium_high"),
-    ):
+    for analyte in ("potassium", "sodium"):
         old = old_abnormal(facts, analyte)
         if old is None:
             continue
-        if is_low(old, low_key, knowledge):
+        if is_low(old, f"{analyte}_low", knowledge):
             return recheck_finding(
-                Topic.ELECTROLYTE_IMBALANCE, f"Low {analyte}", old, analyte, low_key, "<", facts, knowledge
-            )
-        if is_high(old, high_key, knowledge):
+                Topic.ELECTROLYTE_IMBALANCE, f"Low {analyte}", old, analyte, f"{analyte}_low", "<", facts,
+                knowledge, severe=(f"{analyte}_severe_low", "<"),
+            )  # fmt: skip
+        if is_high(old, f"{analyte}_high", knowledge):
             return recheck_finding(
-                Topic.ELECTROLYTE_IMBALANCE, f"High {analyte}", old, analyte, high_key, ">", facts, knowledge
-            )
+                Topic.ELECTROLYTE_IMBALANCE, f"High {analyte}", old, analyte, f"{analyte}_high", ">", facts,
+                knowledge, severe=(f"{analyte}_severe_high", _SEVERE_HIGH_OP[analyte]),
+            )  # fmt: skip
     return None
 
 
