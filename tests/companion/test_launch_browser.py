@@ -69,7 +69,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "bands": {},
         "lanes": {"MedicationRequest/mr-pt-1016-3": "ppi", "MedicationRequest/mr-pt-1016-4": "loop-diuretic"},
         "set_aside": {},
-        "finding": "Low magnesium: 0.53 mmol/L (reported 1.3 mg/dL)",
+        "finding": "Low magnesium: 1.3 mg/dL (0.53 mmol/L)",
     },
     "hypomagnesemia-ppi-thiazide-history": {
         "panel": "chemistry",
@@ -94,7 +94,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "MedicationRequest/mr-pt-3002-2": "thiazide-diuretic",
         },
         "set_aside": {"Observation/obs-pt-3002-8 (Potassium)": "no result: Specimen haemolysed"},
-        "finding": "Low potassium: 3.3 mmol/L",
+        "finding": "Slightly low potassium: 3.3 mmol/L",
     },
     "unknown-unit-b12-metformin": {
         "panel": "b12",

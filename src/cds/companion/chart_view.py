@@ -258,7 +258,7 @@ def _albumins_near(facts: PatientFacts, knowledge: Knowledge) -> Callable[[LabRe
     """For a total calcium, the albumins `paired_albumin` may choose from, newest first: of each
     day only the newest (the rule takes the first within reach, and a day's albumins are all
     equally near), of the days around it only, so every total costs a few lookups whatever the
-    chart holds. A recent total, as the rule reads it, is paired with recent albumins only."""
+    chart holds. As the rule reads it: any albumin within the pairing window of the total."""
     newest: dict[date, LabResult] = {}
     for albumin in facts.labs.get("albumin", ()):  # newest first
         newest.setdefault(albumin.when.day, albumin)
@@ -267,8 +267,6 @@ def _albumins_near(facts: PatientFacts, knowledge: Knowledge) -> Callable[[LabRe
     def near(total: LabResult) -> list[LabResult]:
         days = (total.when.day + timedelta(days=offset) for offset in range(-reach, reach + 1))
         found = [newest[day] for day in days if day in newest]
-        if facts.is_recent(total):
-            found = [a for a in found if facts.is_recent(a)]
         return sorted(found, key=lambda r: (r.when.instant, r.reference), reverse=True)
 
     return near
