@@ -40,7 +40,7 @@ def b12_evidence(**changes: Any) -> Evidence:
         "unit": "ng/L",
         "comparator": None,
         "effective": "2026-09-02T08:00:00Z",
-        "cutoff": "< 180 ng/L",
+        "cutoff": "< 180 pg/mL",  # as the engine words it for a pg/mL result: the laboratory's unit
         "source": "nice-ng239",
         "reference": "Observation/b12",
     }

@@ -50,7 +50,7 @@ def test_cards_are_ordered_critical_warning_info() -> None:
 
 def test_summary_quotes_value_date_and_cutoff() -> None:
     [card] = build_cards([deficiency()], context())
-    assert card["summary"] == "Vitamin B12 deficiency: 150 ng/L on 2026-09-02 (cut-off < 180 ng/L)"
+    assert card["summary"] == "Vitamin B12 deficiency: 150 pg/mL on 2026-09-02 (cut-off < 180 pg/mL)"
 
 
 def test_summary_shows_reported_form_when_unit_differs() -> None:
@@ -112,7 +112,7 @@ def test_every_card_that_can_suggest_tests_offers_not_relevant_now_and_already_o
 def test_detail_has_evidence_causes_advice_caveats_and_gaps_but_no_source_list() -> None:
     [card] = build_cards([deficiency()], context())
     detail = card["detail"]
-    assert "| Vitamin B12 | 150 ng/L | 2026-09-02 08:00 | \\< 180 ng/L |" in detail
+    assert "| Vitamin B12 | 150 pg/mL | 2026-09-02 08:00 | \\< 180 pg/mL |" in detail
     assert "Metformin (since 2024-03-01)" in detail
     assert KNOWLEDGE.notes["b12-total-late-marker"] in detail
     assert KNOWLEDGE.notes["folate-caution"] in detail
@@ -243,7 +243,7 @@ def test_the_caveats_the_engine_chose_are_shown_in_its_order() -> None:
         (0.4935, "1.2 mg/dL", "mmol/L", "0.49 mmol/L"),
         (0.45, "450 nmol/L", "umol/L", "0.45 umol/L"),
         (2.1186, "2.1186 mmol/L", "mmol/L", "2.1186 mmol/L"),
-        (150.0, "150 pg/mL", "ng/L", "150 ng/L"),
+        (150.0, "150 pg/mL", "ng/L", "150 pg/mL"),  # one number: in the laboratory's unit
     ],
 )
 def test_values_are_shown_at_the_precision_the_laboratory_reported(value, reported, unit, shown) -> None:

@@ -49,8 +49,8 @@ def test_a_severe_calcium_card_says_magnesium_once():
 @pytest.mark.parametrize(
     ("value", "indicator", "words"),
     [
-        (6.2, "warning", "Record an ECG now, repeat potassium urgently"),
-        (6.8, "critical", "Start emergency treatment now"),
+        (6.2, "warning", "Record an ECG now and repeat potassium urgently; consider insulin with glucose"),
+        (6.8, "critical", "Record an ECG now and start emergency treatment"),
         (2.3, "critical", "Replace potassium now"),
     ],
 )
@@ -83,7 +83,7 @@ def test_the_magnesium_label_agrees_with_the_comparison_shown_in_the_unit_judged
     assert c.indicator == "warning"
     row = next(line for line in c.detail.splitlines() if line.startswith("| Magnesium"))
     assert "| 1.2 mg/dL (0.49 mmol/L) |" in row and row.endswith("| \\< 1.7 mg/dL |")
-    assert "on the severe cut-off, not below it" in c.detail
+    assert "on the severe cut-off (1.2 mg/dL = 0.50 mmol/L), not below it" in c.detail
     critical = card(chart([obs("19123-9", 1.1, "mg/dL", WHEN)]), "hypomagnesemia")
     assert critical.indicator == "critical" and "\\< 1.2 mg/dL" in critical.detail
 
@@ -105,7 +105,9 @@ def test_linked_cards_point_at_the_magnesium_card():
     labs = [obs("2601-3", 0.45, "mmol/L", WHEN), obs("2823-3", 2.3, "mmol/L", WHEN)]
     potassium = card(chart(labs), "electrolyte-imbalance")
     assert 'See also the card "Severely low magnesium"' in potassium.detail
-    assert "correct magnesium first" in potassium.detail
+    assert (
+        "correct it at the same time" in potassium.detail and "without delaying potassium" in potassium.detail
+    )
 
 
 def test_age_is_a_risk_factor_not_a_likely_cause():
@@ -125,3 +127,17 @@ def test_no_paging_language_on_cards():
     text = " ".join(f"{c.summary} {c.detail}" for c in cards(resources, unavailable=unavailable))
     assert "entries" not in text and "230" not in text and "page" not in text
     assert "only partly available" in text
+
+
+def test_the_result_before_shows_which_way_the_value_is_going():
+    labs = [obs("2823-3", 6.8, "mmol/L", WHEN), obs("2823-3", 6.1, "mmol/L", "2026-10-31T02:00:00Z")]
+    c = card(chart(labs), "electrolyte-imbalance")
+    assert "previous 6.1 mmol/L, 6 hours earlier" in c.detail
+
+
+def test_the_recommended_b12_option_comes_first():
+    twitching = cond("R25.3")
+    c = card(chart([obs("2132-9", 150, "pg/mL", WHEN)], conditions=[twitching]), "b12-deficiency")
+    assert c.suggestions[0].isRecommended is True
+    assert "Intramuscular" in c.suggestions[0].label
+    assert "the first option on this card is the one recommended" in c.detail

@@ -55,7 +55,7 @@ def test_deficiency_finding_content():
     (deficiency,) = result.findings
     assert deficiency.severity == "warning"
     assert deficiency.primary.reported == "<150 pg/mL"
-    assert deficiency.primary.cutoff == "< 180 ng/L"
+    assert deficiency.primary.cutoff == "< 180 pg/mL"  # in the laboratory's unit (the same number)
     assert deficiency.primary.source == "b12-pathway-2025"
     assert [(t.key, t.recommended) for t in deficiency.treatments] == [
         ("b12-oral", True),

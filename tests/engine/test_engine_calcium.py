@@ -199,3 +199,23 @@ def test_a_slightly_low_ionized_calcium_is_info_unless_symptoms_or_a_fall(values
     labs = [obs("1995-0", v, "mmol/L", d) for v, d in zip(values, days, strict=False)]
     found = finding(run(chart([*labs, MG_NORMAL], conditions=conditions)), "hypocalcemia")
     assert found.severity == severity
+
+
+@pytest.mark.parametrize(
+    ("albumin", "conditions", "card"),
+    [
+        (27, [cond("N17.9")], True),  # corrected 2.28 only because albumin is 27 g/L
+        (27, [], True),
+        (35, [cond("C90.00")], True),  # a paraprotein: correction unreliable at any albumin
+        (35, [], False),  # corrected 2.12 with a reliable albumin: normal
+    ],
+)
+def test_a_low_total_calcium_cleared_only_by_an_unreliable_correction_asks_for_ionized(
+    albumin, conditions, card
+):
+    labs = [obs("2000-8", 2.02, "mmol/L", DAY), obs("1751-7", albumin, "g/L", DAY), MG_NORMAL]
+    found = finding(run(chart(labs, conditions=conditions)), "hypocalcemia")
+    assert (found is not None) is card
+    if card:
+        assert found.severity == "info" and keys(found) == ["calcium_ionized"]
+        assert "unreliable" in found.primary.note

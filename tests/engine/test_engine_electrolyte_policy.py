@@ -93,13 +93,18 @@ def test_low_magnesium_in_the_same_sample_links_the_calcium_and_potassium_cards(
     ]
     result = run(chart(labs))
     magnesium = finding(result, "hypomagnesemia")
-    for topic in ("hypocalcemia", "electrolyte-imbalance"):
+    for topic, note in (
+        ("hypocalcemia", "magnesium-first-calcium"),
+        ("electrolyte-imbalance", "magnesium-first-potassium"),
+    ):
         card = finding(result, topic)
-        assert ("magnesium-first" in card.notes) is linked
+        assert (note in card.notes) is linked  # each card names its own analyte, never the other's
         assert (card.see_also == (magnesium.title,)) is linked
     assert (len(magnesium.see_also) == 2) is linked
     if linked:
         assert "hypomagnesemia-calcium" not in magnesium.notes  # the linked cards say it
+        # beside a critical potassium, magnesium is replaced intravenously too
+        assert magnesium.advice == ("magnesium-severe-replace",)
 
 
 # ---------------------------------------------------------------- caveats

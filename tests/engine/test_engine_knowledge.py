@@ -35,7 +35,7 @@ def test_override_changes_the_effective_cutoff_and_the_evidence_text():
     assert knowledge.cutoffs["b12_total_deficient"] == 200
     deficiency = run(chart([obs("2132-9", 190, "pg/mL")]), knowledge=knowledge).findings[0]
     assert deficiency.topic == "b12-deficiency"
-    assert deficiency.primary.cutoff == "< 200 ng/L"
+    assert deficiency.primary.cutoff == "< 200 pg/mL"
     assert KNOWLEDGE.cutoffs["b12_total_deficient"] == 180
 
 

@@ -173,3 +173,5 @@ def test_goals_of_care_on_record_leave_only_critical_cards(code, kept):
         assert len(found) > 1  # without them the warnings and info cards are there
     else:
         assert found == kept
+        [critical] = run(chart(labs, conditions=conditions)).findings
+        assert critical.notes[0] == "goals-of-care" and critical.tests == ()

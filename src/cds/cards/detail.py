@@ -37,7 +37,9 @@ def _result(item: Evidence) -> str:
         return f"{used} (from {item.reported})" if item.reported else used
     if reported_differs(item) and item.reported:
         return f"{item.reported} ({used})"
-    return used  # the same number (150 pg/mL is 150 ng/L): said once, in the unit of the cut-off
+    if item.reported_unit:  # the same number (150 pg/mL is 150 ng/L): said once, as the laboratory did
+        return f"{item.comparator or ''}{shown_value(item)} {item.reported_unit}".strip()
+    return used
 
 
 def _evidence_rows(evidence: Iterable[Evidence]) -> list[str]:

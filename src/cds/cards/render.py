@@ -24,7 +24,9 @@ from cds.knowledge import Knowledge, TopicInfo
 from cds.services.response import Card, Coding, Link, Source, Suggestion
 
 LABEL = "myelin-cds"
-START_TREATMENT = "Start vitamin B12 replacement: choose one of the options on this card."
+START_TREATMENT = (
+    "Start vitamin B12 replacement: the first option on this card is the one recommended for this patient."
+)
 ALREADY_TAKING = "No treatment offered: an active medicine already contains vitamin B12."
 
 

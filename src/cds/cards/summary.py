@@ -67,6 +67,9 @@ def _value(evidence: Evidence, converted: bool = True) -> str:
     "1.2 mg/dL (0.49 mmol/L)"; a derived or unconverted value once: "2.00 mmol/L"."""
     comparator = evidence.comparator or ""
     used = f"{comparator}{shown_value(evidence)} {evidence.unit}".strip()
+    if not evidence.derived and evidence.reported_unit and not reported_differs(evidence):
+        # one number: in the laboratory's spelling of its unit (150 pg/mL, not 150 ng/L)
+        return f"{comparator}{shown_value(evidence)} {evidence.reported_unit}".strip()
     if evidence.derived or not evidence.reported.strip() or not reported_differs(evidence):
         return used
     reported = one_line(evidence.reported)

@@ -80,8 +80,18 @@ def assess_chart(
         *electrolyte_findings(facts, knowledge),
     ]
     if facts.conditions_in("goals-of-care"):
-        # Do-not-resuscitate, comfort or palliative care on record: only what is critical now.
-        findings = [f for f in findings if f.severity is Severity.CRITICAL]
+        # Do-not-resuscitate, comfort or palliative care on record: only what is critical now,
+        # said with the care plan in mind, and no routine tests.
+        findings = [
+            replace(
+                f,
+                tests=(),
+                notes=("goals-of-care", *f.notes),
+                fitting_notes=("goals-of-care", *f.fitting_notes),
+            )
+            for f in findings
+            if f.severity is Severity.CRITICAL
+        ]
     hidden = frozenset(hidden_topics)
     findings = _suppress_covered(findings, hidden)
     findings = medication_record_gaps(findings, facts)

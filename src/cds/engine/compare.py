@@ -72,7 +72,9 @@ def cutoff_words(result: LabResult, key: str, op: str, knowledge: Knowledge) -> 
     """The cut-off as the result was judged against it, in the result's own unit at the
     precision the guideline states it: "< 1.7 mg/dL", "< 8.50 mg/dL", "< 0.70 mmol/L"."""
     if result.factor == 1.0:
-        return knowledge.cutoff_text(key, op)
+        # the same number in the laboratory's spelling of the unit (pg/mL for ng/L)
+        unit = result.reported_unit or knowledge.cutoff_info[key].unit
+        return f"{op} {knowledge.cutoff_figure(key)} {unit}"
     value = knowledge.cutoff_in_unit(key, result.factor)
     figures = max(knowledge.cutoff_info[key].figures, 1)
     decimals = max(0, figures - 1 - math.floor(math.log10(abs(value)))) if value else 0

@@ -23,9 +23,10 @@ from cds.engine.building import (
 )
 from cds.engine.compare import above, below
 from cds.engine.facts import PatientFacts
-from cds.engine.model import Cause, Finding, Severity, Topic
+from cds.engine.model import Cause, Evidence, Finding, Severity, Topic
 from cds.knowledge import Knowledge
 from cds.reader import LabResult
+from cds.reader.dates import age_in_words
 
 SAME_SAMPLE = timedelta(hours=24)  # results this close together describe one state of the patient
 
@@ -61,6 +62,20 @@ def falling(result: LabResult, facts: PatientFacts, knowledge: Knowledge, delta_
         return False
     worse = [values[i] < values[i + 1] if low else values[i] > values[i + 1] for i in range(len(values) - 1)]
     return all(worse) and abs(values[-1] - values[0]) >= delta
+
+
+def with_previous(item: Evidence, result: LabResult, facts: PatientFacts) -> Evidence:
+    """The evidence with the result before it, so the card shows which way the value is going:
+    "previous 6.1 mmol/L, 6 hours earlier"."""
+    before = result.when.instant
+    previous = next((r for r in facts.recent_results(result.analyte) if r.when.instant < before), None)
+    if previous is None:
+        return item
+    gap = age_in_words(previous.when.instant, before).replace(" ago", " earlier")
+    if gap == "in the last hour":
+        gap = "less than an hour earlier"
+    words = f"previous {previous.reported}, {gap}"
+    return replace(item, note=f"{item.note}; {words}" if item.note else words)
 
 
 def mild_severity(

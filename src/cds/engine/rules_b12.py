@@ -164,12 +164,13 @@ def _treatments(facts: PatientFacts, knowledge: Knowledge, symptoms: bool) -> tu
         # a clinician's decision.
         return ()
     injection = symptoms or bool(facts.conditions_in("malabsorption"))
-    return (
+    options = (
         TreatmentOption("b12-oral", recommended=not injection),
         TreatmentOption("b12-sublingual", recommended=False),
         # Neurological involvement: load on alternate days before the maintenance injections.
         TreatmentOption("b12-im-neuro" if symptoms else "b12-im", recommended=injection),
     )
+    return tuple(sorted(options, key=lambda o: not o.recommended))  # the recommended one first
 
 
 def _pregnant(facts: PatientFacts) -> bool:
@@ -265,18 +266,22 @@ def _indeterminate(
         holotc = status.settling_holotc
         note = "normal active B12 on or after the low total B12: the results disagree"
         marker_ev.insert(0, evidence(holotc, knowledge, "holotc_indeterminate_upper", ">", note))
+    # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
+    wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     earlier_ev: list[Evidence] = []
     for analyte in _MARKERS:
         if analyte not in markers:
-            gaps.append(DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}"))
+            earlier = facts.recent(analyte)
+            if analyte not in wanted or earlier is not None:
+                # an order line says it for a marker offered; otherwise it is a gap
+                gaps.append(
+                    DataGap(knowledge.labs[analyte].display, f"not measured on or after {grey.when.day}")
+                )
             # A recent marker from before the B12 result does not settle it, but the clinician
             # must see it: it is why the card will not order that test again.
-            earlier = facts.recent(analyte)
             if earlier is not None:
                 note = f"measured before the B12 result of {grey.when.day}: not used to settle it"
                 earlier_ev.append(evidence(earlier, knowledge, _MARKERS[analyte], ">", note))
-    # In pregnancy, active B12 and MMA are preferred; homocysteine also changes in pregnancy.
-    wanted = ("holotc", "mma") if _pregnant(facts) and grey.analyte == "b12_total" else tuple(_MARKERS)
     tests = tuple(
         recommend_test(
             knowledge, key, f"confirms or excludes deficiency after the B12 result of {grey.when.day}"

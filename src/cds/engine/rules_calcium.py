@@ -32,7 +32,13 @@ from cds.engine.building import (
     unique,
 )
 from cds.engine.calcium_correction import paired_albumin, payne_corrected, tests_to_read_calcium
-from cds.engine.electrolyte_grading import is_low, mild_severity, old_abnormal, recheck_finding
+from cds.engine.electrolyte_grading import (
+    is_low,
+    mild_severity,
+    old_abnormal,
+    recheck_finding,
+    with_previous,
+)
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Evidence, Finding, Severity, TestRecommendation, Topic
 from cds.engine.rules_magnesium import magnesium_test_needed
@@ -154,6 +160,8 @@ def _evidence(assessment: Assessment, facts: PatientFacts, knowledge: Knowledge,
     )
     if assessment.kind == DERIVED and albumin is not None and total is not None:
         item = replace(item, reported=f"{total.reported}; albumin {albumin.reported}")
+    if assessment.kind in (IONIZED, CORRECTED):
+        item = with_previous(item, assessment.result, facts)
     return item
 
 
@@ -167,6 +175,8 @@ def _other_evidence(
         if deciding.kind == IONIZED and deciding.result.when.instant <= other.result.when.instant
         else "the newer result decides"
     )
+    if other.kind == DERIVED and not other.low(knowledge) and _unreliable(other, facts, knowledge):
+        verdict = "not low only by an unreliable albumin correction"
     note = f"{other.kind} calcium {facts.ago(other.result.when.instant)}: {verdict}; {why}"
     item = evidence(other.result, knowledge, other.low_key, "<", note)
     if other.kind == DERIVED and other.albumin is not None and other.total is not None:
@@ -245,7 +255,7 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     if deciding is None:
         return _recheck(facts, knowledge)
     if not deciding.low(knowledge):
-        return None
+        return _cleared_by_unreliable_correction(deciding, facts, knowledge)
     symptoms = tuple(c for c in facts.conditions_in("electrolyte-symptoms") if c.member in SYMPTOMS)
     severe = deciding.severe(knowledge) or (bool(symptoms) and deciding.kind != UNCORRECTED)
     mild = deciding.kind == IONIZED and not is_low(deciding.result, "calcium_ionized_mild_low", knowledge)
@@ -274,16 +284,17 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         for c in facts.conditions_in("malabsorption")
         if c.member in ("gastrectomy", "postsurgical-malabsorption")
     ]
-    causes = [
+    # Neck surgery is a cause; thyroid cancer is why the neck was operated on: on record.
+    causes = [condition_cause(c) for c in causes_on_record if c.member == "neck-surgery-parathyroid"]
+    causes += [condition_cause(c) for c in bariatric]
+    on_record = [
         condition_cause(c)
         for c in causes_on_record
-        if c.member in ("neck-surgery-parathyroid", "thyroid-cancer")
+        if c.member in ("myeloma", "kidney-injury", "thyroid-cancer")
     ]
-    causes += [condition_cause(c) for c in bariatric]
-    on_record = [condition_cause(c) for c in causes_on_record if c.member in ("myeloma", "kidney-injury")]
     on_record += current_medication_causes(facts, ("vitamin-d",))
     notes = []
-    if not severe and not mild:  # what to look for; on a critical card, what to do instead
+    if severity is Severity.WARNING:  # what to look for; a critical card says what to do instead
         notes.append("chvostek-sign")
     if {c.member for c in causes_on_record} & {"neck-surgery-parathyroid", "thyroid-cancer"}:
         notes.append("calcium-pth")
@@ -329,6 +340,45 @@ def _hypocalcemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         advice=tuple(advice),
         sources=ordered_unique((item.source, "sfe-hypocalcaemia", "payne-1973", "twitching-deficiencies")),
     )
+
+
+def _cleared_by_unreliable_correction(
+    deciding: Assessment, facts: PatientFacts, knowledge: Knowledge
+) -> Finding | None:
+    """A low total calcium that only albumin correction makes normal, where the correction
+    cannot be trusted (albumin below `albumin_correction_unreliable`, a paraprotein): an info
+    card that asks for the ionized calcium that settles it, rather than silence."""
+    total = deciding.total
+    if deciding.kind != DERIVED or total is None or not _unreliable(deciding, facts, knowledge):
+        return None
+    if not is_low(total, "calcium_corrected_low", knowledge):
+        return None
+    item = replace(
+        evidence(total, knowledge, "calcium_corrected_low", "<", _unreliable_words(deciding, knowledge)),
+        grade="low",
+    )
+    return Finding(
+        topic=Topic.HYPOCALCEMIA,
+        severity=Severity.INFO,
+        title="Low total calcium (albumin correction unreliable)",
+        primary=item,
+        evidence=(item,),
+        tests=(recommend_test(knowledge, "calcium_ionized", "settles whether calcium is truly low"),),
+        advice=("calcium-correction-unreliable",),
+        sources=ordered_unique((item.source, "payne-1973", "sfe-hypocalcaemia")),
+    )
+
+
+def _unreliable_words(assessment: Assessment, knowledge: Knowledge) -> str:
+    derived = assessment.result
+    albumin = assessment.albumin
+    corrected = f"{derived.value:.2f} mmol/L"
+    if albumin is not None and is_low(albumin, "albumin_correction_unreliable", knowledge):
+        return (
+            f"corrected for albumin {albumin.reported} it reads {corrected}, but correction is unreliable "
+            "at that albumin"
+        )
+    return f"corrected for albumin it reads {corrected}, but correction is unreliable with a paraprotein"
 
 
 def _recheck(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:

@@ -43,25 +43,36 @@ def _link_magnesium_first(
         return findings
     # The results behind each evidence row (a derived calcium names its total calcium first).
     by_reference = {r.reference: r for results in facts.labs.values() for r in results}
-    linked: list[str] = []
+    linked: list[Finding] = []
     out = []
     for finding in findings:
         behind = (by_reference.get(e.reference.split(" + ")[0]) for e in finding.evidence)
         together = any(r is not None and taken_together(magnesium, r) for r in behind)
         if _low_with_magnesium(finding) and together:
-            linked.append(finding.title)
+            note = (
+                "magnesium-first-calcium"
+                if finding.topic is Topic.HYPOCALCEMIA
+                else "magnesium-first-potassium"
+            )
             finding = replace(
                 finding,
-                notes=("magnesium-first", *finding.notes),
-                fitting_notes=("magnesium-first", *finding.fitting_notes),
+                notes=(note, *finding.notes),
+                fitting_notes=(note, *finding.fitting_notes),
                 see_also=(*finding.see_also, card.title),
             )
+            linked.append(finding)
         out.append(finding)
     if not linked:
         return findings
-    # The magnesium card points at the linked cards instead of asking to "check both".
+    # The magnesium card points at the linked cards instead of asking to "check both", and
+    # beside a critical calcium or potassium it is replaced intravenously too.
     notes = tuple(n for n in card.notes if n != "hypomagnesemia-calcium")
-    linked_card = replace(card, see_also=(*card.see_also, *linked), notes=notes)
+    advice = card.advice
+    if any(f.severity is Severity.CRITICAL for f in linked):
+        advice = ("magnesium-severe-replace",)
+    linked_card = replace(
+        card, see_also=(*card.see_also, *(f.title for f in linked)), notes=notes, advice=advice
+    )
     return [linked_card if f is card else f for f in out]
 
 

@@ -19,10 +19,10 @@ from cds.engine.building import (
     unique,
 )
 from cds.engine.calcium_correction import tests_to_read_calcium
-from cds.engine.compare import ON, side
-from cds.engine.electrolyte_grading import is_low, old_abnormal, recheck_finding
+from cds.engine.compare import ON, cutoff_words, side
+from cds.engine.electrolyte_grading import is_low, old_abnormal, recheck_finding, with_previous
 from cds.engine.facts import PatientFacts
-from cds.engine.model import DataGap, Finding, Severity, Topic
+from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
 from cds.knowledge import Knowledge
 from cds.reader import LabResult, MedicationState
 from cds.reader.dates import months_before
@@ -43,33 +43,9 @@ def magnesium_test_needed(facts: PatientFacts) -> bool:
     return facts.recent("magnesium") is None
 
 
-def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
-    result = facts.recent("magnesium")
-    if result is None:
-        old = old_abnormal(facts, "magnesium")
-        if old is not None and is_low(old, "magnesium_low", knowledge):
-            return recheck_finding(
-                Topic.HYPOMAGNESEMIA,
-                LOW,
-                old,
-                "magnesium",
-                "magnesium_low",
-                "<",
-                facts,
-                knowledge,
-                severe=("magnesium_severe_low", "<"),
-            )
-        return None
-    if not is_low(result, "magnesium_low", knowledge):
-        return None
-    severe = is_low(result, "magnesium_severe_low", knowledge)
-    key = "magnesium_severe_low" if severe else "magnesium_low"
-    note = None
-    if not severe and side(result, "magnesium_severe_low", knowledge) == ON:
-        # The guideline states the boundary in both units; a value on it is judged not below it.
-        note = "on the severe cut-off, not below it: low, not severely low"
-    item = replace(evidence(result, knowledge, key, "<", note), grade="severely low" if severe else "low")
-    # A PPI lowers magnesium after months of use: one started weeks ago is not the cause.
+def _causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[list[Cause], bool]:
+    """Likely causes of a low magnesium on record, and whether a PPI is among them: a PPI taken
+    for months (a PPI of weeks is not the cause), diuretics, alcohol."""
     since = months_before(facts.now, int(knowledge.cutoffs["ppi_magnesium_cause_months"]))
     ppis = [m for m in facts.meds("ppi") if m.start is None or m.start.day <= since]
     causes = [medication_cause(m, facts) for m in ppis]
@@ -79,11 +55,39 @@ def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None
         for c in facts.conditions_in("other-b12-risks")
         if c.member == "alcohol-use-disorder"
     ]
+    return causes, bool(ppis)
+
+
+def _hypomagnesemia(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    result = facts.recent("magnesium")
+    if result is None:
+        old = old_abnormal(facts, "magnesium")
+        if old is not None and is_low(old, "magnesium_low", knowledge):
+            found = recheck_finding(
+                Topic.HYPOMAGNESEMIA, LOW, old, "magnesium", "magnesium_low", "<", facts, knowledge,
+                severe=("magnesium_severe_low", "<"),
+            )  # fmt: skip
+            causes, ppi = _causes(facts, knowledge)  # what to review at the recheck, a PPI above all
+            return replace(found, causes=unique(causes), notes=("ppi-magnesium",) if ppi else ())
+        return None
+    if not is_low(result, "magnesium_low", knowledge):
+        return None
+    severe = is_low(result, "magnesium_severe_low", knowledge)
+    key = "magnesium_severe_low" if severe else "magnesium_low"
+    note = None
+    if not severe and side(result, "magnesium_severe_low", knowledge) == ON:
+        # The guideline states the boundary in both units; a value on it is judged not below it.
+        in_unit = cutoff_words(result, "magnesium_severe_low", "<", knowledge)[2:]
+        stated = f"{knowledge.cutoff_figure('magnesium_severe_low')} {knowledge.labs['magnesium'].unit}"
+        note = f"on the severe cut-off ({in_unit} = {stated}), not below it: low, not severely low"
+    item = replace(evidence(result, knowledge, key, "<", note), grade="severely low" if severe else "low")
+    item = with_previous(item, result, facts)
+    causes, ppi = _causes(facts, knowledge)
     kidney = [c for c in facts.conditions_in("calcium-causes") if c.member == "kidney-injury"]
     notes = ["hypomagnesemia-calcium"]
     if kidney:
         notes.insert(0, "magnesium-kidney-caution")
-    if ppis:
+    if ppi:
         notes.append("ppi-magnesium")
     if facts.meds("digoxin"):
         notes.append("magnesium-digoxin")

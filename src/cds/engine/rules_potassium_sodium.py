@@ -31,6 +31,7 @@ from cds.engine.electrolyte_grading import (
     mild_severity,
     old_abnormal,
     recheck_finding,
+    with_previous,
 )
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Cause, Evidence, Finding, Severity, TestRecommendation, Topic
@@ -71,7 +72,7 @@ def _grade(
             severity = mild_severity(result, facts, knowledge, delta_key, low)
             if severity is None:
                 return None
-        item = replace(evidence(result, knowledge, key, op), grade=grade)
+        item = with_previous(replace(evidence(result, knowledge, key, op), grade=grade), result, facts)
         return Graded(result.analyte, low, grade, severity, item, advice, mild)
     return None
 
@@ -133,8 +134,8 @@ def _causes(found: list[Graded], facts: PatientFacts) -> tuple[list[Cause], list
         causes += [
             condition_cause(c) for c in facts.conditions_in("calcium-causes") if c.member == "kidney-injury"
         ]
-    if "sodium" in low:
-        causes += [condition_cause(c) for c in facts.conditions_in("volume-overload")]
+    if "sodium" in low:  # the condition that holds water: named on record, which the advice refers to
+        on_record += [condition_cause(c) for c in facts.conditions_in("volume-overload")]
     return causes, on_record
 
 
