@@ -50,15 +50,31 @@ GRADE_WEIGHTS = {
 LOW_SIDE_SHARE = {"sodium": 0.8, "potassium": 0.6}  # the rest are high; other analytes run low
 # Canonical-unit ranges of each grade: (low side, high side); None where a side has no such grade.
 RANGES: dict[str, dict[str, tuple[tuple[float, float] | None, tuple[float, float] | None]]] = {
-    "sodium": {"normal": ((136, 144), None), "mild": ((130, 134), (146, 149)),
-               "moderate": ((125, 129), (150, 154)), "severe": ((114, 124), (156, 163))},
-    "potassium": {"normal": ((3.5, 5.0), None), "mild": ((3.3, 3.4), (5.6, 5.9)),
-                  "moderate": ((2.6, 3.2), (6.0, 6.4)), "severe": ((2.0, 2.4), (6.5, 7.3))},
+    "sodium": {
+        "normal": ((136, 144), None),
+        "mild": ((130, 134), (146, 149)),
+        "moderate": ((125, 129), (150, 154)),
+        "severe": ((114, 124), (156, 163)),
+    },
+    "potassium": {
+        "normal": ((3.5, 5.0), None),
+        "mild": ((3.3, 3.4), (5.6, 5.9)),
+        "moderate": ((2.6, 3.2), (6.0, 6.4)),
+        "severe": ((2.0, 2.4), (6.5, 7.3)),
+    },
     # albumin-corrected calcium; ionized calcium follows it (ionized_from_corrected)
-    "calcium": {"normal": ((2.16, 2.55), None), "mild": ((2.05, 2.11), None),
-                "moderate": ((1.90, 2.04), None), "severe": ((1.62, 1.88), None)},
-    "magnesium": {"normal": ((0.70, 1.02), None), "mild": ((0.60, 0.69), None),
-                  "moderate": ((0.50, 0.59), None), "severe": ((0.32, 0.49), None)},
+    "calcium": {
+        "normal": ((2.16, 2.55), None),
+        "mild": ((2.05, 2.11), None),
+        "moderate": ((1.90, 2.04), None),
+        "severe": ((1.62, 1.88), None),
+    },
+    "magnesium": {
+        "normal": ((0.70, 1.02), None),
+        "mild": ((0.60, 0.69), None),
+        "moderate": ((0.50, 0.59), None),
+        "severe": ((0.32, 0.49), None),
+    },
 }
 NOISE = {"sodium": 1.2, "potassium": 0.15, "calcium": 0.04, "magnesium": 0.04}
 ALBUMIN_G_L = {"icu": (17, 32), "ward": (25, 39), "outpatient": (34, 46)}
@@ -68,21 +84,42 @@ B12_SHARE = {"icu": 0.05, "ward": 0.10, "outpatient": 0.45}
 
 # Units as laboratories send them, by house style; then the LOINC code that fits the unit.
 UNIT_STYLES = {
-    "si": {"sodium": ("mmol/L",), "potassium": ("mmol/L",), "calcium_total": ("mmol/L",),
-           "magnesium": ("mmol/L",), "albumin": ("g/L",), "b12_total": ("pmol/L", "ng/L")},
-    "us": {"sodium": ("mmol/L", "mEq/L"), "potassium": ("mmol/L", "mEq/L"), "calcium_total": ("mg/dL",),
-           "magnesium": ("mg/dL",), "albumin": ("g/dL",), "b12_total": ("pg/mL",)},
+    "si": {
+        "sodium": ("mmol/L",),
+        "potassium": ("mmol/L",),
+        "calcium_total": ("mmol/L",),
+        "magnesium": ("mmol/L",),
+        "albumin": ("g/L",),
+        "b12_total": ("pmol/L", "ng/L"),
+    },
+    "us": {
+        "sodium": ("mmol/L", "mEq/L"),
+        "potassium": ("mmol/L", "mEq/L"),
+        "calcium_total": ("mg/dL",),
+        "magnesium": ("mg/dL",),
+        "albumin": ("g/dL",),
+        "b12_total": ("pg/mL",),
+    },
 }
 DECIMALS = {"mmol/L": 2, "mEq/L": 0, "mg/dL": 1, "g/L": 0, "g/dL": 1, "pmol/L": 0, "ng/L": 0, "pg/mL": 0}
 ANALYTE_DECIMALS = {"sodium": 0, "potassium": 1}  # whatever the unit
 LOINC_BY_UNIT = {
-    ("sodium", "serum"): "2951-2", ("sodium", "blood"): "2947-0",
-    ("potassium", "serum"): "2823-3", ("potassium", "blood"): "6298-4",
-    ("calcium_total", "mg/dL"): "17861-6", ("calcium_total", "mmol/L"): "2000-8",
-    ("calcium_ionized", "serum"): "1995-0", ("calcium_ionized", "blood"): "1994-3",
-    ("magnesium", "mg/dL"): "19123-9", ("magnesium", "mmol/L"): "2601-3",
-    ("albumin", "plain"): "1751-7", ("albumin", "bcg"): "61151-7", ("albumin", "bcp"): "61152-5",
-    ("b12_total", "pmol/L"): "14685-2", ("b12_total", "ng/L"): "2132-9", ("b12_total", "pg/mL"): "2132-9",
+    ("sodium", "serum"): "2951-2",
+    ("sodium", "blood"): "2947-0",
+    ("potassium", "serum"): "2823-3",
+    ("potassium", "blood"): "6298-4",
+    ("calcium_total", "mg/dL"): "17861-6",
+    ("calcium_total", "mmol/L"): "2000-8",
+    ("calcium_ionized", "serum"): "1995-0",
+    ("calcium_ionized", "blood"): "1994-3",
+    ("magnesium", "mg/dL"): "19123-9",
+    ("magnesium", "mmol/L"): "2601-3",
+    ("albumin", "plain"): "1751-7",
+    ("albumin", "bcg"): "61151-7",
+    ("albumin", "bcp"): "61152-5",
+    ("b12_total", "pmol/L"): "14685-2",
+    ("b12_total", "ng/L"): "2132-9",
+    ("b12_total", "pg/mL"): "2132-9",
 }
 
 
@@ -109,8 +146,16 @@ PROBLEMS = {
     "tetany": Problem("Tetany", "14958006", "R29.0", (0.02, 0.01, 0.01)),
     "cramps": Problem("Muscle cramps", "55300003", "R25.2", (0.02, 0.03, 0.04)),
 }
-OTHER_PROBLEMS = ("Sepsis", "Community-acquired pneumonia", "Fractured neck of femur", "COPD exacerbation",
-                  "Type 2 diabetes mellitus", "Atrial fibrillation", "Hypertension", "Cellulitis of leg")
+OTHER_PROBLEMS = (
+    "Sepsis",
+    "Community-acquired pneumonia",
+    "Fractured neck of femur",
+    "COPD exacerbation",
+    "Type 2 diabetes mellitus",
+    "Atrial fibrillation",
+    "Hypertension",
+    "Cellulitis of leg",
+)
 NAME_ONLY_SHARE = 0.15  # conditions recorded with a name and no code
 
 
@@ -123,21 +168,56 @@ class Medicine(NamedTuple):
 
 
 MEDICINE_CLASSES: dict[str, tuple[tuple[float, float, float], tuple[Medicine, ...]]] = {
-    "loop-diuretic": ((0.35, 0.30, 0.15), (Medicine("furosemide 40 mg tablet", "4603", "C03CA01"),
-                                           Medicine("bumetanide 1 mg tablet", "1808", "C03CA02"))),
-    "thiazide": ((0.06, 0.12, 0.25), (Medicine("hydrochlorothiazide 25 mg tablet", "5487", "C03AA03"),
-                                      Medicine("indapamide 2.5 mg tablet", None, "C03BA11"))),
-    "ppi": ((0.65, 0.40, 0.25), (Medicine("pantoprazole 40 mg EC tablet", "40790", "A02BC02"),
-                                 Medicine("esomeprazole 20 mg capsule", "606726", None))),
-    "metformin": ((0.10, 0.18, 0.25), (Medicine("metformin 500 mg tablet", "861007", None),
-                                       Medicine("metformin 1 g tablet", "6809", "A10BA02"))),
-    "ace-inhibitor": ((0.10, 0.25, 0.30), (Medicine("lisinopril 10 mg tablet", "29046", "C09AA03"),
-                                           Medicine("ramipril 5 mg capsule", "35296", "C09AA05"))),
+    "loop-diuretic": (
+        (0.35, 0.30, 0.15),
+        (
+            Medicine("furosemide 40 mg tablet", "4603", "C03CA01"),
+            Medicine("bumetanide 1 mg tablet", "1808", "C03CA02"),
+        ),
+    ),
+    "thiazide": (
+        (0.06, 0.12, 0.25),
+        (
+            Medicine("hydrochlorothiazide 25 mg tablet", "5487", "C03AA03"),
+            Medicine("indapamide 2.5 mg tablet", None, "C03BA11"),
+        ),
+    ),
+    "ppi": (
+        (0.65, 0.40, 0.25),
+        (
+            Medicine("pantoprazole 40 mg EC tablet", "40790", "A02BC02"),
+            Medicine("esomeprazole 20 mg capsule", "606726", None),
+        ),
+    ),
+    "metformin": (
+        (0.10, 0.18, 0.25),
+        (
+            Medicine("metformin 500 mg tablet", "861007", None),
+            Medicine("metformin 1 g tablet", "6809", "A10BA02"),
+        ),
+    ),
+    "ace-inhibitor": (
+        (0.10, 0.25, 0.30),
+        (
+            Medicine("lisinopril 10 mg tablet", "29046", "C09AA03"),
+            Medicine("ramipril 5 mg capsule", "35296", "C09AA05"),
+        ),
+    ),
     "digoxin": ((0.05, 0.06, 0.04), (Medicine("digoxin 0.125 mg tablet", "3407", "C01AA05"),)),
-    "corticosteroid": ((0.25, 0.12, 0.05), (Medicine("hydrocortisone 100 mg injection", "5492", "H02AB09"),
-                                            Medicine("prednisone 20 mg tablet", "8640", "H02AB07"))),
-    "b12": ((0.03, 0.05, 0.08), (Medicine("cyanocobalamin 1000 microgram tablet", "11248", "B03BA01"),
-                                 Medicine("hydroxocobalamin 1 mg/mL injection", "5514", "B03BA03"))),
+    "corticosteroid": (
+        (0.25, 0.12, 0.05),
+        (
+            Medicine("hydrocortisone 100 mg injection", "5492", "H02AB09"),
+            Medicine("prednisone 20 mg tablet", "8640", "H02AB07"),
+        ),
+    ),
+    "b12": (
+        (0.03, 0.05, 0.08),
+        (
+            Medicine("cyanocobalamin 1000 microgram tablet", "11248", "B03BA01"),
+            Medicine("hydroxocobalamin 1 mg/mL injection", "5514", "B03BA03"),
+        ),
+    ),
 }
 SETTING_INDEX = {"icu": 0, "ward": 1, "outpatient": 2}
 USERS = ("icu-registrar-1", "ward-doctor-2", "consultant-3")
@@ -159,8 +239,10 @@ def weighted(rng: random.Random, options: Sequence[Any], weights: Sequence[float
 
 
 def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    entries = [{"fullUrl": f"{EHR}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-               for r in resources]
+    entries = [
+        {"fullUrl": f"{EHR}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+        for r in resources
+    ]
     return {"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries}
 
 
@@ -208,8 +290,16 @@ def draw_grades(rng: random.Random, setting: str, problems: set[str], classes: s
 
 
 # --------------------------------------------------------------------------- observations
-def observation(pid: str, number: int, analyte: str, variant: str, canonical: float, unit: str,
-                when: datetime, rng: random.Random) -> dict[str, Any]:
+def observation(
+    pid: str,
+    number: int,
+    analyte: str,
+    variant: str,
+    canonical: float,
+    unit: str,
+    when: datetime,
+    rng: random.Random,
+) -> dict[str, Any]:
     """One laboratory result, its value converted from the canonical unit into the one reported."""
     code = LOINC_BY_UNIT[analyte, variant]
     factor = {spelling.lower(): f for spelling, f in LABS[analyte]["units"].items()}[unit.lower()]
@@ -217,12 +307,17 @@ def observation(pid: str, number: int, analyte: str, variant: str, canonical: fl
     value = reported(canonical / factor, ANALYTE_DECIMALS.get(analyte, DECIMALS[unit]))
     turnaround = rng.randint(8, 20) if variant == "blood" else rng.randint(60, 180)  # blood gas or lab
     return {
-        "resourceType": "Observation", "id": f"obs-{pid}-{number}", "status": "final",
+        "resourceType": "Observation",
+        "id": f"obs-{pid}-{number}",
+        "status": "final",
         "category": [{"coding": [{"system": f"{TERMINOLOGY}/observation-category", "code": "laboratory"}]}],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": display}],
-                 "text": LABS[analyte]["display"]},
+        "code": {
+            "coding": [{"system": LOINC, "code": code, "display": display}],
+            "text": LABS[analyte]["display"],
+        },
         "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": iso(when), "issued": iso(when + timedelta(minutes=turnaround)),
+        "effectiveDateTime": iso(when),
+        "issued": iso(when + timedelta(minutes=turnaround)),
         "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit.replace("mEq", "meq")},
     }
 
@@ -249,8 +344,16 @@ def schedule(rng: random.Random, setting: str) -> tuple[float, float]:
     return every, every
 
 
-def stay_results(rng: random.Random, pid: str, setting: str, start: datetime, end: datetime,
-                 state: dict[str, Any], style: str, first_number: int) -> list[dict[str, Any]]:
+def stay_results(
+    rng: random.Random,
+    pid: str,
+    setting: str,
+    start: datetime,
+    end: datetime,
+    state: dict[str, Any],
+    style: str,
+    first_number: int,
+) -> list[dict[str, Any]]:
     """Chemistry through one stay (or an outpatient's visits), the way the setting draws blood."""
     units = {a: rng.choice(spellings) for a, spellings in UNIT_STYLES[style].items()}
     fast_every, daily_every = schedule(rng, setting)
@@ -305,8 +408,9 @@ def status(kind: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": f"{TERMINOLOGY}/{kind}", "code": code}]}
 
 
-def condition(pid: str, number: int, problem: Problem, category: str, when: datetime,
-              rng: random.Random) -> dict[str, Any]:
+def condition(
+    pid: str, number: int, problem: Problem, category: str, when: datetime, rng: random.Random
+) -> dict[str, Any]:
     codings = []
     if rng.random() >= NAME_ONLY_SHARE:
         if problem.snomed and (rng.random() < 0.5 or not problem.icd10):
@@ -314,17 +418,20 @@ def condition(pid: str, number: int, problem: Problem, category: str, when: date
         if problem.icd10 and (not codings or rng.random() < 0.4):
             codings.append({"system": ICD10CM, "code": problem.icd10})
     return {
-        "resourceType": "Condition", "id": f"cond-{pid}-{number}",
+        "resourceType": "Condition",
+        "id": f"cond-{pid}-{number}",
         "clinicalStatus": status("condition-clinical", "active"),
         "verificationStatus": status("condition-ver-status", "confirmed"),
         "category": [status("condition-category", category)],
         "code": {"coding": codings, "text": problem.text} if codings else {"text": problem.text},
-        "subject": {"reference": f"Patient/{pid}"}, "recordedDate": iso(when),
+        "subject": {"reference": f"Patient/{pid}"},
+        "recordedDate": iso(when),
     }
 
 
-def conditions_of(rng: random.Random, pid: str, setting: str, problems: set[str],
-                  when: datetime) -> list[dict[str, Any]]:
+def conditions_of(
+    rng: random.Random, pid: str, setting: str, problems: set[str], when: datetime
+) -> list[dict[str, Any]]:
     """The chart's problems, then a few the engine has no use for, all recorded by name."""
     chosen = [PROBLEMS[key] for key in sorted(problems)]
     chosen += [Problem(name) for name in rng.sample(OTHER_PROBLEMS, k=rng.randint(0, 2))]
@@ -341,8 +448,9 @@ def medicine_concept(medicine: Medicine, rng: random.Random) -> dict[str, Any]:
     return {"coding": codings, "text": medicine.text}
 
 
-def medicines_of(rng: random.Random, pid: str, setting: str, classes: set[str],
-                 start: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def medicines_of(
+    rng: random.Random, pid: str, setting: str, classes: set[str], start: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Active orders (MedicationRequest) and medication lists (MedicationStatement): an
     outpatient's own list, or the emergency department's reconciliation list of unknown status."""
     requests, statements = [], []
@@ -354,14 +462,29 @@ def medicines_of(rng: random.Random, pid: str, setting: str, classes: set[str],
         if listed_in_ed and rng.random() < 0.6:
             listed = "unknown"
         if listed:
-            statements.append({"resourceType": "MedicationStatement", "id": f"ms-{pid}-{i}", "status": listed,
-                               "medicationCodeableConcept": concept, "subject": subject,
-                               "dateAsserted": iso(start)})
+            statements.append(
+                {
+                    "resourceType": "MedicationStatement",
+                    "id": f"ms-{pid}-{i}",
+                    "status": listed,
+                    "medicationCodeableConcept": concept,
+                    "subject": subject,
+                    "dateAsserted": iso(start),
+                }
+            )
             continue
         authored = start - timedelta(days=rng.randint(30, 900)) if setting == "outpatient" else start
-        requests.append({"resourceType": "MedicationRequest", "id": f"mr-{pid}-{i}", "status": "active",
-                         "intent": "order", "medicationCodeableConcept": concept, "subject": subject,
-                         "authoredOn": iso(authored)})
+        requests.append(
+            {
+                "resourceType": "MedicationRequest",
+                "id": f"mr-{pid}-{i}",
+                "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": concept,
+                "subject": subject,
+                "authoredOn": iso(authored),
+            }
+        )
     return requests, statements
 
 
@@ -374,8 +497,14 @@ def stay(rng: random.Random, setting: str, now: datetime) -> tuple[datetime, dat
     return now - timedelta(days=days), now - timedelta(minutes=rng.randint(240, 480))  # results issued by now
 
 
-def observations_of(rng: random.Random, pid: str, setting: str, window: tuple[datetime, datetime],
-                    problems: set[str], classes: set[str]) -> list[dict[str, Any]]:
+def observations_of(
+    rng: random.Random,
+    pid: str,
+    setting: str,
+    window: tuple[datetime, datetime],
+    problems: set[str],
+    classes: set[str],
+) -> list[dict[str, Any]]:
     style = rng.choice(("si", "us"))
     state = draw_grades(rng, setting, problems, classes)
     results = stay_results(rng, pid, setting, *window, state, style, 1)
@@ -391,7 +520,8 @@ def observations_of(rng: random.Random, pid: str, setting: str, window: tuple[da
 def patient_of(rng: random.Random, pid: str, number: str, now: datetime, died: datetime | None) -> dict:
     age = round(rng.triangular(18, 96, 74))
     patient = {
-        "resourceType": "Patient", "id": pid,
+        "resourceType": "Patient",
+        "id": pid,
         "identifier": [{"system": "https://ehr.example.org/mrn", "value": number}],
         "gender": rng.choice(("female", "male")),
         "birthDate": f"{now.year - age}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
@@ -399,7 +529,22 @@ def patient_of(rng: random.Random, pid: str, number: str, now: datetime, died: d
     return {**patient, "deceasedDateTime": iso(died)} if died else patient
 
 
-def chart(seed: int, index: int, setting: str, deceased: bool) -> dict[str, Any]:
+FAMILY_OF_CODE = {entry["code"]: lab["family"] for lab in LABS.values() for entry in lab["loinc"]}
+FAMILY_KEYS = {"b12": "b12Observations", "chemistry": "chemistryObservations"}
+
+
+def result_keys(observations: list[dict[str, Any]], former: bool) -> dict[str, Any]:
+    """The results under the services' prefetch keys, one per family (labs.json `family`), or
+    under the former single `observations` key that older versions read."""
+    if former:
+        return {"observations": bundle(observations)}
+    by_key: dict[str, list[dict[str, Any]]] = {key: [] for key in FAMILY_KEYS.values()}
+    for resource in observations:
+        by_key[FAMILY_KEYS[FAMILY_OF_CODE[resource["code"]["coding"][0]["code"]]]].append(resource)
+    return {key: bundle(found) for key, found in by_key.items()}
+
+
+def chart(seed: int, index: int, setting: str, deceased: bool, former: bool = False) -> dict[str, Any]:
     rng = random.Random(f"{seed}:{index}")
     pid = f"ward-{index:03d}"
     now = BASE_NOW + timedelta(days=rng.randint(0, 60), hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
@@ -415,7 +560,7 @@ def chart(seed: int, index: int, setting: str, deceased: bool) -> dict[str, Any]
         "context": {"userId": f"Practitioner/{rng.choice(USERS)}", "patientId": pid},
         "prefetch": {
             "patient": patient_of(rng, pid, f"SYN{seed:02d}{index:04d}", now, died),
-            "observations": bundle(observations_of(rng, pid, setting, (start, end), problems, classes)),
+            **result_keys(observations_of(rng, pid, setting, (start, end), problems, classes), former),
             "conditions": bundle(conditions_of(rng, pid, setting, problems, start)),
             "medicationStatements": bundle(statements),
             "medicationRequests": bundle(requests),
@@ -443,8 +588,10 @@ def assignments(seed: int, count: int) -> list[tuple[str, bool]]:
     return [(setting, i in died) for i, setting in enumerate(settings)]
 
 
-def population(seed: int, count: int) -> list[dict[str, Any]]:
-    return [chart(seed, i, setting, dead) for i, (setting, dead) in enumerate(assignments(seed, count), 1)]
+def population(seed: int, count: int, former: bool = False) -> list[dict[str, Any]]:
+    return [
+        chart(seed, i, setting, dead, former) for i, (setting, dead) in enumerate(assignments(seed, count), 1)
+    ]
 
 
 def write(bodies: list[dict[str, Any]], out: Path) -> None:
@@ -461,8 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--count", type=int, default=120)
     parser.add_argument("--out", type=Path, required=True, help="directory for the request bodies")
+    parser.add_argument(
+        "--former-key",
+        action="store_true",
+        help="put every result under the single 'observations' key older versions read",
+    )
     args = parser.parse_args(argv)
-    bodies = population(args.seed, args.count)
+    bodies = population(args.seed, args.count, args.former_key)
     write(bodies, args.out)
     print(f"{len(bodies)} charts in {args.out}")
     return 0

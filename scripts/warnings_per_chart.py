@@ -28,7 +28,11 @@ from typing import Any
 
 INDICATORS = ("critical", "warning", "info")
 _SETTING_COLUMNS = (
-    ("charts", 8), ("critical", 10), ("warning", 9), ("info", 6), ("with warning or critical", 8)
+    ("charts", 8),
+    ("critical", 10),
+    ("warning", 9),
+    ("info", 6),
+    ("with warning or critical", 8),
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2})?)?")
 _NUMBER = re.compile(r"(?<![A-Za-z\d])\d+(?:\.\d+)?")  # not the 12 of "B12"
@@ -175,7 +179,8 @@ def render_text(report: dict[str, Any], service: str) -> str:
     living = report["living"]
     lines = [
         f"service {service}: {report['charts']} charts ({living} living, {report['deceased']} deceased"
-        + (f", {len(report['refused'])} refused" if report["refused"] else "") + ")",
+        + (f", {len(report['refused'])} refused" if report["refused"] else "")
+        + ")",
         f"cards on deceased charts: {report['cardsOnDeceasedCharts']}",
         "",
         f"{'cards on living charts':<30}{'total':>8}{'per chart':>12}",

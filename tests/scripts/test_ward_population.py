@@ -41,8 +41,25 @@ def charts() -> list[dict[str, Any]]:
     return population_script.population(7, 120)
 
 
+RESULT_KEYS = ("b12Observations", "chemistryObservations", "observations")
+
+
 def _resources(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    return [e["resource"] for e in body["prefetch"][key]["entry"]]
+    """The resources under a key; "observations": every result, under whichever result keys."""
+    keys = [k for k in RESULT_KEYS if k in body["prefetch"]] if key == "observations" else [key]
+    return [e["resource"] for k in keys for e in body["prefetch"][k]["entry"]]
+
+
+def test_results_are_under_their_familys_key_or_the_former_single_key() -> None:
+    split, former = population_script.population(7, 3), population_script.population(7, 3, former=True)
+    families = {e["code"]: lab["family"] for lab in LABS.values() for e in lab["loinc"]}
+    for body in split:
+        for key, family in (("b12Observations", "b12"), ("chemistryObservations", "chemistry")):
+            assert {families[r["code"]["coding"][0]["code"]] for r in _resources(body, key)} <= {family}
+        assert "observations" not in body["prefetch"]
+    for one, other in zip(split, former, strict=True):
+        assert set(other["prefetch"]) - set(one["prefetch"]) == {"observations"}
+        assert len(_resources(one, "observations")) == len(_resources(other, "observations"))
 
 
 def test_the_same_seed_writes_the_same_files_and_another_seed_other_charts(tmp_path: Path) -> None:
@@ -69,7 +86,8 @@ def test_every_body_is_a_valid_patient_view_request_with_the_services_prefetch(
         assert set(body["prefetch"]) == set(SERVICE["prefetch"])
         assert "fhirServer" not in body
         measure_script.parse_instant(body["_now"])  # the instant the measurement pins the clock to
-        for key in ("observations", "conditions", "medicationStatements", "medicationRequests"):
+        for key in ("b12Observations", "chemistryObservations", "conditions", "medicationStatements",
+                    "medicationRequests"):  # fmt: skip
             assert body["prefetch"][key]["resourceType"] == "Bundle"
             assert body["prefetch"][key]["type"] == "searchset"
 
@@ -122,13 +140,14 @@ def _chart(now: str, deceased: bool, potassium: float | None) -> dict[str, Any]:
     """A generated chart emptied to one potassium taken five hours before `now`, or none."""
     body = population_script.population(3, 1)[0]
     prefetch, taken = body["prefetch"], measure_script.parse_instant(now) - timedelta(hours=5)
-    for key in ("observations", "conditions", "medicationStatements", "medicationRequests"):
+    for key in ("b12Observations", "chemistryObservations", "conditions", "medicationStatements",
+                "medicationRequests"):  # fmt: skip
         prefetch[key] = population_script.bundle([])
     if potassium is not None:
         result = population_script.observation(
             prefetch["patient"]["id"], 1, "potassium", "serum", potassium, "mmol/L", taken, random.Random(1)
         )
-        prefetch["observations"] = population_script.bundle([result])
+        prefetch["chemistryObservations"] = population_script.bundle([result])
     prefetch["patient"].pop("deceasedDateTime", None)
     if deceased:
         prefetch["patient"]["deceasedDateTime"] = now
