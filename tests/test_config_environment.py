@@ -50,7 +50,7 @@ def log_lines() -> Iterator[list[dict]]:
 
 
 def _warnings(lines: list[dict]) -> list[dict]:
-    return [line for line in lines if line["level"] == "warning" and line["event"].startswith("configuration:")]
+    return [e for e in lines if e["level"] == "warning" and e["event"].startswith("configuration:")]
 
 
 def test_a_misspelt_setting_is_named_in_one_warning_line_and_the_rest_still_applies(

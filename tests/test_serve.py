@@ -51,7 +51,7 @@ def test_startup_line_names_url_services_and_security_mode(server: tuple[str, Pa
 
 
 @pytest.mark.integration
-def test_start_up_names_each_variable_that_is_no_setting_in_one_warning_line(server: tuple[str, Path]) -> None:
+def test_start_up_names_each_variable_that_is_no_setting_in_one_line(server: tuple[str, Path]) -> None:
     _base, log_path = server
     events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     [warning] = [e for e in events if e["level"] == "warning" and e["event"].startswith("configuration:")]
