@@ -60,8 +60,8 @@ def _time_ms(func: Callable[[], Any], repeat: int) -> list[float]:
     return samples
 
 
-def _app() -> Any:
-    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING")
+def _app(**overrides: Any) -> Any:
+    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING", **overrides)
     app = create_app(settings, clock=lambda: NOW)
     tune_garbage_collection()  # as `cds serve` does, so in-process figures match the server
     return app
@@ -695,7 +695,8 @@ def fallback(repeat: int) -> list[str]:
             "subject": "myelin-cds",
             "patient": PATIENT_ID,
         }
-        client = _app().test_client()
+        # The token may only go to allowed origins: this server's port is chosen at random.
+        client = _app(fhir_allowed_servers=(request["fhirServer"],)).test_client()
         body = json.dumps(request).encode()
 
         def call() -> None:
@@ -981,7 +982,8 @@ def main() -> int:
 def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
     repeat = 50 if args.quick else 300
     seconds = args.seconds or (3 if args.quick else 8)
-    report = [
+    report = _Report(ROOT / "bench" / "results" / "latest.md")
+    report += [
         "# myelin-cds benchmark",
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()},"
@@ -993,7 +995,7 @@ def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
     if args.profile:
         report += profile_served()
     if args.cpu_only:
-        return _write_report(report)
+        return 0
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
     report += feature_costs(repeat)
@@ -1005,16 +1007,23 @@ def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
         )
     report += fallback(max(10, repeat // 10))
     report += adversarial_inputs(5 if args.quick else 15)
-    return _write_report(report)
-
-
-def _write_report(report: list[str]) -> int:
-    text = "\n".join(report)
-    print(text)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.md").write_text(text + "\n")
     return 0
+
+
+class _Report:
+    """The report so far, printed and written after every table: a table measured for minutes is
+    kept even when a later one fails."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[str] = []
+        path.parent.mkdir(exist_ok=True)
+
+    def __iadd__(self, lines: list[str]) -> _Report:
+        self.lines += lines
+        print("\n".join(lines), flush=True)
+        self.path.write_text("\n".join(self.lines) + "\n")
+        return self
 
 
 if __name__ == "__main__":
