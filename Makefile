@@ -44,11 +44,12 @@ test: $(TEST_STAMP) test-deps lint
 check: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest -m "not integration"
 
-# The load generator is Debian's wrk; the bench extra holds the profiler.
+# The load generator is Debian's wrk; the bench extra holds the profiler. BASELINE=<git ref>
+# adds the service at that commit to the CPU-per-call table (before and after in one run).
 bench: $(TEST_STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python bench/run.py --profile
+	$(BIN)/python bench/run.py --profile $(if $(BASELINE),--baseline $(BASELINE))
 
 # Regenerate the lock files from pyproject.toml (after changing a dependency), resolved
 # against the default package index alone whatever the local pip configuration says.

@@ -1,13 +1,14 @@
 """Benchmark: prints a markdown report of in-process latency, HTTP throughput and fallback cost.
 
 Run with `make bench` (or `.venv/bin/python bench/run.py [--quick]`). Nothing here asserts:
-the figures are for reading, and the README quotes the latest ones.
+the figures are for reading, and the README quotes the latest ones. `--baseline REF` (`make
+bench BASELINE=REF`) adds the service at an earlier commit to the CPU-per-call table, so a
+change is measured before and after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adversarial
 from payloads import PATIENT_ID, patient_view, resource_count
+from wsgi_cpu import best_cpu_ms, wsgi_cpu_ms
 
 from cds.config import Settings, load_settings
 from cds.http.app import create_app
@@ -57,8 +60,8 @@ def _time_ms(func: Callable[[], Any], repeat: int) -> list[float]:
     return samples
 
 
-def _app() -> Any:
-    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING")
+def _app(**overrides: Any) -> Any:
+    settings = load_settings(environ={}, database_url="sqlite://", log_level="WARNING", **overrides)
     app = create_app(settings, clock=lambda: NOW)
     tune_garbage_collection()  # as `cds serve` does, so in-process figures match the server
     return app
@@ -393,76 +396,75 @@ def _per_round(results: list[dict[str, float]]) -> str:
     return ", ".join(f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-" for r in results)
 
 
-def _wsgi_environ(path: str, body: bytes) -> dict[str, Any]:
-    """What gunicorn hands the application for one call (the body already in memory)."""
-    return {
-        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-        "HTTP_HOST": "127.0.0.1:8080", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
-    }
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier commit of the service, checked out beside this one to be measured with it."""
+
+    ref: str  # as given, e.g. a tag or 95c5a8f
+    commit: str  # its short hash
+    tree: Path  # a temporary `git worktree` of it
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Its `cds` package first on the path: the same virtualenv serves both versions."""
+        return {"PYTHONPATH": str(self.tree / "src")}
 
 
-def _wsgi_cpu_ms(app: Any, path: str, body: bytes, runs: int) -> float:
-    """CPU time of one call made straight into the WSGI application, no server (best of 3)."""
-    statuses: list[str] = []
+@contextmanager
+def baseline_checkout(ref: str) -> Iterator[Baseline]:
+    """REF checked out into a temporary `git worktree` (removed afterwards, whatever happens)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-        statuses.append(status)
-
-    def call() -> None:
-        answer = app(_wsgi_environ(path, body), start_response)
-        b"".join(answer)
-        getattr(answer, "close", lambda: None)()
-
-    for _ in range(min(5, runs)):
-        call()
-    assert statuses[-1].startswith("200"), statuses[-1]
-    return _best_cpu_ms(call, runs)
-
-
-def _best_cpu_ms(step: Callable[[], Any], runs: int) -> float:
-    """CPU time of one `step` in ms: the best of three timed loops of `runs` steps."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        for _ in range(runs):
-            step()
-        best = min(best, (time.process_time() - started) * 1000 / runs)
-    return best
+    commit = git("rev-parse", "--verify", "--short", f"{ref}^{{commit}}")
+    tree = Path(tempfile.mkdtemp(prefix="cds-baseline-")) / commit
+    git("worktree", "add", "--detach", str(tree), commit)
+    try:
+        yield Baseline(ref, commit, tree)
+    finally:
+        removed = subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)])
+        if removed.returncode:
+            print(f"bench: could not remove {tree}; `git worktree prune` forgets it", file=sys.stderr)
+        shutil.rmtree(tree.parent, ignore_errors=True)
 
 
-def _in_process_ms(body: bytes, repeat: int) -> dict[str, float]:
+def _service_in_process_ms(body_file: Path, runs: int, env: dict[str, str], expected: Path) -> float:
+    """The service's in-process CPU per call, measured in a fresh interpreter (`wsgi_cpu.py`) so
+    PYTHONPATH decides which checkout's service it is; checked, not assumed."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "wsgi_cpu.py"), str(body_file), str(runs)],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    package = Path(measured["package"]).resolve()
+    if package != (expected / "cds").resolve():
+        raise RuntimeError(f"measured the service in {package}, expected {expected / 'cds'}")
+    return float(measured["cpu_ms"])
+
+
+ServiceSources = dict[str, tuple[dict[str, str], Path]]  # contender: (environment, its src folder)
+
+
+def _in_process_ms(body_file: Path, repeat: int, services: ServiceSources) -> dict[str, float]:
     """CPU per call of each contender's application called in process, as `cds serve` and
     gunicorn would call it but without the server: what the server adds is the difference."""
-    import logging
-
     import fhir_resources_app
     import trivial_app
 
-    from cds.server.wsgi import build_app
-
-    service = build_app(load_settings(environ={}, database_url="sqlite://"))  # INFO, as served
-    handlers = [h for h in logging.getLogger("cds").handlers if isinstance(h, logging.StreamHandler)]
+    body = body_file.read_bytes()
+    measured = {
+        name: _service_in_process_ms(body_file, repeat, env, src) for name, (env, src) in services.items()
+    }
     tune_garbage_collection()
-    with open(os.devnull, "w") as devnull:  # the log line is still formatted and written
-        streams = [(handler, handler.setStream(devnull)) for handler in handlers]
-        try:
-            return {
-                "floor": _wsgi_cpu_ms(trivial_app.app, "/floor", body, repeat),
-                "service": _wsgi_cpu_ms(service, SERVICE_URL, body, repeat),
-                "fhir.resources": _wsgi_cpu_ms(
-                    fhir_resources_app.app, SERVICE_URL, body, max(5, repeat // 20)
-                ),
-            }
-        finally:
-            for handler, stream in streams:
-                handler.setStream(stream)
+    measured["floor"] = wsgi_cpu_ms(trivial_app.app, "/floor", body, repeat)
+    measured["fhir.resources"] = wsgi_cpu_ms(fhir_resources_app.app, SERVICE_URL, body, max(5, repeat // 20))
+    return measured
 
 
-def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 8) -> list[str]:
+def cpu_per_call(
+    rounds: int, seconds: int, cooldown: float, connections: int = 8, baseline: Baseline | None = None
+) -> list[str]:
     if not shutil.which("wrk"):
         return ["## CPU per call", "", "wrk is not installed (`apt-get install wrk`); skipped.", ""]
     bin_dir = Path(sys.executable).parent
@@ -473,25 +475,33 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
     body_file.write_bytes(body)
     script = _wrk_script(body_file)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    env.update(CDS_DATA_DIR=str(tmp / "data"), CDS_LOG_LEVEL="INFO")
-    ports = {name: _free_port() for name in ("floor", "service", "fhir.resources")}
+    env.update(CDS_LOG_LEVEL="INFO")
+    ports = {name: _free_port() for name in ("floor", "service", "baseline", "fhir.resources")}
     gunicorn_defaults = [str(bin_dir / "gunicorn"), "-w", "2", "--chdir", str(ROOT / "bench")]
-    contenders = {  # name: (command, port, call path); floor and comparator as their users run them
-        "floor": ([*gunicorn_defaults, "-b", f"127.0.0.1:{ports['floor']}", "trivial_app:app"], "/floor"),
-        "service": ([str(bin_dir / "cds"), "serve", "--port", str(ports["service"])], SERVICE_URL),
-        "fhir.resources": (
-            [*gunicorn_defaults, "-b", f"127.0.0.1:{ports['fhir.resources']}", "fhir_resources_app:app"],
-            SERVICE_URL,
-        ),
+    serve = [str(bin_dir / "cds"), "serve"]
+    # name: (command, call path, environment); floor and comparator as their users run them.
+    # Each service has its own data directory: versions may differ in their database schema.
+    floor_bind, comparator_bind = f"127.0.0.1:{ports['floor']}", f"127.0.0.1:{ports['fhir.resources']}"
+    comparator = [*gunicorn_defaults, "-b", comparator_bind, "fhir_resources_app:app"]
+    service_env = {**env, "CDS_DATA_DIR": str(tmp / "data")}
+    contenders: dict[str, tuple[list[str], str, dict[str, str]]] = {
+        "floor": ([*gunicorn_defaults, "-b", floor_bind, "trivial_app:app"], "/floor", env),
+        "service": ([*serve, "--port", str(ports["service"])], SERVICE_URL, service_env),
     }
-    urls = {name: f"http://127.0.0.1:{ports[name]}{path}" for name, (_c, path) in contenders.items()}
-    in_process = _in_process_ms(body, 200)
+    services: ServiceSources = {"service": ({}, ROOT / "src")}
+    if baseline:
+        baseline_env = {**env, **baseline.env, "CDS_DATA_DIR": str(tmp / "data-baseline")}
+        contenders["baseline"] = ([*serve, "--port", str(ports["baseline"])], SERVICE_URL, baseline_env)
+        services["baseline"] = (baseline.env, baseline.tree / "src")
+    contenders["fhir.resources"] = (comparator, SERVICE_URL, env)
+    urls = {name: f"http://127.0.0.1:{ports[name]}{path}" for name, (_c, path, _e) in contenders.items()}
+    in_process = _in_process_ms(body_file, 200, services)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
     latency: dict[str, float] = {}
     with ExitStack() as stack:
         pids = {
-            name: stack.enter_context(_server(command, f"http://127.0.0.1:{ports[name]}/healthz", env))
-            for name, (command, _path) in contenders.items()
+            name: stack.enter_context(_server(command, f"http://127.0.0.1:{ports[name]}/healthz", environ))
+            for name, (command, _path, environ) in contenders.items()
         }
         for name in contenders:  # warm every worker before measuring
             _wrk_run(urls[name], script, 1, connections, pids[name])
@@ -511,6 +521,9 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
         "fhir.resources": "same job with fhir.resources models (R4B Bundle/Observation/Medication*,"
         " B12 and magnesium rules, medication check); Flask, gunicorn `-w 2` defaults",
     }
+    if baseline:
+        given = f" (`{baseline.ref}`)" if baseline.ref != baseline.commit else ""
+        labels["baseline"] = f"this service at `{baseline.commit}`{given}, `cds serve`"
     rows = [
         f"| {labels[name]} | {cpu[name]:.2f} ms | {cpu[name] / cpu['service']:.2f}x"
         f" | {in_process[name]:.2f} ms | {cpu[name] - in_process[name]:.2f} ms"
@@ -518,8 +531,6 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
         f" | {_per_round(runs[name])} | {failed[name]} |"
         for name in contenders
     ]
-    floor_ratio = cpu["service"] / cpu["floor"]
-    peer_ratio = cpu["fhir.resources"] / cpu["service"]
     tail = latency["p99"] / latency["p50"] if latency["p50"] else 0.0
     return [
         f"## CPU per call ({len(body):,}-byte patient-view request, {resource_count(request)} resources;"
@@ -531,14 +542,33 @@ def cpu_per_call(rounds: int, seconds: int, cooldown: float, connections: int = 
         "|---|---:|---:|---:|---:|---:|---|---:|",
         *rows,
         "",
-        f"- Service CPU per call is **{floor_ratio:.2f}x the floor's** (target at most 1.5x).",
-        f"- The fhir.resources comparator costs **{peer_ratio:.1f}x the service's** CPU per call"
-        " (target at least 10x).",
+        *_targets(cpu, "service", "this service"),
+        *(_before_and_after(cpu, in_process, baseline) if baseline else []),
         f"- Sustained load, 16 connections, {max(10, 2 * seconds)} s on `cds serve`:"
         f" p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, **p99 = {tail:.1f}x p50**"
         f" (target at most 5x), {latency['rps']:,.0f} calls/s.",
         "",
     ]
+
+
+def _targets(cpu: dict[str, float], name: str, who: str) -> list[str]:
+    return [
+        f"- CPU per call of {who} is **{cpu[name] / cpu['floor']:.2f}x the floor's** (target at most 1.5x).",
+        f"- The fhir.resources comparator costs **{cpu['fhir.resources'] / cpu[name]:.1f}x as much CPU per"
+        f" call as {who}** (target at least 10x).",
+    ]
+
+
+def _before_and_after(cpu: dict[str, float], in_process: dict[str, float], baseline: Baseline) -> list[str]:
+    change = cpu["service"] / cpu["baseline"] - 1
+    change_in_process = in_process["service"] / in_process["baseline"] - 1
+    return [
+        *_targets(cpu, "baseline", f"this service at `{baseline.commit}`"),
+        f"- Since `{baseline.commit}`: CPU per call {cpu['baseline']:.2f} -> {cpu['service']:.2f} ms"
+        f" (**{change:+.0%}**), in process {in_process['baseline']:.2f} -> {in_process['service']:.2f} ms"
+        f" ({change_in_process:+.0%}).",
+    ]
+
 
 # --------------------------------------------------------------------------- served-path profile
 def _profile_share(raw: Path) -> tuple[int, dict[str, int], dict[str, int]]:
@@ -665,7 +695,8 @@ def fallback(repeat: int) -> list[str]:
             "subject": "myelin-cds",
             "patient": PATIENT_ID,
         }
-        client = _app().test_client()
+        # The token may only go to allowed origins: this server's port is chosen at random.
+        client = _app(fhir_allowed_servers=(request["fhirServer"],)).test_client()
         body = json.dumps(request).encode()
 
         def call() -> None:
@@ -812,7 +843,7 @@ def feature_costs(repeat: int) -> list[str]:
     def cpu_ms(step: Callable[[], Any]) -> float:
         for _ in range(50):
             step()
-        return _best_cpu_ms(step, runs)
+        return best_cpu_ms(step, runs)
 
     rows: list[tuple[str, float]] = []
     rows.append(("metrics: the request counter and latency histogram, one card counter", cpu_ms(lambda: (
@@ -936,10 +967,23 @@ def main() -> int:
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU-per-call table")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds of the CPU table")
     parser.add_argument("--profile", action="store_true", help="add a py-spy profile of a served worker")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="a git ref (commit, tag, branch): the CPU table also runs the service at REF, checked out"
+        " into a temporary git worktree, so before and after are measured in one run",
+    )
     args = parser.parse_args()
+    with ExitStack() as stack:
+        baseline = stack.enter_context(baseline_checkout(args.baseline)) if args.baseline else None
+        return _run(args, baseline)
+
+
+def _run(args: argparse.Namespace, baseline: Baseline | None) -> int:
     repeat = 50 if args.quick else 300
     seconds = args.seconds or (3 if args.quick else 8)
-    report = [
+    report = _Report(ROOT / "bench" / "results" / "latest.md")
+    report += [
         "# myelin-cds benchmark",
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()},"
@@ -947,11 +991,11 @@ def main() -> int:
         "",
     ]
     report += cpu_per_call(args.rounds or (3 if args.quick else 7), 3 if args.quick else 5,
-                           1 if args.quick else 3)
+                           1 if args.quick else 3, baseline=baseline)
     if args.profile:
         report += profile_served()
     if args.cpu_only:
-        return _write_report(report)
+        return 0
     report += in_process([10, 100, 1_000, 5_000], repeat)
     report += stages(max(20, repeat // 3))
     report += feature_costs(repeat)
@@ -963,16 +1007,23 @@ def main() -> int:
         )
     report += fallback(max(10, repeat // 10))
     report += adversarial_inputs(5 if args.quick else 15)
-    return _write_report(report)
-
-
-def _write_report(report: list[str]) -> int:
-    text = "\n".join(report)
-    print(text)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.md").write_text(text + "\n")
     return 0
+
+
+class _Report:
+    """The report so far, printed and written after every table: a table measured for minutes is
+    kept even when a later one fails."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[str] = []
+        path.parent.mkdir(exist_ok=True)
+
+    def __iadd__(self, lines: list[str]) -> _Report:
+        self.lines += lines
+        print("\n".join(lines), flush=True)
+        self.path.write_text("\n".join(self.lines) + "\n")
+        return self
 
 
 if __name__ == "__main__":

@@ -83,3 +83,14 @@ def test_the_license_file_matches_pyproject() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_the_readme_says_truly_which_packages_the_image_holds() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = " ".join(readme.split("The test-only packages", 1)[1].split("Licence", 1)[0].split())
+    test_only, runtime = sentence.split("are not in it", 1)
+    pins = locked("requirements.lock")
+    for name in ("fhir.resources", "Selenium"):
+        assert name in test_only and canonicalize_name(name) not in pins, name
+    for name in ("pydantic", "msgspec"):  # the settings' checks, the reader's decoder
+        assert name in runtime and name not in test_only and name in pins, name

@@ -30,6 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     env = cds_environment(
         tmp_path, CDS_MAX_BODY_BYTES="4000", CDS_CLIENT_READ_TIMEOUT_S="1", CDS_CLIENT_REQUEST_DEADLINE_S="2"
     )
+    # A misspelt setting, and what Kubernetes injects for a Service named `cds`: neither may
+    # stop start-up.
+    env.update(CDS_AUDIT_SECRT="not-a-setting", CDS_SERVICE_HOST="10.96.0.12", CDS_PORT="tcp://10.96.0.12:80")
     service = start_serve(tmp_path, tmp_path / "server.log", env, timeout_s=20)
     try:
         yield service.base, service.log
@@ -45,6 +48,15 @@ def test_startup_line_names_url_services_and_security_mode(server: tuple[str, Pa
     assert started["url"] == f"{base}/cds-services"
     assert started["services"] == ["deficiency-order-select", "deficiency-order-sign", "deficiency-screen"]
     assert started["security"] == "open"
+
+
+@pytest.mark.integration
+def test_start_up_names_each_variable_that_is_no_setting_in_one_line(server: tuple[str, Path]) -> None:
+    _base, log_path = server
+    events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    [warning] = [e for e in events if e["level"] == "warning" and e["event"].startswith("configuration:")]
+    assert warning["ignored"] == ["CDS_AUDIT_SECRT", "CDS_PORT"]  # the service link is not a port
+    assert "not-a-setting" not in warning["event"]
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
-"""The `cds` command: `cds serve` runs the service under gunicorn."""
+"""The `cds` command: `cds serve` runs the service under gunicorn; the other commands (replay,
+fhir-record, fhir-replay, db, report, knowledge) are registered by their modules in `cds.tools`."""
 
 from __future__ import annotations
 

@@ -1,18 +1,22 @@
 """Service configuration: embedded defaults, then a TOML file, then environment variables.
 
-Every setting is documented in docs/configuration.md. Scalars can be set from the
-environment as ``CDS_<NAME>`` (upper case); structured settings (trusted issuers,
-cut-off overrides) come from the TOML file named by ``--config`` or ``CDS_CONFIG``.
-Each setting declares its type and accepted values (checked when Settings is built, so
-at start-up): a bad value is one ConfigError line naming the setting and what it accepts.
+Every setting is documented in docs/configuration.md. Each can be set from the environment as
+``CDS_<NAME>`` (upper case; lists comma-separated, tables and trusted issuers as JSON) or in the
+TOML file named by ``--config`` or ``CDS_CONFIG``. Each setting declares its type and accepted
+values (checked when Settings is built, so at start-up): a bad value, an unknown setting in the
+file or a removed setting whose data moved is one ConfigError line naming the setting and what
+it accepts. A ``CDS_*`` variable that is no setting cannot stop start-up (a platform may set
+such variables, see `ignored_variables`); it is named in one warning line instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +24,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as checked_dataclass
+
+from cds.logs import log_event
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,10 +42,16 @@ def _default_data_dir() -> str:
     return str(Path(base) / "myelin-cds")
 
 
-# Settings that existed before the one database; naming one says what replaced it.
+# Settings that existed before the one database; naming one says what replaced it, and stops
+# start-up: the data they named is no longer where they say.
 _REMOVED = {
     "feedback_db": "feedback is kept in the database named by 'database_url'",
     "jwt_replay_db": "used JWT ids are kept in the database named by 'database_url'",
+}
+# Settings that were removed because nothing read them: naming one changes nothing, so it is
+# ignored and named in the start-up warning.
+_RETIRED = {
+    "docs_base_url": "nothing read it; cards link to the service's own pages at /docs",
 }
 
 
@@ -176,7 +188,6 @@ class Settings:
 
     # --- services
     hooks_dir: NonEmpty = field(default_factory=_default_hooks_dir)
-    docs_base_url: WebUrl = "https://myelin-cds.github.io/myelin-cds"
 
     # --- input limits
     max_body_bytes: Bytes = 5 * 1024 * 1024
@@ -261,7 +272,7 @@ class Settings:
 CARD_SETTINGS = ("recent_months", "cutoff_overrides", "topic_modes", "smart_client_id")
 DEPLOYMENT_SETTINGS = (
     "host", "port", "workers", "threads", "cors_allow_origin", "log_level", "metrics_enabled",
-    "metrics_port", "hooks_dir", "docs_base_url", "max_body_bytes", "max_header_bytes",
+    "metrics_port", "hooks_dir", "max_body_bytes", "max_header_bytes",
     "max_json_depth", "max_resources_per_key", "client_read_timeout_s", "client_request_deadline_s",
     "fhir_allowed_servers", "fhir_request_timeout_s", "fhir_deadline_s", "fhir_max_pages",
     "fhir_pool_size", "fhir_max_response_bytes", "auth_mode", "issuers", "jwt_clock_skew_s",
@@ -329,52 +340,121 @@ def _parse_issuers(raw: Any) -> tuple[IssuerConfig, ...]:
     return tuple(result)
 
 
-def load_settings(
-    config_file: str | os.PathLike[str] | None = None,
-    environ: dict[str, str] | None = None,
-    **overrides: Any,
-) -> Settings:
-    """Build Settings from defaults, an optional TOML file, ``CDS_*`` variables and overrides."""
-    env = os.environ if environ is None else environ
+# CDS_* variables read by name that are no setting: the configuration file, and the token
+# `cds replay --url` sends.
+OTHER_VARIABLES = frozenset({"CDS_CONFIG", "CDS_REPLAY_TOKEN"})
+# Kubernetes puts variables named after every Service of a namespace into each of its
+# containers; for a Service named `cds`: CDS_SERVICE_HOST, CDS_SERVICE_PORT(_<port name>),
+# CDS_PORT=tcp://<address>:<port> and CDS_PORT_<port>_TCP(_PROTO|_PORT|_ADDR). They are no
+# setting and nobody misspells a setting into them, so they are skipped without a warning,
+# except CDS_PORT, which is the `port` setting's name: its service-link value is named.
+_SERVICE_LINK_NAME = re.compile(
+    r"CDS_SERVICE_HOST|CDS_SERVICE_PORT(_\w+)?|CDS_PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?"
+)
+_SERVICE_LINK_VALUE = re.compile(r"(tcp|udp|sctp)://", re.IGNORECASE)
+
+
+def _service_link_port(env: Mapping[str, str]) -> bool:
+    """CDS_PORT holds a Kubernetes service link (tcp://10.0.0.11:8080), not a port number."""
+    return _SERVICE_LINK_VALUE.match(env.get("CDS_PORT", "")) is not None
+
+
+def ignored_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """Every CDS_* variable (in any case) that no setting is read from, with why: load_settings
+    names them in one warning line, so a misspelt setting is not silently ignored. Only names:
+    a value could be a secret."""
+    read = {f"CDS_{f.name.upper()}" for f in fields(Settings)} | OTHER_VARIABLES
+    ignored = {}
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith("CDS_") or _SERVICE_LINK_NAME.fullmatch(name):
+            continue
+        setting = upper.removeprefix("CDS_").lower()
+        if setting in _RETIRED:
+            ignored[name] = f"setting {setting!r} was removed: {_RETIRED[setting]}"
+        elif name == "CDS_PORT" and _service_link_port(env):
+            ignored[name] = "a Kubernetes service link, not a port number: not read as 'port'"
+        elif upper in read and name != upper:
+            ignored[name] = f"settings are read from upper-case names: {upper}"
+        elif upper not in read:
+            ignored[name] = "no such setting"
+    return ignored
+
+
+def _warn_ignored(ignored: Mapping[str, str]) -> None:
+    if ignored:
+        listed = "; ".join(f"{name} ({why})" for name, why in ignored.items())
+        log_event(
+            f"configuration: ignored {listed}; settings are listed in docs/configuration.md",
+            level=logging.WARNING,
+            ignored=list(ignored),
+        )
+
+
+def _read_file(path: str | os.PathLike[str], known: set[str], ignored: dict[str, str]) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
     values: dict[str, Any] = {}
-    known = {f.name for f in fields(Settings)}
+    for name, raw in data.items():
+        if name in _REMOVED:
+            raise ConfigError(f"config file {path}: setting {name!r} was removed: {_REMOVED[name]}")
+        if name in _RETIRED:
+            ignored[f"{name} in {path}"] = f"setting {name!r} was removed: {_RETIRED[name]}"
+        elif name == "issuers":
+            values["issuers"] = _parse_issuers(raw)
+        elif name in known:
+            values[name] = raw
+        else:
+            raise ConfigError(f"config file {path}: unknown setting {name!r}")
+    return values
 
-    path = config_file or env.get("CDS_CONFIG")
-    if path:
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-        for name, raw in data.items():
-            if name in _REMOVED:
-                raise ConfigError(f"config file {path}: setting {name!r} was removed: {_REMOVED[name]}")
-            if name == "issuers":
-                values["issuers"] = _parse_issuers(raw)
-            elif name in known:
-                values[name] = raw
-            else:
-                raise ConfigError(f"config file {path}: unknown setting {name!r}")
 
+def _read_environment(env: Mapping[str, str], known: set[str]) -> dict[str, Any]:
     for name, replacement in _REMOVED.items():
         if f"CDS_{name.upper()}" in env:
             raise ConfigError(f"CDS_{name.upper()}: setting {name!r} was removed: {replacement}")
+    values: dict[str, Any] = {}
     for name in known - {"issuers"}:
         env_name = f"CDS_{name.upper()}"
-        if env_name in env and name == "topic_modes":
+        if env_name not in env or (name == "port" and _service_link_port(env)):
+            continue
+        if name == "topic_modes":
             try:
                 values["topic_modes"] = json.loads(env[env_name])
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"CDS_TOPIC_MODES: not JSON ({exc})") from None
-        elif env_name in env:
+        else:
             values[name] = env[env_name]
     if "CDS_ISSUERS" in env:
         try:
             values["issuers"] = _parse_issuers(json.loads(env["CDS_ISSUERS"]))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"CDS_ISSUERS: not JSON ({exc})") from None
+    return values
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, an optional TOML file, ``CDS_*`` variables and overrides;
+    what it ignores (CDS_* variables that are no setting, retired settings) is named in one
+    warning line."""
+    env = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    ignored = ignored_variables(env)
+    values: dict[str, Any] = {}
+    path = config_file or env.get("CDS_CONFIG")
+    if path:
+        values.update(_read_file(path, known, ignored))
+    values.update(_read_environment(env, known))
+    _warn_ignored(ignored)  # before any error below, so a misspelt setting is named even then
 
     values.update(overrides)
     unknown = sorted(set(values) - known)

@@ -11,10 +11,10 @@ class CdsError(Exception):
     status = 400
     issue_code = "invalid"
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
+    def __init__(self, message: str, *, location: str | tuple[str, ...] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.location = location
+        self.location = location  # the element at fault, or each of several that disagree
 
 
 class BadRequest(CdsError):
@@ -69,11 +69,15 @@ class UnsupportedMediaType(CdsError):
 
 
 def operation_outcome(
-    message: str, *, code: str = "invalid", severity: str = "error", location: str | None = None
+    message: str,
+    *,
+    code: str = "invalid",
+    severity: str = "error",
+    location: str | tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
     if location:
-        issue["expression"] = [location]
+        issue["expression"] = [location] if isinstance(location, str) else list(location)
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 

@@ -135,7 +135,7 @@ def test_feedback_that_came_before_its_card_was_recorded_counts_only_for_the_car
 
 
 def _report(site: Site) -> dict[str, Any]:
-    from cds.governance.reporting import load_report
+    from cds.governance.report_query import load_report
 
     state = site.app.extensions["cds"]
     return load_report(state.database, state.settings, since=None, until=None).as_json()

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from cds.governance.report import (
+from cds.governance.figures import (
     CardFact,
     FatigueRule,
     FeedbackFact,

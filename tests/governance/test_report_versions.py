@@ -15,7 +15,7 @@ from flask import Flask
 
 from cds.change.version import knowledge_version
 from cds.cli import main
-from cds.governance.report import week_start
+from cds.governance.figures import week_start
 from cds.schemas import validator_for
 from cds.store.audit import CardAudit, CardAuditRow
 from cds.store.governance import CallRow, record_calls
@@ -196,7 +196,7 @@ def test_old_rows_migrate_to_unversioned(tmp_path: Path) -> None:
     db = open_database(load_settings(environ={}, database_url=url))  # migrates to the head
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT knowledge_version FROM calls")).scalars().all() == [None]
-    from cds.governance.reporting import load_report
+    from cds.governance.report_query import load_report
 
     loaded = load_report(db, load_settings(environ={}), since=None, until=None)
     assert [(v.version, v.calls) for v in loaded.versions] == [(None, 1)]

@@ -32,9 +32,18 @@ def test_a_selection_missing_from_draft_orders_is_a_400_naming_it(client: FlaskC
     response = client.post(SERVICE, json=request)
     assert response.status_code == 400
     issue = response.get_json()["issue"][0]
-    assert issue["expression"] == [f"context.selections[{len(selected)}]"]
+    assert issue["expression"] == [f"context.selections[{len(selected)}]", "context.draftOrders"]
     assert "MedicationRequest/not-in-bundle" in issue["diagnostics"]
     assert "draftOrders" in issue["diagnostics"]
+
+
+def test_draft_orders_that_lost_the_selected_entry_are_named_too(client: FlaskClient) -> None:
+    # The selection is right and the Bundle is wrong: its one entry holds no resource.
+    request = _request()
+    request["context"]["draftOrders"]["entry"] = [{"a": "x"}]
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 400
+    assert "context.draftOrders" in response.get_json()["issue"][0]["expression"]
 
 
 def test_selections_present_in_draft_orders_are_answered(client: FlaskClient) -> None:

@@ -92,9 +92,9 @@ def read_orders_chart(call: HookCall, knowledge: Knowledge) -> Chart:
     if orders is not None and orders.unknown_selections:
         # The hook defines draftOrders as holding every unsigned order, the selected ones included.
         index, selection = orders.unknown_selections[0]
-        raise BadRequest(
+        raise BadRequest(  # either side may be the one at fault: both are named
             f"context.selections[{index}] '{selection[:100]}' names no entry of context.draftOrders",
-            location=f"context.selections[{index}]",
+            location=(f"context.selections[{index}]", "context.draftOrders"),
         )
     return chart
 

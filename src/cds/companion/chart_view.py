@@ -1,7 +1,7 @@
-"""The companion app's chart: the engine's own reading of a chart, as the JSON the app draws.
+"""The companion app's chart: the reader's facts and the engine's findings, as the JSON the app draws.
 
-Every use of the engine's internals (its facts, the results it sets aside, its medication
-reading, the calcium correction) is in this module, so a change in the engine is adapted
+Every use of the reader's and the engine's internals (the facts, the results set aside, the
+medication uses, the calcium correction) is in this module, so a change in either is adapted
 here alone. Nothing is judged twice: series points are the engine's usable results, the
 cut-offs are the knowledge's (after the site's overrides), the findings are the cards the
 hook would return for the same chart and "now".

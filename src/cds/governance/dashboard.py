@@ -17,7 +17,7 @@ from cds.governance.dashboard_change import (
     version_scope,
     versions_section,
 )
-from cds.governance.report import Report, TopicFigures, Week, call_share, fit, percent
+from cds.governance.figures import Report, TopicFigures, Week, call_share, fit, percent
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK, SILENT = "#2f6fb0", "#d9622b", "#c9ced6", "#8e7cc3"
 _SERIES = (("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK))

@@ -11,7 +11,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from cds.governance.comparison import ShadowComparison, ShadowTopic
-from cds.governance.report import Report, VersionFigures, Week, call_share, fit, percent
+from cds.governance.figures import Report, VersionFigures, Week, call_share, fit, percent
 
 APPEAR, DISAPPEAR, INDICATOR, WORDING = "#2f855a", "#c53030", "#d69e2e", "#a0aec0"
 _CHANGES = (("Would appear", APPEAR), ("Would disappear", DISAPPEAR),

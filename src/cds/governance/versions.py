@@ -1,7 +1,7 @@
 """The committee's figures split by knowledge version, and the weeks a new version took effect.
 
 Pure: the period's cards, their feedback and the calls per version in; per version the same
-figures as the whole report (governance.report) out, so a change's before and after read side
+figures as the whole report (governance.figures) out, so a change's before and after read side
 by side. Records kept before versions were have no version: they are shown as "unversioned".
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from cds.governance.report import (
+from cds.governance.figures import (
     CardFact,
     FatigueRule,
     FeedbackFact,

@@ -14,8 +14,8 @@ from flask import Blueprint, Response, current_app, request
 from cds.answer.runtime import knowledge_for
 from cds.errors import BadRequest, NotFound, Unauthorized, outcome_for
 from cds.governance.dashboard import render_dashboard
-from cds.governance.report import parse_bound
-from cds.governance.reporting import load_report
+from cds.governance.figures import parse_bound
+from cds.governance.report_query import load_report
 from cds.http.rate_limit import TokenBuckets, TooManyRequests
 from cds.knowledge.version import UNVERSIONED
 from cds.store.governance import known_versions

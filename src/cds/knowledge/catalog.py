@@ -1,4 +1,5 @@
-"""Knowledge: the reviewed files, loaded once, with the indexes every call looks things up in."""
+"""Knowledge: the reviewed files as one typed record (built by `loader`), with the indexes every
+call looks things up in."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from cds.config import ConfigError, Settings, load_settings
+from cds.governance.figures import as_csv, as_table, parse_bound
 from cds.governance.recorder import purge_expired
-from cds.governance.report import as_csv, as_table, parse_bound
-from cds.governance.reporting import load_report
+from cds.governance.report_query import load_report
 from cds.knowledge import load_knowledge
 from cds.knowledge.version import UNVERSIONED
 from cds.store.database import Database, open_database

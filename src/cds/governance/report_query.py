@@ -1,4 +1,5 @@
-"""The report from the database: the stored rows of a period turned into the committee's figures."""
+"""The report from the database: a period's stored rows queried and turned into the committee's
+figures (`governance.figures`, which is pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from cds.change.version import knowledge_version
 from cds.config import Settings
 from cds.governance.comparison import compare_pilot
-from cds.governance.report import CardFact, FatigueRule, FeedbackFact, KeyPeriod, Report, build_report
+from cds.governance.figures import CardFact, FatigueRule, FeedbackFact, KeyPeriod, Report, build_report
 from cds.governance.versions import mark_new_versions, split_by_version
 from cds.knowledge.version import UNVERSIONED
 from cds.store.database import Database
