@@ -12,7 +12,7 @@ from cds.engine.caveats import choose_caveats
 from cds.engine.facts import PatientFacts, patient_facts
 from cds.engine.guard import guard
 from cds.engine.medication_gaps import medication_record_gaps
-from cds.engine.model import Finding, Severity, Topic
+from cds.engine.model import SEVERITY_ORDER, Finding, Severity, Topic
 from cds.engine.rules_b12 import b12_findings
 from cds.engine.rules_electrolytes import electrolyte_findings
 from cds.engine.rules_twitching import twitching_findings
@@ -21,7 +21,6 @@ from cds.engine.shared_tests import offer_each_test_once
 from cds.knowledge import Knowledge
 from cds.reader import Chart, KeyProblem, KeyState, read_chart
 
-SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # When the twitching work-up already asks for a test, the narrower testing finding is dropped.
 _COVERED_BY_WORKUP = {
     Topic.B12_TESTING_RECOMMENDED: "b12_total",

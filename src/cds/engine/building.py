@@ -13,6 +13,7 @@ from cds.reader import ConditionMatch, LabResult, MedicationState, MedicationUse
 from cds.reader.dates import duration_words
 
 B12_RISK_MEDICATIONS = ("metformin", "ppi", "h2-blocker")
+DIURETICS = ("loop-diuretic", "thiazide-diuretic")  # lower potassium, sodium and magnesium
 
 
 def evidence(

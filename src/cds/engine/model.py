@@ -36,6 +36,10 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# Most severe first: the order of cards in an answer and of abnormalities on one card.
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One laboratory result as used by a rule."""

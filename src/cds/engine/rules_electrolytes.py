@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cds.engine.building import DIURETICS
 from cds.engine.electrolyte_grading import taken_together
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Finding, Severity, Topic
 from cds.engine.rules_calcium import calcium_findings
-from cds.engine.rules_magnesium import DIURETICS, low_magnesium, magnesium_findings
+from cds.engine.rules_magnesium import low_magnesium, magnesium_findings
 from cds.engine.rules_potassium_sodium import potassium_sodium_findings
 from cds.knowledge import Knowledge
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cds.engine.building import (
+    DIURETICS,
     condition_cause,
     current_medication_causes,
     evidence,
@@ -27,7 +28,6 @@ from cds.knowledge import Knowledge
 from cds.reader import LabResult, MedicationState
 from cds.reader.dates import months_before
 
-DIURETICS = ("loop-diuretic", "thiazide-diuretic")
 LOW = "Low magnesium"
 
 

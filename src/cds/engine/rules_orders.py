@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from cds.engine.building import (
     B12_RISK_MEDICATIONS,
+    DIURETICS,
     b12_risk_causes,
     condition_cause,
     current_medication_causes,
@@ -24,7 +25,6 @@ from cds.reader.dates import months_before
 
 B12 = "b12-therapy"
 FOLIC_ACID = "folic-acid"
-DIURETICS = ("loop-diuretic", "thiazide-diuretic")
 MAGNESIUM_PARTNERS = (*DIURETICS, "digoxin")
 BEING_ORDERED = " (being ordered now)"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cds.engine.building import (
+    DIURETICS,
     condition_cause,
     current_medication_causes,
     evidence,
@@ -34,13 +35,10 @@ from cds.engine.electrolyte_grading import (
     with_previous,
 )
 from cds.engine.facts import PatientFacts
-from cds.engine.model import Cause, Evidence, Finding, Severity, TestRecommendation, Topic
+from cds.engine.model import SEVERITY_ORDER, Cause, Evidence, Finding, Severity, TestRecommendation, Topic
 from cds.engine.rules_magnesium import magnesium_test_needed
 from cds.knowledge import Knowledge
 from cds.reader import LabResult
-
-DIURETICS = ("loop-diuretic", "thiazide-diuretic")
-_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 @dataclass(frozen=True)
@@ -161,7 +159,7 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
             found.append(graded)
     if not found:
         return _recheck(facts, knowledge)
-    found.sort(key=lambda g: _RANK[g.severity])  # the most severe leads (stable otherwise)
+    found.sort(key=lambda g: SEVERITY_ORDER[g.severity])  # the most severe leads (stable otherwise)
     items = tuple(g.item for g in found)
     causes, on_record = _causes(found, facts)
     notes = []
