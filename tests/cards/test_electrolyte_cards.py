@@ -141,3 +141,18 @@ def test_the_recommended_b12_option_comes_first():
     assert c.suggestions[0].isRecommended is True
     assert "Intramuscular" in c.suggestions[0].label
     assert "the first option on this card is the one recommended" in c.detail
+
+
+@pytest.mark.parametrize(
+    ("labs", "source"),
+    [
+        ([obs("2823-3", 6.2, "mmol/L", WHEN)], "ukka-hyperkalaemia-2020"),
+        ([obs("2951-2", 128, "mmol/L", WHEN)], "hyponatraemia-2014"),
+        ([obs("2951-2", 158, "mmol/L", WHEN)], "hypernatraemia-2000"),
+    ],
+)
+def test_potassium_and_sodium_cards_cite_their_clinical_guidelines(labs, source):
+    c = card(chart(labs), "electrolyte-imbalance")
+    linked = [link.url for link in c.links]
+    assert any(url.endswith(f"/docs/sources/{source}") for url in linked)
+    assert not any(url.endswith("/docs/sources/twitching-deficiencies") for url in linked)

@@ -180,7 +180,9 @@ def _electrolytes(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
         gaps=tuple(lab_gaps(facts, ("potassium", "sodium"), knowledge)),
         tests=_tests(found, facts, knowledge),
         notes=tuple(notes),
-        sources=ordered_unique((*(e.source for e in items), "twitching-deficiencies")),
+        # the guidelines behind the grades and the advice (UKKA 2020, the hyponatraemia and
+        # hypernatraemia guidelines), not a general article
+        sources=ordered_unique((*(e.source for e in items), *(knowledge.note_sources[a] for a in advice))),
         advice=ordered_unique(advice),
         on_record=unique(on_record),
     )
