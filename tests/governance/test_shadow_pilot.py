@@ -213,6 +213,20 @@ def test_the_pilot_starts_changes_and_stops_with_its_file(tmp_path: Path) -> Non
     assert sorted(v for v, label in labels.items() if label == "lower B12 cut-off") == first
 
 
+def test_a_call_answered_before_the_candidate_was_written_is_not_piloted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    path = tmp_path / "candidate.toml"
+    service = Service(settings_for(url, shadow_config=str(path)))
+    fixture = next(f for f in FIXTURES if f.name == B12)
+    assert service.call(fixture, 1).status_code == 200  # queued while no candidate exists
+    path.write_text(LOWER_B12, encoding="utf-8")  # written before the queued call is assessed
+    assert service.call(fixture, 2).status_code == 200
+    service.pilot.refresh()
+    service.pilot.flush()
+    piloted = [r["hook_instance"] for r in rows(url, "SELECT * FROM shadow_calls")]
+    assert len(piloted) == 1  # the second call only: writing the file starts the pilot
+
+
 def test_an_unusable_candidate_pauses_the_pilot_and_says_why(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

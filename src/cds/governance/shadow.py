@@ -29,7 +29,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +57,14 @@ class _Task:
     call: HookCall
     answer: Answer
     handler: Handler
+    answered: float = field(default_factory=time.time)  # wall clock, as the file's mtime is
 
 
 @dataclass(frozen=True)
 class _Candidate:
     settings: Settings
     version: KnowledgeVersion
+    written: float = 0.0  # the candidate file's mtime: calls answered before it are not piloted
 
 
 class ShadowPilot:
@@ -215,7 +217,7 @@ class ShadowPilot:
             )
             return None
         version = knowledge_version(settings)
-        self._candidate = _Candidate(settings, version)
+        self._candidate = _Candidate(settings, version, seen[0] / 1e9)
         log_event(
             "shadow pilot: candidate loaded",
             candidate=version.version,
@@ -233,6 +235,8 @@ class ShadowPilot:
         candidate = self._current()
         if candidate is None or candidate.version.version == self._live_version.version:
             return
+        if task.answered < candidate.written:
+            return  # answered before the candidate was written: not part of this pilot
         call = task.call
         shadow = replace(call, settings=candidate.settings)
         try:
