@@ -257,6 +257,27 @@ def _conflicting_analytes(observations: list[dict[str, Any]]) -> set[str]:
     return {analyte for (analyte, _when), found in bands.items() if len(found) > 1}
 
 
+def _uncorrectable_calcium(observations: list[dict[str, Any]]) -> bool:
+    """Whether the newest usable total calcium is older than the albumin pairing window and no
+    albumin was taken within that window of it: an albumin alone cannot correct it, so the
+    calcium is deliberately measured again with a fresh albumin (docs/guideline.md)."""
+    pairing = timedelta(days=KNOWLEDGE.cutoffs["albumin_pairing_days"])
+
+    def taken(o: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00"))
+
+    def of(analyte: str) -> list[dict[str, Any]]:
+        loincs = KNOWLEDGE.labs[analyte].loincs
+        return [o for o in observations if o["code"]["coding"][0]["code"] in loincs]
+
+    totals = of("calcium_total")
+    if not totals:
+        return False
+    newest = max(taken(o) for o in totals)
+    paired = any(abs(taken(a).date() - newest.date()) <= pairing for a in of("albumin"))
+    return NOW.date() - newest.date() > pairing and not paired
+
+
 def _mine(resource: dict[str, Any]) -> bool:
     return resource.get("subject", {}).get("reference") == f"Patient/{PATIENT}"
 
@@ -305,30 +326,36 @@ def test_no_generated_chart_breaks_a_safety_rule(chart: dict[str, list[dict[str,
     if not current_b12:
         assert not [c for c in cards if "On B12 therapy" in c["summary"]]
 
-    # No test ordered again when a final result of it from the last month is on the chart,
+    # No test ordered again when a final result of it from the last month (an albumin: from
+    # the pairing window, as only a recent albumin can correct a new calcium) is on the chart,
     # unless results of it taken at the same instant disagree across a cut-off (then neither
-    # counts and the repeat is the right advice).
+    # counts and the repeat is the right advice), or it is a total calcium no albumin can
+    # correct any more (then calcium and albumin are measured together).
+    def fresh_days(lab: Any) -> float:
+        return min(30, KNOWLEDGE.cutoffs[lab.recent_window]) if lab.recent_window else 30
+
     fresh = [
         o
         for o in chart["observations"]
-        if _mine(o)
-        and o["status"] == "final"
-        and o["valueQuantity"]["unit"] != "mg/L"
-        and NOW - datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00")) <= timedelta(days=30)
+        if _mine(o) and o["status"] == "final" and o["valueQuantity"]["unit"] != "mg/L"
     ]
     usable = {"final", "amended", "corrected", "preliminary"}
-    conflicting = _conflicting_analytes(
-        [
-            o
-            for o in chart["observations"]
-            if _mine(o) and o.get("status") in usable and o.get("valueQuantity", {}).get("unit") != "mg/L"
-        ]
-    )
+    usable_mine = [
+        o
+        for o in chart["observations"]
+        if _mine(o) and o.get("status") in usable and o.get("valueQuantity", {}).get("unit") != "mg/L"
+    ]
+    conflicting = _conflicting_analytes(usable_mine)
+    if _uncorrectable_calcium(usable_mine):
+        conflicting.add("calcium_total")
     fresh_loincs = {
         code
         for o in fresh
         for analyte, lab in KNOWLEDGE.labs.items()
-        if o["code"]["coding"][0]["code"] in lab.loincs and analyte not in conflicting
+        if o["code"]["coding"][0]["code"] in lab.loincs
+        and analyte not in conflicting
+        and NOW - datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00"))
+        <= timedelta(days=fresh_days(lab))
         for code in lab.loincs
     }
     ordered = {

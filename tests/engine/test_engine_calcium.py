@@ -134,6 +134,17 @@ def test_an_uncorrected_calcium_asks_for_what_can_correct_it(calcium_day, tests)
     assert found.advice == ("calcium-uncorrected",)
 
 
+def test_an_old_total_calcium_with_a_recent_albumin_repeats_only_the_calcium():
+    # The albumin of two days ago corrects a calcium drawn now; measuring it again adds nothing.
+    labs = [
+        obs("2000-8", 1.95, "mmol/L", "2026-10-05T08:00:00Z"),
+        obs("1751-7", 30.0, "g/L", "2026-10-30T08:00:00Z"),
+        MG_NORMAL,
+    ]
+    found = finding(run(chart(labs)), "hypocalcemia")
+    assert keys(found) == ["calcium"]
+
+
 @pytest.mark.parametrize(
     ("albumin", "verdict", "severity"),
     [("3.0", "normal", "info"), ("4.8", "low", "warning")],

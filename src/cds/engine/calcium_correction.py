@@ -59,5 +59,10 @@ def tests_to_read_calcium(
     if (facts.now.date() - total.when.day).days > pairing:
         why = f"an albumin alone cannot correct a total calcium taken more than {pairing:g} days ago"
         again = replace(recommend_test(knowledge, "calcium", why), repeat=True)
-        return [again, recommend_test(knowledge, "albumin", why)]
+        # A recent albumin corrects the new calcium too; only an older one is measured again.
+        return (
+            [again]
+            if facts.recent("albumin") is not None
+            else [again, recommend_test(knowledge, "albumin", why)]
+        )
     return [recommend_test(knowledge, "albumin", "corrects the total calcium for albumin")]
