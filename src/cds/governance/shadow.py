@@ -38,6 +38,7 @@ from cds.change.version import card_settings, knowledge_version
 from cds.config import ConfigError, Settings
 from cds.governance.audit import patient_key
 from cds.governance.comparison import compare_answers
+from cds.governance.process_thread import ProcessThread
 from cds.knowledge.version import KnowledgeVersion
 from cds.logs import log_event
 from cds.services.call import HookCall
@@ -91,9 +92,7 @@ class ShadowPilot:
         self.assessed = 0  # calls assessed under a candidate since start (all time, this process)
         self.left_out = 0  # calls left out because the queue was full (all time, this process)
         self._failures: set[str] = set()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stop = threading.Event()
+        self._worker = ProcessThread("shadow-pilot", self._run, self._lock)
         self._busy = threading.Lock()  # guards the two below
         self._in_flight = 0  # requests this worker is answering now
         self._last_start = 0.0  # monotonic time the latest began
@@ -109,7 +108,7 @@ class ShadowPilot:
         """Queue the answered call for the candidate; the answer is only read, later."""
         if not self._path:
             return
-        self._ensure_thread()
+        self._worker.ensure(self._forget_parent_calls)
         if len(self._waiting) >= QUEUE_CALLS:  # counted and logged by the thread; never waited for
             self._dropped += 1
             self.left_out += 1
@@ -140,25 +139,14 @@ class ShadowPilot:
             self._write()
 
     def close(self) -> None:
-        self._stop.set()
+        mine = self._worker.stop()
         self._work.set()  # wakes the thread to see the stop
-        self._thread = None
-        if self._pid == os.getpid():
+        if mine:
             self.flush()
 
-    def _ensure_thread(self) -> None:
-        # A worker forked from the master that built the app needs its own thread and queue.
-        if self._pid == os.getpid() and self._thread is not None:
-            return
-        with self._lock:
-            if self._pid == os.getpid() and self._thread is not None:
-                return
-            if self._pid != os.getpid():  # a forked worker does not assess its master's calls
-                self._waiting = deque()
-            self._stop = stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(stop,), name="shadow-pilot", daemon=True)
-            self._pid = os.getpid()
-            self._thread.start()
+    def _forget_parent_calls(self) -> None:
+        # A worker forked from the master that built the app does not assess its master's calls.
+        self._waiting = deque()
 
     def _run(self, stop: threading.Event) -> None:
         next_write = time.monotonic() + self._flush_s

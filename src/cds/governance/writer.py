@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from cds.governance.process_thread import ProcessThread
 from cds.logs import log_event
 from cds.observe.metrics import count_audit_dropped
 
@@ -41,9 +42,7 @@ class BackgroundWriter(Generic[T]):
         self._retained_max = max(1, queue_size)
         self._retained_pid = os.getpid()
         self._lock = threading.Lock()  # one writer at a time: the thread, a flush or a full queue
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stop = threading.Event()
+        self._worker = ProcessThread(f"{name}-writer", self._run, self._lock)
         ref = weakref.ref(self)  # the exit hook must not keep a discarded app alive
         atexit.register(lambda: (writer := ref()) is not None and writer.close())
 
@@ -53,7 +52,7 @@ class BackgroundWriter(Generic[T]):
         if self._flush_s <= 0:  # synchronous mode: written before the call returns
             self._write(list(records))
             return
-        self._ensure_thread()
+        self._worker.ensure(self._forget_parent_queue)
         try:
             self._queue.put_nowait(records)
         except queue.Full:
@@ -71,9 +70,9 @@ class BackgroundWriter(Generic[T]):
             self._write(batch)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread = None  # a later submit (tests, a reused app) starts a fresh thread
-        if self._pid == os.getpid():  # only the process that queued has anything to write
+        # A later submit (tests, a reused app) starts a fresh thread; only the process that
+        # queued has anything to write.
+        if self._worker.stop():
             self.flush()
 
     def _write(self, batch: list[T]) -> None:
@@ -110,24 +109,8 @@ class BackgroundWriter(Generic[T]):
             error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
         )
 
-    def _ensure_thread(self) -> None:
-        # gunicorn forks workers from a master that built the app: each worker needs its own
-        # thread (threads do not survive a fork) and starts with an empty queue.
-        if self._pid == os.getpid() and self._thread is not None:
-            return
-        with self._lock:
-            if self._pid == os.getpid() and self._thread is not None:
-                return
-            if self._pid != os.getpid():
-                self._queue = queue.Queue(maxsize=self._queue.maxsize)
-            # Each thread watches its own stop event: a thread that close() stopped never picks
-            # up the event of the thread a later submit() starts.
-            self._stop = stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(stop,), name=f"{self._name}-writer", daemon=True
-            )
-            self._pid = os.getpid()
-            self._thread.start()
+    def _forget_parent_queue(self) -> None:
+        self._queue = queue.Queue(maxsize=self._queue.maxsize)
 
     def _run(self, stop: threading.Event) -> None:
         while not stop.wait(self._flush_s):
