@@ -19,14 +19,13 @@ from cds.config import load_settings
 from cds.server.wsgi import build_app
 from tests.browser import ARTIFACTS, headless_chromium
 from tests.in_thread import serve_in_thread
+from tests.loopback_fhir import FhirServer, resources_of
 from tests.smartlauncher.rig import (
     CLIENT_ID,
-    FhirServer,
     OfficialLauncher,
     Simulator,
     fixture_named,
     official_launcher_url,
-    resources_of,
     smart_rig,
 )
 

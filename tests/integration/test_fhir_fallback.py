@@ -8,18 +8,12 @@ and the two answers must carry the same cards.
 from __future__ import annotations
 
 import json
-import queue
 import secrets
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from cds.answer.handlers import HANDLERS
 from cds.config import _REPO_ROOT, load_settings
@@ -38,13 +32,12 @@ from cds.tools.fhir_recording import (
     record_fallback,
     replay_fallback,
 )
+from tests.loopback_fhir import FhirServer, RigError, loopback_fhir, resources_of
 
 pytestmark = pytest.mark.integration
 
-SERVER_DIR = _REPO_ROOT / "tests" / "fhirserver"
 SERVICES = load_services(_REPO_ROOT / "hooks")
 OWN_DATA = Path(__file__).parent / "data"
-STARTUP_TIMEOUT_S = 60
 
 
 def _fixture_files() -> list[Path]:
@@ -59,72 +52,14 @@ def _fixture_files() -> list[Path]:
     ]
 
 
-@dataclass
-class LoopbackFhir:
-    base: str  # FHIR base URL
-    token: str
-
-    def reset_and_seed(self, resources: list[dict[str, Any]]) -> None:
-        requests.post(f"{self.base}/__admin/reset", timeout=10).raise_for_status()
-        requests.post(f"{self.base}/__admin/seed", json=resources, timeout=30).raise_for_status()
-
-    def seen(self) -> dict[str, int]:
-        return requests.get(f"{self.base}/__admin/seen", timeout=10).json()
-
-
 @pytest.fixture(scope="session")
-def fhir_server() -> Iterator[LoopbackFhir]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (>= 20) is not installed; the FHIR fallback integration tests need it")
-    if not (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
-        pytest.fail(f"{SERVER_DIR}/node_modules is missing: run `make test-deps` (npm ci there)")
+def fhir_server() -> Iterator[FhirServer]:
     token = secrets.token_urlsafe(24)
-    process = subprocess.Popen(
-        [node, "server.mjs", "--token", token],
-        cwd=SERVER_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None and process.stderr is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
     try:
-        try:
-            first = lines.get(timeout=STARTUP_TIMEOUT_S)
-        except queue.Empty:
-            first = ""
-        if not first.startswith("LISTENING "):
-            process.kill()
-            error = process.stderr.read()
-            pytest.fail(f"FHIR test server did not start: {first!r} {error[-2000:]}")
-        yield LoopbackFhir(base=f"http://127.0.0.1:{int(first.split()[1])}", token=token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every resource a fixture's prefetch holds, as the EHR's server would store them."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for value in prefetch.values():
-        if not isinstance(value, dict):
-            continue
-        items = (
-            [e.get("resource") for e in value.get("entry") or ()]
-            if value["resourceType"] == "Bundle"
-            else [value]
-        )
-        for item in items:
-            if isinstance(item, dict) and item.get("id"):
-                found[(item["resourceType"], item["id"])] = item
-    return list(found.values())
+        with loopback_fhir("--token", token) as port:
+            yield FhirServer(base=f"http://127.0.0.1:{port}", token=token)
+    except RigError as exc:
+        pytest.fail(f"the FHIR fallback integration tests need the loopback FHIR server: {exc}")
 
 
 class _Spy:
@@ -138,7 +73,7 @@ class _Spy:
         return HANDLERS[call.service.handler](call)  # the real handler of the called service
 
 
-def _app(fixture: Fixture, spy: _Spy, fhir: LoopbackFhir, **overrides: Any) -> Any:
+def _app(fixture: Fixture, spy: _Spy, fhir: FhirServer, **overrides: Any) -> Any:
     origin = "/".join(fhir.base.split("/")[:3])  # the loopback server's port, allowed
     allowed = (origin,)
     settings = load_settings(environ={}, database_url="sqlite://", fhir_allowed_servers=allowed, **overrides)
@@ -150,10 +85,10 @@ def _service(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", _fixture_files(), ids=lambda p: p.stem)
-def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, path: Path) -> None:
+def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: FhirServer, path: Path) -> None:
     fixture = load_fixture(path)
     service = _service(path)
-    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    fhir_server.seed(resources_of(fixture.request["prefetch"]), reset=True)
     spy = _Spy()
     app = _app(fixture, spy, fhir_server)
 
@@ -174,7 +109,7 @@ def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, pa
     # The server's answers hold nothing the EHR's prefetch did not (it may hold less: filtering),
     # as far as the service reads them (the server adds meta, which the service does not read).
     assert result.data["patient"].as_json() == decode(fixture.request["prefetch"]["patient"]).as_json()
-    stored = _resources(fixture.request["prefetch"])
+    stored = resources_of(fixture.request["prefetch"])
     given = {(r["resourceType"], r["id"]): decode(r).as_json() for r in stored}
     for key, value in result.data.items():
         read = value.as_json()
@@ -186,10 +121,10 @@ def test_fallback_gives_the_same_cards_as_prefetch(fhir_server: LoopbackFhir, pa
     assert seen["withoutToken"] == 0
 
 
-def test_wrong_token_is_refused_by_the_server_and_answered_412(fhir_server: LoopbackFhir) -> None:
+def test_wrong_token_is_refused_by_the_server_and_answered_412(fhir_server: FhirServer) -> None:
     path = _fixture_files()[0]
     fixture = load_fixture(path)
-    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    fhir_server.seed(resources_of(fixture.request["prefetch"]), reset=True)
     app = _app(fixture, _Spy(), fhir_server)
     status, body = call_service(
         app, _service(path), fallback_request(fixture.request, fhir_server.base, "not-the-token")
@@ -199,10 +134,10 @@ def test_wrong_token_is_refused_by_the_server_and_answered_412(fhir_server: Loop
     assert fhir_server.seen()["withToken"] == 0
 
 
-def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFhir, tmp_path: Path) -> None:
+def test_record_then_replay_offline_gives_the_same_cards(fhir_server: FhirServer, tmp_path: Path) -> None:
     path = OWN_DATA / "fallback-metformin-low-b12.json"
     fixture = load_fixture(path)
-    fhir_server.reset_and_seed(_resources(fixture.request["prefetch"]))
+    fhir_server.seed(resources_of(fixture.request["prefetch"]), reset=True)
     status, recorded_body, recording = record_fallback(
         _app(fixture, _Spy(), fhir_server), fixture, _service(path), fhir_server.base, fhir_server.token
     )
@@ -223,7 +158,7 @@ def test_record_then_replay_offline_gives_the_same_cards(fhir_server: LoopbackFh
     assert fhir_server.seen()["requests"] == requests_before  # nothing reached the server
 
 
-def test_the_split_keys_search_the_server_as_their_templates_say(fhir_server: LoopbackFhir) -> None:
+def test_the_split_keys_search_the_server_as_their_templates_say(fhir_server: FhirServer) -> None:
     """The B12 key finds a B12 of five months ago behind a long run of chemistry results:
     each key asks for its own codes, newest first, with its own page size."""
     fixture = load_fixture(OWN_DATA / "fallback-metformin-low-b12.json")
@@ -250,7 +185,7 @@ def test_the_split_keys_search_the_server_as_their_templates_say(fhir_server: Lo
         "effectiveDateTime": "2026-05-10T08:00:00Z",
         "valueQuantity": {"value": 150, "unit": "pg/mL"},
     }
-    fhir_server.reset_and_seed([patient, old_b12, *chemistry])
+    fhir_server.seed([patient, old_b12, *chemistry], reset=True)
     spy = _Spy()
     # The in-memory server searches 230 results slowly on a busy machine: time is not the point here.
     app = _app(fixture, spy, fhir_server, fhir_deadline_s=30.0, fhir_request_timeout_s=25.0)

@@ -12,83 +12,21 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import secrets
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
-from cds.tools.fixtures import Fixture, load_fixture, request_for
+from cds.tools.fixtures import Fixture, load_fixture
+from tests.loopback_fhir import ROOT, FhirServer, loopback_fhir, node_server
 
-ROOT = Path(__file__).resolve().parents[2]
-FHIR_DIR = ROOT / "tests" / "fhirserver"
 LAUNCHER_DIR = ROOT / "tests" / "smartlauncher"
 COMPANION_DATA = ROOT / "tests" / "companion" / "data"
-STARTUP_TIMEOUT_S = 60
 CLIENT_ID = "myelin-companion"
-
-
-class RigError(RuntimeError):
-    """A rig process did not start; the message says which and why."""
-
-
-@contextmanager
-def node_server(directory: Path, script: str, *args: str) -> Iterator[int]:
-    """A Node server that prints "LISTENING <port>"; yields the port, stops it on exit."""
-    node = shutil.which("node")
-    if node is None:
-        raise RigError("node (>= 20) is not installed")
-    if not (directory / "node_modules").is_dir():
-        raise RigError(f"{directory}/node_modules is missing: run `make test-deps`")
-    process = subprocess.Popen(
-        [node, script, *args], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None and process.stderr is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
-    try:
-        try:
-            first = lines.get(timeout=STARTUP_TIMEOUT_S)
-        except queue.Empty:
-            first = ""
-        if not first.startswith("LISTENING "):
-            process.kill()
-            raise RigError(f"{script} did not start: {first!r} {process.stderr.read()[-2000:]}")
-        yield int(first.split()[1])
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def resources_of(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every resource a prefetch holds, as the EHR's server would store them (once each)."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for value in prefetch.values():
-        if not isinstance(value, dict):
-            continue
-        items = (
-            [e.get("resource") for e in value.get("entry") or ()]
-            if value["resourceType"] == "Bundle"
-            else [value]
-        )
-        for item in items:
-            if isinstance(item, dict) and item.get("id") and item.get("resourceType") != "OperationOutcome":
-                found[(item["resourceType"], item["id"])] = item
-    return list(found.values())
 
 
 def fixture_named(name: str) -> Fixture:
@@ -103,23 +41,6 @@ def fixture_named(name: str) -> Fixture:
 def sim(**config: Any) -> str:
     """The simulator's per-server configuration, as the path segment it reads."""
     return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
-
-
-@dataclass
-class FhirServer:
-    base: str
-    token: str
-
-    def seed(self, resources: list[dict[str, Any]], *, reset: bool = False) -> None:
-        if reset:
-            requests.post(f"{self.base}/__admin/reset", timeout=10).raise_for_status()
-        requests.post(f"{self.base}/__admin/seed", json=resources, timeout=30).raise_for_status()
-
-    def seed_fixture(self, fixture: Fixture, now: datetime) -> dict[str, Any]:
-        """Seed the fixture's resources with dates moved to `now`; returns its shifted request."""
-        request = request_for(fixture, now)
-        self.seed(resources_of(request["prefetch"]))
-        return request
 
 
 @dataclass
@@ -211,7 +132,7 @@ def smart_rig(*, app_launch: str = "") -> Iterator[tuple[FhirServer, Simulator]]
     launcher is named, since its proxy does not pass a token on)."""
     token = secrets.token_urlsafe(24)
     fhir_args = ("--open",) if official_launcher_url() else ("--token", token)
-    with node_server(FHIR_DIR, "server.mjs", *fhir_args) as fhir_port:
+    with loopback_fhir(*fhir_args) as fhir_port:
         fhir = FhirServer(f"http://127.0.0.1:{fhir_port}", token)
         args = ["--fhir", fhir.base, "--fhir-token", token]
         if app_launch:

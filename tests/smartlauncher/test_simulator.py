@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.smartlauncher.rig import FhirServer, Simulator, smart_rig
+from tests.loopback_fhir import FhirServer
+from tests.smartlauncher.rig import Simulator, smart_rig
 
 pytestmark = pytest.mark.integration
 

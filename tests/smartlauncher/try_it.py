@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 import requests
 
 from cds.tools.fixtures import fixture_paths, load_fixture, request_for
-from tests.smartlauncher.rig import COMPANION_DATA, ROOT, RigError, resources_of, smart_rig
+from tests.loopback_fhir import ROOT, RigError, resources_of
+from tests.smartlauncher.rig import COMPANION_DATA, smart_rig
 
 
 def main(argv: list[str] | None = None) -> int:
