@@ -166,3 +166,28 @@ def normal_workup(date: str = "2026-10-20") -> list[dict[str, Any]]:
         obs("2823-3", 4.2, "mmol/L", date),
         obs("2951-2", 140, "mmol/L", date),
     ]
+
+
+def product_chart(shape: str, code: str | None, name: str | None = None) -> dict[str, Any]:
+    """A chart with one medication order for an RxNorm product `code` and/or its `name`, the
+    product carried `inline` (medicationCodeableConcept), `contained` in the order, or
+    `referenced` as a Medication resource beside it in the bundle."""
+    concept: dict[str, Any] = {"coding": [{"system": RXNORM, "code": code}] if code else []}
+    if name:
+        concept["text"] = name
+    record = med(rxnorm="1")
+    extra: list[dict[str, Any]] = []
+    if shape == "inline":
+        record["medicationCodeableConcept"] = concept
+    else:
+        del record["medicationCodeableConcept"]
+        medication = {"resourceType": "Medication", "id": "prod", "code": concept}
+        if shape == "contained":
+            record["contained"] = [medication]
+            record["medicationReference"] = {"reference": "#prod"}
+        else:
+            record["medicationReference"] = {"reference": "Medication/prod"}
+            extra.append(medication)
+    resources = chart(meds=[record])
+    resources["medicationRequests"]["entry"].extend({"resource": r} for r in extra)
+    return resources

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cds.knowledge.loader import _build_medications
-from tests.engine.engine_fhir import KNOWLEDGE, RXNORM, chart, finding, med, obs, run
+from tests.engine.engine_fhir import KNOWLEDGE, RXNORM, chart, finding, med, obs, product_chart, run
 
 ROOT = Path(__file__).resolve().parents[2]
 MAP_FILE = ROOT / "src/cds/knowledge/medications.json"
@@ -35,40 +35,10 @@ def _knowledge_file() -> dict[str, Any]:
     return json.loads(MAP_FILE.read_text("utf-8"))
 
 
-def _concept(code: str | None, name: str | None) -> dict[str, Any]:
-    concept: dict[str, Any] = {"coding": [{"system": RXNORM, "code": code}] if code else []}
-    if name:
-        concept["text"] = name
-    return concept
-
-
-def _record(shape: str, concept: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The medication record and any Medication resource the chart carries beside it."""
-    record = med(rxnorm="1")
-    if shape == "inline":
-        record["medicationCodeableConcept"] = concept
-        return record, []
-    del record["medicationCodeableConcept"]
-    medication = {"resourceType": "Medication", "id": "prod", "code": concept}
-    if shape == "contained":
-        record["contained"] = [medication]
-        record["medicationReference"] = {"reference": "#prod"}
-        return record, []
-    record["medicationReference"] = {"reference": "Medication/prod"}
-    return record, [medication]
-
-
-def _resources(shape: str, code: str | None, name: str | None = None) -> dict[str, Any]:
-    record, extra = _record(shape, _concept(code, name))
-    resources = chart(meds=[record])
-    resources["medicationRequests"]["entry"].extend({"resource": r} for r in extra)
-    return resources
-
-
 def _classes(
     shape: str, code: str | None, name: str | None = None, knowledge=KNOWLEDGE
 ) -> set[tuple[str, str]]:
-    facts = run(_resources(shape, code, name), knowledge=knowledge).facts
+    facts = run(product_chart(shape, code, name), knowledge=knowledge).facts
     return {(m.class_key, m.matched_by) for m in facts.medications}
 
 
@@ -88,7 +58,7 @@ def test_nizatidine_product_codes_are_h2_blockers_by_code(code, shape):
 
 @pytest.mark.parametrize("code", sorted(NIZATIDINE))
 def test_nizatidine_sent_with_its_name_is_no_longer_matched_by_name_only(code):
-    result = run(_resources("inline", code, NIZATIDINE[code]))
+    result = run(product_chart("inline", code, NIZATIDINE[code]))
     testing = finding(result, "b12-testing-recommended")  # an H2 blocker and no recent B12
     assert testing is not None
     assert [(c.key, c.matched_by) for c in testing.causes if c.kind == "medication"] == [

@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.engine.engine_fhir import KNOWLEDGE, PID, RXNORM, chart, finding, med, obs, run, topics
+from tests.engine.engine_fhir import (
+    KNOWLEDGE,
+    PID,
+    chart,
+    finding,
+    med,
+    obs,
+    product_chart,
+    run,
+    topics,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,34 +35,8 @@ PRODUCTS = {
 }
 
 
-def _concept(code: str | None, name: str | None) -> dict[str, Any]:
-    concept: dict[str, Any] = {"coding": [{"system": RXNORM, "code": code}] if code else []}
-    if name:
-        concept["text"] = name
-    return concept
-
-
-def _as(shape: str, concept: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The medication record and any Medication resources the chart carries beside it."""
-    record = med(rxnorm="1")
-    if shape == "inline":
-        record["medicationCodeableConcept"] = concept
-        return record, []
-    del record["medicationCodeableConcept"]
-    medication = {"resourceType": "Medication", "id": "prod", "code": concept}
-    if shape == "contained":
-        record["contained"] = [medication]
-        record["medicationReference"] = {"reference": "#prod"}
-        return record, []
-    record["medicationReference"] = {"reference": "Medication/prod"}
-    return record, [medication]
-
-
 def _classes(shape: str, code: str | None, name: str | None) -> set[tuple[str, str]]:
-    record, extra = _as(shape, _concept(code, name))
-    resources = chart(meds=[record])
-    resources["medicationRequests"]["entry"].extend({"resource": r} for r in extra)
-    return {(m.class_key, m.matched_by) for m in run(resources).facts.medications}
+    return {(m.class_key, m.matched_by) for m in run(product_chart(shape, code, name)).facts.medications}
 
 
 @pytest.mark.parametrize("shape", ["inline", "contained", "referenced"])
