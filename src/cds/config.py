@@ -391,14 +391,19 @@ def _warn_ignored(ignored: Mapping[str, str]) -> None:
         )
 
 
-def _read_file(path: str | os.PathLike[str], known: set[str], ignored: dict[str, str]) -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
+    """A TOML file's table; ConfigError naming `what`, the file and the problem otherwise."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+        raise ConfigError(f"{what} {path}: {exc}") from None
+
+
+def _read_file(path: str | os.PathLike[str], known: set[str], ignored: dict[str, str]) -> dict[str, Any]:
+    data = read_toml(path)
     values: dict[str, Any] = {}
     for name, raw in data.items():
         if name in _REMOVED:

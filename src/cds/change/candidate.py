@@ -9,23 +9,16 @@ hold only the change (`[cutoff_overrides]` alone), or be the whole next configur
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from cds.change.rules import check_card_settings
-from cds.config import CARD_SETTINGS, ConfigError, Settings, load_settings
+from cds.config import CARD_SETTINGS, ConfigError, Settings, load_settings, read_toml
 
 
 def candidate_settings(live: Settings, path: str) -> Settings:
     """The live settings with the candidate file's card settings and label on top (ConfigError
     naming the file and the problem when it cannot be used)."""
-    try:
-        with open(path, "rb") as handle:
-            named = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"shadow_config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"shadow_config {path}: {exc}") from None
+    named = read_toml(path, "shadow_config")
     parsed = load_settings(path, environ={})  # the whole file checked as a configuration
     taken: dict[str, Any] = {name: getattr(parsed, name) for name in CARD_SETTINGS if name in named}
     taken["knowledge_label"] = parsed.knowledge_label  # the candidate's own name, or none
