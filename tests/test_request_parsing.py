@@ -113,3 +113,16 @@ def test_a_utf8_byte_order_mark_is_ignored() -> None:
     assert parse_json(b'\xef\xbb\xbf{"a": [1]}', max_depth=8) == {"a": [1]}
     with pytest.raises(BadRequest, match="not valid JSON"):
         parse_json(b'\xef\xbb\xbf\xef\xbb\xbf{"a": 1}', max_depth=8)  # only one is a mark
+
+
+def test_a_hook_call_may_start_with_one_byte_order_mark_not_two(client: FlaskClient) -> None:
+    body = json.dumps(patient_view_request()).encode()
+    one = client.post(
+        "/cds-services/deficiency-screen", data=b"\xef\xbb\xbf" + body, content_type="application/json"
+    )
+    assert one.status_code == 200
+    two = client.post(
+        "/cds-services/deficiency-screen", data=b"\xef\xbb\xbf" * 2 + body, content_type="application/json"
+    )
+    assert two.status_code == 400
+    assert "not valid JSON" in two.get_json()["issue"][0]["diagnostics"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cds.engine.model import Topic
-from cds.http.request import parse_hook_request
+from cds.http.request import hook_request
 from cds.knowledge import load_knowledge
 from cds.reader import completeness, decode
 from cds.services.definitions import load_services
@@ -56,7 +56,7 @@ def test_there_are_at_least_30_scenarios() -> None:
 
 @pytest.mark.parametrize("fixture", ALL, ids=[f.name for f in ALL])
 def test_each_fixture_is_a_valid_hook_call(fixture: Fixture) -> None:
-    request = parse_hook_request(fixture.request)  # raises on a schema violation
+    request = hook_request(fixture.request)  # raises on a schema violation
     assert (fixture.service, request.hook) in SERVICE_HOOKS
     # The keys the service's discovery asks for, or the former single key where the fixture says so.
     expected = FORMER_KEYS if "formerDiscovery" in raw(fixture) else set(SERVICES[fixture.service].prefetch)
