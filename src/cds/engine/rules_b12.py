@@ -404,10 +404,16 @@ def _elevated(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     )
 
 
-def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+def b12_test_due(facts: PatientFacts) -> bool:
+    """No recent B12 or active B12 on a lab list that can say so (without the list, nobody can
+    tell the test is missing): the chart's and the order's testing cards both ask this."""
     if not facts.results_known("b12_total", "holotc"):
-        return None  # without the lab list we cannot say the test is missing
-    if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
+        return False
+    return facts.recent("b12_total") is None and facts.recent("holotc") is None
+
+
+def _testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
+    if not b12_test_due(facts):
         return None
     triggers = current_medication_causes(facts, B12_RISK_MEDICATIONS)
     triggers += [condition_cause(c) for c in facts.conditions_in("malabsorption")]

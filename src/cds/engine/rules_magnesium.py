@@ -3,6 +3,7 @@ long-term PPI calls for."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from cds.engine.building import (
@@ -25,7 +26,7 @@ from cds.engine.electrolyte_grading import is_low, old_abnormal, recheck_finding
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
 from cds.knowledge import Knowledge
-from cds.reader import LabResult, MedicationState
+from cds.reader import LabResult, MedicationState, MedicationUse
 from cds.reader.dates import months_before
 
 LOW = "Low magnesium"
@@ -41,6 +42,21 @@ def magnesium_test_needed(facts: PatientFacts) -> bool:
     """No recent magnesium: a calcium or potassium card offers the test (one decision, the
     same on every path: a low one is shown on its own card, a normal one asks nothing)."""
     return facts.recent("magnesium") is None
+
+
+def magnesium_monitoring_due(facts: PatientFacts) -> bool:
+    """Periodic monitoring on a PPI: due when the lab list can say no magnesium of the last 12
+    months is on file (a low one is judged by the magnesium card, or rechecked when too old to
+    act on). The chart's and the order's testing cards both ask this."""
+    return facts.results_known("magnesium") and facts.on_file("magnesium") is None
+
+
+def long_term_ppis(
+    ppis: Sequence[MedicationUse], facts: PatientFacts, knowledge: Knowledge
+) -> list[MedicationUse]:
+    """The PPIs started at least `ppi_long_term_months` ago (an unknown start is not counted)."""
+    since = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
+    return [m for m in ppis if m.start is not None and m.start.day <= since]
 
 
 def _causes(facts: PatientFacts, knowledge: Knowledge) -> tuple[list[Cause], bool]:
@@ -120,12 +136,9 @@ def _magnesium_testing(facts: PatientFacts, knowledge: Knowledge) -> Finding | N
     """Long-term PPI, or a PPI with a diuretic or digoxin, and no recent magnesium. A PPI on a
     list of uncertain status still asks for the test (low harm), saying what to confirm."""
     ppis = facts.meds("ppi") + facts.meds("ppi", MedicationState.UNCERTAIN)
-    # Periodic monitoring: a magnesium of the last 12 months answers it (a low one is judged by
-    # the magnesium card, or rechecked when too old to act on).
-    if not ppis or not facts.results_known("magnesium") or facts.on_file("magnesium") is not None:
+    if not ppis or not magnesium_monitoring_due(facts):
         return None
-    long_term_start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
-    long_term = [m for m in ppis if m.start is not None and m.start.day <= long_term_start]
+    long_term = long_term_ppis(ppis, facts, knowledge)
     partners = current_medication_causes(facts, (*DIURETICS, "digoxin"))
     if not long_term and not partners:
         return None

@@ -18,10 +18,10 @@ from cds.engine.building import (
 )
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Cause, DataGap, Finding, Severity, Topic
-from cds.engine.rules_b12 import b12_findings
+from cds.engine.rules_b12 import b12_findings, b12_test_due
+from cds.engine.rules_magnesium import long_term_ppis, magnesium_monitoring_due
 from cds.knowledge import Knowledge
 from cds.reader import DraftOrders, MedicationRecord, MedicationUse
-from cds.reader.dates import months_before
 
 B12 = "b12-therapy"
 FOLIC_ACID = "folic-acid"
@@ -147,9 +147,7 @@ def _test_ordered(orders: DraftOrders, knowledge: Knowledge, analytes: tuple[str
 
 def _b12_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
     risky = _by_reference(tuple(m for key in B12_RISK_MEDICATIONS for m in judged_in(orders, key)))
-    if not risky or not facts.results_known("b12_total", "holotc"):
-        return None  # without the lab list we cannot say the test is missing
-    if facts.recent("b12_total") is not None or facts.recent("holotc") is not None:
+    if not risky or not b12_test_due(facts):
         return None
     why = "B12-lowering medicine being ordered without a recent B12 result"
     b12_test = recommend_test(knowledge, "b12_total", why)
@@ -168,13 +166,8 @@ def _b12_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge)
     )
 
 
-def _long_term(facts: PatientFacts, uses: tuple[MedicationUse, ...], knowledge: Knowledge) -> bool:
-    start = months_before(facts.now, int(knowledge.cutoffs["ppi_long_term_months"]))
-    return any(m.start is not None and m.start.day <= start for m in uses)
-
-
 def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Knowledge) -> Finding | None:
-    if not facts.results_known("magnesium") or facts.on_file("magnesium") is not None:
+    if not magnesium_monitoring_due(facts):
         return None
     ppi_orders = _by_reference(judged_in(orders, "ppi"))
     partner_orders = _by_reference(tuple(m for k in MAGNESIUM_PARTNERS for m in judged_in(orders, k)))
@@ -188,7 +181,7 @@ def _magnesium_testing(facts: PatientFacts, orders: DraftOrders, knowledge: Know
         causes += [order_cause(m) for m in ppi_orders]
         causes += [order_cause(m) for m in (*partner_orders, *other_partner_orders)]
         causes += current_medication_causes(facts, MAGNESIUM_PARTNERS)
-    if partner_orders and _long_term(facts, chart_ppis, knowledge):
+    if partner_orders and long_term_ppis(chart_ppis, facts, knowledge):
         causes += [order_cause(m) for m in partner_orders]
         causes += current_medication_causes(facts, ("ppi",))
     if not causes:
