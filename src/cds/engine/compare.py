@@ -62,12 +62,6 @@ def above(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
     return where == ABOVE
 
 
-def at_least(result: LabResult, key: str, knowledge: Knowledge) -> bool | None:
-    """Is the true value at or above cut-off `key` (a ">= 6.5" rule)?"""
-    is_below = below(result, key, knowledge)
-    return None if is_below is None else not is_below
-
-
 def cutoff_words(result: LabResult, key: str, op: str, knowledge: Knowledge) -> str:
     """The cut-off as the result was judged against it, in the result's own unit at the
     precision the guideline states it: "< 1.7 mg/dL", "< 8.50 mg/dL", "< 0.70 mmol/L"."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cds.engine.building import (
+    B12_RISK_MEDICATIONS,
+    DIURETICS,
     condition_cause,
     current_medication_causes,
     lab_gaps,
@@ -27,14 +29,9 @@ WORKUP_ANALYTES = (
     "potassium",
     "sodium",
 )
-DRUG_CAUSES = (
-    "metformin",
-    "ppi",
-    "h2-blocker",
-    "loop-diuretic",
-    "thiazide-diuretic",
-    "systemic-corticosteroid",
-)
+# Medicines that can themselves cause or worsen twitching (through the electrolytes they lower).
+TWITCHING_DRUGS = (*DIURETICS, "systemic-corticosteroid")
+DRUG_CAUSES = (*B12_RISK_MEDICATIONS, *TWITCHING_DRUGS)
 
 
 def _joined(names: list[str]) -> str:
@@ -93,11 +90,7 @@ def _workup(facts: PatientFacts, knowledge: Knowledge) -> Finding | None:
     causes = current_medication_causes(facts, DRUG_CAUSES)
     causes += [condition_cause(c) for c in facts.conditions_in("malabsorption")]
     notes = ["twitching-benign-causes"]
-    if (
-        facts.meds("loop-diuretic")
-        or facts.meds("thiazide-diuretic")
-        or facts.meds("systemic-corticosteroid")
-    ):
+    if any(facts.meds(key) for key in TWITCHING_DRUGS):
         notes.append("twitching-drug-causes")
     if facts.conditions_in("red-flags"):
         notes.append("red-flags-present")

@@ -182,10 +182,6 @@ class Decoded(Struct, frozen=True, gc=False, omit_defaults=True):
     unreadable: tuple[Unreadable, ...] = ()
     problem: str | None = None  # the value as a whole is not a FHIR resource
 
-    @property
-    def usable(self) -> bool:
-        return self.resource is not None
-
     def as_json(self) -> Any:
         """The resource as JSON again, holding only the elements the service reads."""
         return msgspec.json.decode(_encoder.encode(self.resource)) if self.resource is not None else None
