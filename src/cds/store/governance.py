@@ -84,7 +84,7 @@ def purge_before(db: Database, before: datetime) -> Purged:
 # --- what the report reads ------------------------------------------------------------------
 
 
-def _selected(
+def period_conditions(
     table: Any, at: Any, since: datetime | None, until: datetime | None, service: str | None
 ) -> list[Any]:
     """Conditions for `table`'s rows with `at` in [since, until) and, when named, of one service."""
@@ -112,7 +112,7 @@ def _cards_selected(
 ) -> list[Any]:
     """Conditions for the audited cards issued in the period, of one service, topic and
     knowledge version if named."""
-    where = _selected(card_audit, card_audit.c.issued_at, since, until, service)
+    where = period_conditions(card_audit, card_audit.c.issued_at, since, until, service)
     if topic:
         where.append(card_audit.c.topic == topic)
     if version:
@@ -197,7 +197,7 @@ def unmatched_feedback(
         card_audit.c.mode == "active",
         same_origin(),
     )
-    where = _selected(feedback, feedback.c.received_at, since, until, service)
+    where = period_conditions(feedback, feedback.c.received_at, since, until, service)
     where.append(card_audit.c.card_uuid.is_(None))
     query = select(func.count()).select_from(feedback.outerjoin(card_audit, shown)).where(*where)
     with db.engine.connect() as conn:
@@ -211,7 +211,7 @@ def calls_by_service(
     service: str | None,
     version: str | None = None,
 ) -> dict[str, int]:
-    where = _selected(calls, calls.c.answered_at, since, until, service)
+    where = period_conditions(calls, calls.c.answered_at, since, until, service)
     if version:
         where.append(version_is(calls.c.knowledge_version, version))
     query = select(calls.c.service, func.count()).where(*where).group_by(calls.c.service)
@@ -223,7 +223,7 @@ def calls_by_version(
     db: Database, since: datetime | None, until: datetime | None, service: str | None
 ) -> dict[str | None, dict[str, int]]:
     """Calls answered in the period per knowledge version (None: unversioned) and service."""
-    where = _selected(calls, calls.c.answered_at, since, until, service)
+    where = period_conditions(calls, calls.c.answered_at, since, until, service)
     query = (
         select(calls.c.knowledge_version, calls.c.service, func.count())
         .where(*where)
@@ -287,7 +287,7 @@ def audit_keys_in_period(
     db: Database, since: datetime | None, until: datetime | None, service: str | None
 ) -> list[KeyUse]:
     """The audit keys the period's calls were pseudonymised with, in the order they came into use."""
-    where = _selected(calls, calls.c.answered_at, since, until, service)
+    where = period_conditions(calls, calls.c.answered_at, since, until, service)
     first, last = func.min(calls.c.answered_at), func.max(calls.c.answered_at)
     query = (
         select(calls.c.key_fingerprint, first, last, func.count())

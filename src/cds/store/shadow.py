@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
-from cds.store.governance import version_is
+from cds.store.governance import period_conditions, version_is
 from cds.store.schema import shadow_calls, shadow_cards
 
 if TYPE_CHECKING:
@@ -62,17 +62,6 @@ def record_shadow(db: Database, calls: Sequence[ShadowCallRow], cards: Sequence[
             conn.execute(card_statement, [vars(r).copy() for r in cards])
 
 
-def _period(table: Any, since: datetime | None, until: datetime | None, service: str | None) -> list[Any]:
-    where = []
-    if since is not None:
-        where.append(table.c.answered_at >= since)
-    if until is not None:
-        where.append(table.c.answered_at < until)
-    if service:
-        where.append(table.c.service == service)
-    return where
-
-
 def shadow_calls_in_period(
     db: Database,
     since: datetime | None,
@@ -82,7 +71,7 @@ def shadow_calls_in_period(
 ) -> Iterator[dict[str, Any]]:
     """The pilot's calls in the period; with `version`, those where it was the candidate or the
     live rules compared with."""
-    where = _period(shadow_calls, since, until, service)
+    where = period_conditions(shadow_calls, shadow_calls.c.answered_at, since, until, service)
     if version:
         where.append(
             or_(
@@ -109,7 +98,7 @@ def shadow_cards_in_period(
     service: str | None,
     topic: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    where = _period(shadow_cards, since, until, service)
+    where = period_conditions(shadow_cards, shadow_cards.c.answered_at, since, until, service)
     if topic:
         where.append(shadow_cards.c.topic == topic)
     query = select(
