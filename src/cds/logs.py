@@ -93,3 +93,9 @@ def log_enabled(level: int = logging.INFO) -> bool:
 
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
     _LOGGER.log(level, event, extra={"fields": fields})
+
+
+def database_error(exc: BaseException) -> str:
+    """A database error in one short line for the log: the driver's text may go on to quote
+    the statement and its parameters (patient data), so only what comes before is kept."""
+    return str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200]

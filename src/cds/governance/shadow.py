@@ -40,7 +40,7 @@ from cds.governance.audit import patient_key
 from cds.governance.comparison import compare_answers
 from cds.governance.process_thread import ProcessThread
 from cds.knowledge.version import KnowledgeVersion
-from cds.logs import log_event
+from cds.logs import database_error, log_event
 from cds.services.call import HookCall
 from cds.services.response import Answer, to_json
 from cds.store.database import Database
@@ -297,5 +297,5 @@ class ShadowPilot:
                 logging.ERROR,
                 records=len(calls),
                 error_type=type(exc).__name__,
-                error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
+                error=database_error(exc),
             )

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from cds.governance.process_thread import ProcessThread
-from cds.logs import log_event
+from cds.logs import database_error, log_event
 from cds.observe.metrics import count_audit_dropped
 
 T = TypeVar("T")
@@ -105,8 +105,7 @@ class BackgroundWriter(Generic[T]):
             kept=len(self._retained),
             dropped=dropped or None,
             error_type=type(exc).__name__,
-            # the first line only: the driver's text may go on to quote the statement
-            error=str(exc).split("\n", 1)[0].split("[SQL:", 1)[0][:200],
+            error=database_error(exc),
         )
 
     def _forget_parent_queue(self) -> None:
