@@ -9,7 +9,7 @@ import re
 
 from flask.testing import FlaskClient
 
-from cds.logs import JsonFormatter, set_call_id
+from cds.logs import JsonFormatter, database_error, set_call_id
 from tests.conftest import patient_view_request
 
 
@@ -85,3 +85,12 @@ def test_unicode_line_separators_are_escaped_in_every_field(client: FlaskClient)
     assert lines and all(json.loads(line) for line in lines)
     assert any(json.loads(line).get("hookInstance") == f"hook{breaks}"[:64] for line in lines)
     assert any(json.loads(line).get("path") == f"/no/such{breaks}" for line in lines)
+
+
+def test_a_database_error_is_logged_without_the_statement_it_quotes() -> None:
+    error = RuntimeError(
+        "(psycopg.errors.AdminShutdown) terminating connection [SQL: INSERT INTO card_audit "
+        "VALUES (%(patient_key)s)]\n[parameters: {'patient_key': 'Patient/123'}]"
+    )
+    assert database_error(error) == "(psycopg.errors.AdminShutdown) terminating connection "
+    assert len(database_error(RuntimeError("x" * 1000))) == 200
