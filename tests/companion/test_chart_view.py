@@ -151,6 +151,24 @@ def test_a_total_calcium_without_albumin_is_drawn_as_uncorrected() -> None:
     assert point["note"] == "total calcium, not corrected: no albumin within 7 days"
 
 
+def test_a_correction_with_a_preliminary_albumin_is_preliminary_as_on_the_card() -> None:
+    fixture = BY_NAME["hypocalcemia-corrected-mmol"]
+    prefetch = {**fixture.request["prefetch"]}
+    chemistry = prefetch["chemistryObservations"]
+    entries = [
+        {"resource": {**e["resource"], "status": "preliminary"}}
+        if "1751-7" in str(e["resource"].get("code"))
+        else e
+        for e in chemistry["entry"]
+    ]
+    prefetch["chemistryObservations"] = {**chemistry, "entry": entries}
+    body = {"patientId": fixture.request["context"]["patientId"], "resources": prefetch}
+    chart = client_for(fixture).post("/app/api/chart", json=body).get_json()
+    [point] = series(chart, "calcium_corrected")["points"]
+    assert point["kind"] == "corrected"
+    assert point["status"] == "preliminary"  # the total calcium itself is final
+
+
 def test_cut_offs_are_the_site_s() -> None:
     chart = chart_of(HISTORY, cutoff_overrides={"b12_total_deficient": 200})
     assert [c["value"] for c in series(chart, "b12_total")["cutoffs"]] == [200, 350, 1000]

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from msgspec.structs import replace as with_fields
-
 from cds.answer.modes import topic_modes
 from cds.answer.pipeline import render_answer
 from cds.answer.runtime import knowledge_for
@@ -25,7 +23,7 @@ from cds.cards.summary import shown_value
 from cds.config import Settings
 from cds.engine import Assessment, assess_chart
 from cds.engine.building import B12_RISK_MEDICATIONS, set_aside_label
-from cds.engine.calcium_correction import paired_albumin, payne_corrected
+from cds.engine.calcium_correction import corrected_calcium, paired_albumin
 from cds.engine.facts import PatientFacts
 from cds.engine.model import Evidence
 from cds.engine.rules_electrolytes import DIURETICS
@@ -226,7 +224,6 @@ def _calcium_points(facts: PatientFacts, knowledge: Knowledge) -> list[dict]:
     """Reported albumin-corrected calcium, and every total calcium corrected with the albumin
     the rule would pair it with (Payne); a total without one is drawn apart as uncorrected."""
     points = [_point(r, facts, knowledge) for r in facts.labs.get("calcium_corrected", ())]
-    reference_albumin = knowledge.cutoffs["albumin_reference"]
     pairing = f"{knowledge.cutoffs['albumin_pairing_days']:g}"
     near = _albumins_near(facts, knowledge)
     for total in facts.labs.get("calcium_total", ()):
@@ -236,18 +233,7 @@ def _calcium_points(facts: PatientFacts, knowledge: Knowledge) -> list[dict]:
             note = f"total calcium, not corrected: {why}"
             points.append(_point(total, facts, knowledge, "uncorrected", note))
             continue
-        value = payne_corrected(total.value, albumin.value, reference_albumin)
-        unit = knowledge.labs["calcium_corrected"].unit
-        corrected = with_fields(
-            total,
-            analyte="calcium_corrected",
-            reference=f"{total.reference} + {albumin.reference}",
-            value=value,
-            unit=unit,
-            reported_value=value,
-            reported_unit=unit,
-            factor=1.0,
-        )
+        corrected = corrected_calcium(total, albumin, knowledge)
         note = f"corrected for albumin {albumin.value:g} g/L ({albumin.when.day})"
         inputs = f"{total.reported}; albumin {albumin.reported}"
         points.append(_point(corrected, facts, knowledge, "corrected", note, inputs))

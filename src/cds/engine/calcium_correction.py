@@ -26,6 +26,25 @@ def payne_corrected(total_mmol_l: float, albumin_g_l: float, reference_albumin_g
     return total_mmol_l + PAYNE_SLOPE * (reference_albumin_g_l - albumin_g_l)
 
 
+def corrected_calcium(total: LabResult, albumin: LabResult, knowledge: Knowledge) -> LabResult:
+    """The albumin-corrected calcium a total calcium and its paired albumin make, as a result
+    of its own: taken when the total was, "A + B" its reference, preliminary when either is."""
+    value = payne_corrected(total.value, albumin.value, knowledge.cutoffs["albumin_reference"])
+    unit = knowledge.labs["calcium_corrected"].unit
+    return LabResult(
+        analyte="calcium_corrected",
+        loinc="",
+        reference=f"{total.reference} + {albumin.reference}",
+        status="preliminary" if "preliminary" in (total.status, albumin.status) else total.status,
+        when=total.when,
+        value=value,
+        unit=unit,
+        reported_value=value,
+        reported_unit=unit,
+        comparator=total.comparator,
+    )
+
+
 def paired_albumin(total: LabResult, albumins: Iterable[LabResult], knowledge: Knowledge) -> LabResult | None:
     """The first albumin (in the order given: newest first) taken within the knowledge's
     `albumin_pairing_days` of the total calcium; None when there is none."""

@@ -31,7 +31,7 @@ from cds.engine.building import (
     recommend_test,
     unique,
 )
-from cds.engine.calcium_correction import paired_albumin, payne_corrected, tests_to_read_calcium
+from cds.engine.calcium_correction import corrected_calcium, paired_albumin, tests_to_read_calcium
 from cds.engine.electrolyte_grading import (
     is_low,
     mild_severity,
@@ -68,28 +68,12 @@ class Assessment:
         return self.kind != UNCORRECTED and is_low(self.result, self.severe_key, knowledge)
 
 
-def _derived(total: LabResult, albumin: LabResult, knowledge: Knowledge) -> LabResult:
-    value = payne_corrected(total.value, albumin.value, knowledge.cutoffs["albumin_reference"])
-    return LabResult(
-        analyte="calcium_corrected",
-        loinc="",
-        reference=f"{total.reference} + {albumin.reference}",
-        status="preliminary" if "preliminary" in (total.status, albumin.status) else total.status,
-        when=total.when,
-        value=value,
-        unit="mmol/L",
-        reported_value=value,
-        reported_unit="mmol/L",
-        comparator=total.comparator,
-    )
-
-
 def _total_assessment(facts: PatientFacts, total: LabResult, knowledge: Knowledge) -> Assessment:
     """A total calcium, corrected with the albumin taken within the pairing window of it."""
     albumin = paired_albumin(total, facts.labs.get("albumin", ()), knowledge)
     if albumin is None or albumin.comparator is not None:
         return Assessment(UNCORRECTED, total, "calcium_corrected_low", "calcium_corrected_severe_low")
-    derived = _derived(total, albumin, knowledge)
+    derived = corrected_calcium(total, albumin, knowledge)
     return Assessment(
         DERIVED, derived, "calcium_corrected_low", "calcium_corrected_severe_low", albumin, total
     )
@@ -133,7 +117,7 @@ def _nearest_albumin_words(total: LabResult, albumin: LabResult, knowledge: Know
     it, in the laboratory's unit first, and whether that would be low."""
     days = abs((albumin.when.day - total.when.day).days)
     relation = "earlier" if albumin.when.instant < total.when.instant else "later"
-    derived = _derived(total, albumin, knowledge)
+    derived = corrected_calcium(total, albumin, knowledge)
     low = is_low(derived, "calcium_corrected_low", knowledge)
     corrected = f"{derived.value:.2f} mmol/L"
     if total.factor != 1.0:
