@@ -19,6 +19,7 @@ import pytest
 from cds.config import load_settings
 from cds.fhir.client import NOT_PROVIDED
 from cds.http.app import create_app
+from tests.observe.test_metrics import value
 
 from .conftest import TOKEN, Captured, bundle, fallback_failures, hook_request, observation
 from .test_prefetch_fallback import post as post_to
@@ -140,6 +141,20 @@ def test_without_allowed_server_access_the_page_stays_incomplete(
     assert fhir.seen == []
     assert "did not follow the next link" in captured.prefetch.unavailable["medicationRequests"]
     assert len(captured.prefetch.data["medicationRequests"].as_json()["entry"]) == 1
+
+
+def test_a_server_off_the_allow_list_is_refused_once_when_a_page_and_a_missing_key_need_it(
+    captured: Captured, fhir: PagingServer
+) -> None:
+    fhir.pages = {2: [medication_request("m2", "Omeprazole 20 mg")]}
+    body = hook_request(server=fhir.base, omit=("conditions",))
+    body["prefetch"]["medicationRequests"] = _first_page(fhir)
+    refused = value("cds_fhir_fetches_total", outcome="not_allowed")
+    response = post(captured, body, fhir_allowed_servers=("https://fhir.example.org",))
+    assert response.status_code == 412
+    assert "not an allowed FHIR server" in response.get_json()["issue"][0]["diagnostics"]
+    assert value("cds_fhir_fetches_total", outcome="not_allowed") == refused + 1
+    assert fhir.seen == []
 
 
 @pytest.mark.parametrize(

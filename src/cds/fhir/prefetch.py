@@ -81,30 +81,20 @@ def _precondition_failed(reasons: Mapping[str, str]) -> PreconditionFailed:
     return PreconditionFailed(f"required prefetch data unavailable ({listed})", location="prefetch")
 
 
-def _continuable(
-    data: Mapping[str, Decoded],
-    partial: Mapping[str, KeyState],
-    request: HookRequest,
-    settings: Settings,
-    token: str | None,
-    quiet: bool,
-) -> dict[str, dict[str, Any]]:
-    """The partial prefetch Bundles that carry a next link the service may follow itself: a
-    fhirServer and token in the request, the server on the allow-list. Otherwise none, and the
-    lists stay marked incomplete (`quiet`: the missing keys' own check warns and answers)."""
-    pages = {
+def _continuable(data: Mapping[str, Decoded], partial: Mapping[str, KeyState]) -> dict[str, dict[str, Any]]:
+    """The partial prefetch Bundles that carry a next link the service could follow itself."""
+    return {
         key: data[key].as_json()  # the first page, for the client to carry on from
         for key in partial
         if (resource := data[key].resource) is not None and next_link(resource) is not None
     }
-    if not pages or not request.fhir_server or not token:
-        return {}
-    origin = parse_origin(request.fhir_server)
-    if origin is None or not server_allowed(origin, settings.fhir_allowed_servers):
-        if not quiet:
-            warn_server_not_allowed(request.fhir_server)
-        return {}
-    return pages
+
+
+def _allowed_origin(request: HookRequest, settings: Settings) -> tuple[bool, str]:
+    """Whether the request's fhirServer is on the allow-list, and its origin as shown."""
+    origin = parse_origin(request.fhir_server) if request.fhir_server else None
+    shown = str(origin) if origin else "the fhirServer URL"
+    return origin is not None and server_allowed(origin, settings.fhir_allowed_servers), shown
 
 
 def _complete(
@@ -158,8 +148,9 @@ def resolve_prefetch(
     # Partial lists are used for what they hold, but are never taken as the whole list.
     partial = {key: state for key in data if (state := completeness(key, data[key].resource)) is not None}
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
-    # A first page with a next link is completed from the FHIR server when the request allows it.
-    pages = _continuable(data, partial, request, settings, token, quiet=bool(missing))
+    # A first page with a next link is completed from the FHIR server when the request gives
+    # access to one (fhirServer and a token) on the allow-list.
+    pages = _continuable(data, partial) if request.fhir_server and token else {}
     if not missing and not pages:
         return PrefetchResult(data=data, key_states=partial)
 
@@ -185,15 +176,17 @@ def resolve_prefetch(
     fetched: list[str] = []
     if queries or pages:
         assert request.fhir_server is not None and token is not None
-        origin = parse_origin(request.fhir_server)
-        if origin is None or not server_allowed(origin, settings.fhir_allowed_servers):
-            warn_server_not_allowed(request.fhir_server)
-            shown = str(origin) if origin else "the fhirServer URL"
-            raise PreconditionFailed(
-                f"{shown} is not an allowed FHIR server for this service, so the data missing "
-                f"from prefetch ({', '.join(queries)}) cannot be fetched",
-                location="fhirServer",
-            )
+        allowed, shown = _allowed_origin(request, settings)
+        if not allowed:
+            warn_server_not_allowed(request.fhir_server)  # once per call, whatever needed it
+            if queries:
+                raise PreconditionFailed(
+                    f"{shown} is not an allowed FHIR server for this service, so the data missing "
+                    f"from prefetch ({', '.join(queries)}) cannot be fetched",
+                    location="fhirServer",
+                )
+            pages = {}  # the partial lists stay marked incomplete
+    if queries or pages:
         owned_client = client is None
         active = client or FhirClient(settings)
         try:
