@@ -15,6 +15,7 @@ from cds.reader.facts import Chart, KeyProblem, KeyState, PatientRecord, Unreada
 from cds.reader.fhir import Decoded, Entry, Resource, Unreadable, decode
 from cds.reader.medications import RECORD_TYPES, medication_index, read_medications
 from cds.reader.orders import read_draft_orders
+from cds.reader.pages import next_url
 from cds.reader.results import read_results
 
 
@@ -57,15 +58,7 @@ def _included(entry: Entry) -> bool:
 
 
 def next_link(bundle: Resource) -> str | None:
-    links = bundle.link if isinstance(bundle.link, list) else ()
-    return next(
-        (
-            link["url"]
-            for link in links
-            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str)
-        ),
-        None,
-    )
+    return next_url(bundle.link)
 
 
 def newest_first_oldest(entries: Iterable[Entry]) -> When | None:

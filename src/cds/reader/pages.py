@@ -40,9 +40,15 @@ def with_entries(bundle: dict[str, Any], entries: list[dict[str, Any]]) -> dict[
     return {**bundle, "entry": entries}
 
 
-def next_page(bundle: dict[str, Any], current_url: str) -> str | None:
-    links = bundle.get("link")
+def next_url(links: object) -> str | None:
+    """The url of a Bundle's `link` entry with relation "next", as written (None when absent)."""
     for link in links if isinstance(links, list) else ():
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return urljoin(current_url, link["url"])
+            return link["url"]
     return None
+
+
+def next_page(bundle: dict[str, Any], current_url: str) -> str | None:
+    """The next page of a search answer, resolved against the page's own URL."""
+    url = next_url(bundle.get("link"))
+    return None if url is None else urljoin(current_url, url)
