@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
 from cds.reader import KeyState, When
+from cds.reader.dates import last_day
 
 # The farthest a local calendar day runs ahead of UTC (UTC+14): a result taken at some instant
 # may be dated, as the laboratory wrote it, up to this much later.
@@ -25,18 +26,7 @@ def last_moment(when: When) -> datetime:
     moment of the day, month or year a date names (a server may sort it by any point of it)."""
     if "T" in when.raw:
         return when.instant
-    day, precision = when.day, len(when.raw.strip())
-    if precision == 4:  # a year
-        end = (day.year + 1, 1, 1)
-    elif precision == 7:  # a year and month
-        end = (day.year + day.month // 12, day.month % 12 + 1, 1)
-    else:
-        end = None
-    try:
-        following = date(*end) if end else day + timedelta(days=1)
-    except (ValueError, OverflowError):  # the last day there is: no later date to end at
-        return datetime.max.replace(tzinfo=UTC)
-    return datetime.combine(following, time(), UTC) - timedelta(microseconds=1)
+    return datetime.combine(last_day(when), time.max, UTC)
 
 
 def reaches_back_past(oldest: When, window_start: date) -> bool:

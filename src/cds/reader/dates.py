@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -17,6 +18,18 @@ class When:
     instant: datetime
     day: date
     raw: str
+
+
+def last_day(when: When) -> date:
+    """The last day a FHIR date can stand for: its own day, or the last day of the month or
+    year a partial date ("2008-11", "2008") names."""
+    precision = len(when.raw.strip()) if "T" not in when.raw else 10
+    day = when.day
+    if precision == 4:  # a year
+        return date(day.year, 12, 31)
+    if precision == 7:  # a year and month
+        return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+    return day
 
 
 def has_ended(end: When, now: datetime) -> bool:
@@ -85,15 +98,7 @@ def age_range(birth_date: object, today: date) -> tuple[int, int] | None:
     earliest = parse_when(birth_date)
     if match is None or earliest is None or earliest.day > today:
         return None
-    year, month = int(match.group(1)), match.group(2)
-    if match.group(3):
-        latest = earliest.day
-    elif month:
-        following = date(year + int(month) // 12, int(month) % 12 + 1, 1)
-        latest = date.fromordinal(following.toordinal() - 1)
-    else:
-        latest = date(year, 12, 31)
-    return age_years(min(latest, today), today), age_years(earliest.day, today)
+    return age_years(min(last_day(earliest), today), today), age_years(earliest.day, today)
 
 
 def age_years(birth: date, today: date) -> int:
